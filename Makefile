@@ -1,0 +1,47 @@
+# Thin wrapper over CMake. `make run` and `make test` do all set-up on a fresh
+# Debian machine: scripts/deps installs what is missing, then CMake builds.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+
+.PHONY: all deps build asan test test-unit format format-check bench run clean
+
+all: build
+
+deps:
+	@scripts/deps
+
+build: deps
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check: deps
+	@out=$$(for f in $$(git ls-files '*.c' '*.h'); do \
+	  clang-format --dry-run --Werror "$$f" >/dev/null 2>&1 || echo "$$f"; done); \
+	if [ -n "$$out" ]; then echo "not clang-formatted (run 'make format'):"; echo "$$out"; exit 1; fi; \
+	echo "format-check: all sources clang-formatted"
+
+# Unit tests under ASan+UBSan, then every tier on the release build.
+test: build asan format-check
+	cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -L unit
+
+bench: build
+	bench/gen
+
+run: build
+	$(BUILD)/shopstream gen --rate 20
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

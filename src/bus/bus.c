@@ -1,0 +1,49 @@
+#include "bus/bus.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/status.h"
+
+static const ss_bus_ops *const registry[] = {
+    &ss_bus_file_ops,
+};
+
+static const ss_bus_ops *find(const char *uri, const char **target)
+{
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++) {
+        size_t n = strlen(registry[i]->scheme);
+        if (strncmp(uri, registry[i]->scheme, n) == 0) {
+            *target = uri + n;
+            return registry[i];
+        }
+    }
+    /* No scheme: a plain path, or "-" for the standard streams. */
+    *target = uri;
+    return strstr(uri, "://") ? NULL : &ss_bus_file_ops;
+}
+
+int ss_bus_producer_open(const char *uri, ss_bus_producer *bp, char *err, size_t errlen)
+{
+    bp->ops = NULL;
+    bp->state = NULL;
+    const char *target;
+    const ss_bus_ops *ops = find(uri, &target);
+    if (!ops) {
+        snprintf(err, errlen, "unsupported bus URI '%s': use '-', a file path or file:PATH", uri);
+        return SS_EINVAL;
+    }
+    int rc = ops->producer_open(target, &bp->state, err, errlen);
+    if (rc == SS_OK)
+        bp->ops = ops;
+    return rc;
+}
+int ss_bus_producer_close(ss_bus_producer *bp)
+{
+    int rc = SS_OK;
+    if (bp->ops)
+        rc = bp->ops->producer_close(bp->state);
+    bp->ops = NULL;
+    bp->state = NULL;
+    return rc;
+}
