@@ -47,3 +47,39 @@ int ss_bus_producer_close(ss_bus_producer *bp)
     bp->state = NULL;
     return rc;
 }
+
+int ss_bus_consumer_open(const char *uri, ss_bus_consumer *bc, char *err, size_t errlen)
+{
+    static const ss_bus_consumer_ops *const consumers[] = {
+        &ss_bus_file_consumer_ops,
+    };
+    bc->ops = NULL;
+    bc->state = NULL;
+    const ss_bus_consumer_ops *ops = NULL;
+    const char *target = uri;
+    for (size_t i = 0; i < sizeof consumers / sizeof consumers[0]; i++) {
+        size_t n = strlen(consumers[i]->scheme);
+        if (strncmp(uri, consumers[i]->scheme, n) == 0) {
+            ops = consumers[i];
+            target = uri + n;
+        }
+    }
+    if (!ops && !strstr(uri, "://"))
+        ops = &ss_bus_file_consumer_ops;
+    if (!ops) {
+        snprintf(err, errlen, "unsupported input '%s': use '-', a file path or file:PATH", uri);
+        return SS_EINVAL;
+    }
+    int rc = ops->open(target, &bc->state, err, errlen);
+    if (rc == SS_OK)
+        bc->ops = ops;
+    return rc;
+}
+
+void ss_bus_consumer_close(ss_bus_consumer *bc)
+{
+    if (bc->ops)
+        bc->ops->close(bc->state);
+    bc->ops = NULL;
+    bc->state = NULL;
+}

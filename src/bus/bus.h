@@ -8,6 +8,7 @@
 #define SS_BUS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct ss_bus_ops {
     const char *name;
@@ -25,6 +26,45 @@ typedef struct ss_bus_ops {
     /* Flushes and releases; returns the flush's status. */
     int (*producer_close)(void *state);
 } ss_bus_ops;
+
+/* One record handed to a consumer. data stays valid until the next poll. */
+typedef struct ss_bus_msg {
+    const char *data;
+    size_t len;       /* bytes in data (a too-long record is cut to a prefix) */
+    size_t raw_bytes; /* the record's full length */
+    const char *source; /* stable name of the input, for stored positions */
+    int64_t offset;     /* position of the record */
+    int64_t next;       /* position just after it: where a restart resumes */
+    int shard;          /* partition the record came from (0 for files) */
+} ss_bus_msg;
+
+typedef struct ss_bus_consumer_ops {
+    const char *name;
+    const char *scheme;
+    int (*open)(const char *target, void **state, char *err, size_t errlen);
+    /* The source's name, and whether it can resume at a stored position. */
+    const char *(*source)(void *state, int *seekable);
+    int (*seek)(void *state, int64_t offset);
+    /* Returns SS_OK with a message, SS_AGAIN when nothing arrived within
+     * timeout_ms, or SS_EOF at the end of a finite input. */
+    int (*poll)(void *state, ss_bus_msg *msg, int timeout_ms);
+    void (*close)(void *state);
+} ss_bus_consumer_ops;
+
+typedef struct ss_bus_consumer {
+    const ss_bus_consumer_ops *ops;
+    void *state;
+} ss_bus_consumer;
+
+int ss_bus_consumer_open(const char *uri, ss_bus_consumer *bc, char *err, size_t errlen);
+void ss_bus_consumer_close(ss_bus_consumer *bc);
+
+static inline int ss_bus_poll(ss_bus_consumer *bc, ss_bus_msg *msg, int timeout_ms)
+{
+    return bc->ops->poll(bc->state, msg, timeout_ms);
+}
+
+extern const ss_bus_consumer_ops ss_bus_file_consumer_ops;
 
 typedef struct ss_bus_producer {
     const ss_bus_ops *ops;

@@ -104,3 +104,190 @@ const ss_bus_ops ss_bus_file_ops = {
     .flush = file_flush,
     .producer_close = file_producer_close,
 };
+
+/* ---- consumer: JSON Lines from a file or standard input ---- */
+
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#define READ_CHUNK (4u << 20)
+#define PREFIX_KEEP (64u << 10) /* bytes kept of a record over the line limit */
+#define LINE_LIMIT (1u << 20)
+
+typedef struct file_consumer {
+    int fd, own_fd, seekable, eof;
+    char *source;
+    char *buf;
+    size_t start, end, cap; /* unread bytes are buf[start..end) */
+    int64_t base;           /* input offset of buf[0] */
+    int skipping;           /* inside a record over the limit */
+    size_t skip_total;
+    int64_t skip_offset;
+    char *prefix; /* first bytes of the over-long record */
+    size_t prefix_len;
+} file_consumer;
+
+static int file_consumer_open(const char *target, void **state, char *err, size_t errlen)
+{
+    file_consumer *fc = ss_calloc(1, sizeof *fc);
+    fc->fd = STDIN_FILENO;
+    if (strcmp(target, "-") != 0) {
+        fc->fd = open(target, O_RDONLY | O_CLOEXEC);
+        if (fc->fd < 0) {
+            snprintf(err, errlen, "cannot open input '%s': %s", target, strerror(errno));
+            free(fc);
+            return SS_EIO;
+        }
+        fc->own_fd = 1;
+        char real[PATH_MAX];
+        char name[PATH_MAX + 8];
+        snprintf(name, sizeof name, "file:%s", realpath(target, real) ? real : target);
+        fc->source = ss_strdup(name);
+    } else {
+        fc->source = ss_strdup("stdin");
+    }
+    struct stat sb;
+    fc->seekable = fstat(fc->fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    fc->cap = READ_CHUNK + LINE_LIMIT;
+    fc->buf = ss_malloc(fc->cap);
+    fc->prefix = ss_malloc(PREFIX_KEEP);
+    *state = fc;
+    return SS_OK;
+}
+
+static const char *file_consumer_source(void *state, int *seekable)
+{
+    file_consumer *fc = state;
+    *seekable = fc->seekable;
+    return fc->source;
+}
+
+static int file_consumer_seek(void *state, int64_t offset)
+{
+    file_consumer *fc = state;
+    if (!fc->seekable)
+        return SS_ENOTSUP;
+    struct stat sb;
+    if (fstat(fc->fd, &sb) == 0 && sb.st_size < offset) {
+        SS_WARN("bus:file", "'%s' is shorter (%lld bytes) than the stored position %lld; "
+                            "reading it from the start",
+                fc->source, (long long)sb.st_size, (long long)offset);
+        offset = 0;
+    }
+    if (lseek(fc->fd, offset, SEEK_SET) < 0)
+        return SS_EIO;
+    fc->start = fc->end = 0;
+    fc->base = offset;
+    fc->eof = 0;
+    return SS_OK;
+}
+
+/* Reads more input; returns SS_OK, SS_AGAIN (timeout), SS_EOF or SS_EIO. */
+static int fill(file_consumer *fc, int timeout_ms)
+{
+    if (fc->start > 0) {
+        memmove(fc->buf, fc->buf + fc->start, fc->end - fc->start);
+        fc->base += (int64_t)fc->start;
+        fc->end -= fc->start;
+        fc->start = 0;
+    }
+    if (!fc->seekable) {
+        struct pollfd pfd = {.fd = fc->fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, timeout_ms);
+        if (pr == 0)
+            return SS_AGAIN;
+        if (pr < 0)
+            return errno == EINTR ? SS_AGAIN : SS_EIO;
+    }
+    ssize_t n = read(fc->fd, fc->buf + fc->end, fc->cap - fc->end);
+    if (n < 0)
+        return errno == EINTR || errno == EAGAIN ? SS_AGAIN : SS_EIO;
+    if (n == 0)
+        return SS_EOF;
+    fc->end += (size_t)n;
+    return SS_OK;
+}
+
+static int file_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
+{
+    file_consumer *fc = state;
+    for (;;) {
+        char *p = fc->buf + fc->start;
+        size_t avail = fc->end - fc->start;
+        char *nl = avail ? memchr(p, '\n', avail) : NULL;
+        if (fc->skipping) {
+            /* Inside a record over the limit: keep its prefix, drop the rest. */
+            size_t take = nl ? (size_t)(nl - p) : avail;
+            fc->skip_total += take;
+            fc->start += take;
+            if (!nl && !fc->eof) {
+                int rc = fill(fc, timeout_ms);
+                if (rc == SS_EOF)
+                    fc->eof = 1;
+                else if (rc != SS_OK)
+                    return rc;
+                continue;
+            }
+            if (nl)
+                fc->start++;
+            fc->skipping = 0;
+            *msg = (ss_bus_msg){fc->prefix, fc->prefix_len, fc->skip_total, fc->source,
+                                fc->skip_offset, fc->base + (int64_t)fc->start, 0};
+            return SS_OK;
+        }
+        if (nl) {
+            size_t len = (size_t)(nl - p);
+            int64_t off = fc->base + (int64_t)fc->start;
+            fc->start += len + 1;
+            *msg = (ss_bus_msg){p, len, len, fc->source, off, off + (int64_t)len + 1, 0};
+            return SS_OK;
+        }
+        if (avail > LINE_LIMIT) {
+            fc->skipping = 1;
+            fc->skip_offset = fc->base + (int64_t)fc->start;
+            fc->prefix_len = PREFIX_KEEP;
+            memcpy(fc->prefix, p, PREFIX_KEEP);
+            fc->skip_total = 0;
+            continue;
+        }
+        if (fc->eof) {
+            if (avail == 0)
+                return SS_EOF;
+            /* A last record without a newline. */
+            int64_t off = fc->base + (int64_t)fc->start;
+            fc->start = fc->end;
+            *msg = (ss_bus_msg){p, avail, avail, fc->source, off, off + (int64_t)avail, 0};
+            return SS_OK;
+        }
+        int rc = fill(fc, timeout_ms);
+        if (rc == SS_EOF)
+            fc->eof = 1;
+        else if (rc != SS_OK)
+            return rc;
+    }
+}
+
+static void file_consumer_close(void *state)
+{
+    file_consumer *fc = state;
+    if (!fc)
+        return;
+    if (fc->own_fd)
+        close(fc->fd);
+    free(fc->source);
+    free(fc->buf);
+    free(fc->prefix);
+    free(fc);
+}
+
+const ss_bus_consumer_ops ss_bus_file_consumer_ops = {
+    .name = "file",
+    .scheme = "file:",
+    .open = file_consumer_open,
+    .source = file_consumer_source,
+    .seek = file_consumer_seek,
+    .poll = file_consumer_poll,
+    .close = file_consumer_close,
+};

@@ -5,6 +5,20 @@
 #include "cli/opt.h"
 
 extern const ss_cmd ss_cmd_gen;
+extern const ss_cmd ss_cmd_process;
+
+struct ss_hot;
+struct ss_engine;
+struct ss_bus_consumer;
+
+/* Opens the hot store of a data directory (or hot_uri when given); prints a
+ * message and returns an exit code on failure. */
+int ss_open_hot_for_data(const char *data, const char *hot_uri, int read_only, struct ss_hot *hot);
+
+/* Feeds the engine from the input until its end (or forever when follow),
+ * committing when due and when idle; idle(ctx) returning non-zero stops. */
+int ss_run_engine(struct ss_engine *eng, struct ss_bus_consumer *in, int follow,
+                  int (*idle)(void *), void *ctx);
 
 /* Set by SIGINT and SIGTERM: long-running commands finish their current step,
  * flush and exit cleanly. */

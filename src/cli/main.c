@@ -15,6 +15,7 @@
 
 static const ss_cmd *const commands[] = {
     &ss_cmd_gen,
+    &ss_cmd_process,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

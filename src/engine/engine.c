@@ -1,0 +1,606 @@
+#include "engine/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/status.h"
+#include "common/timeutil.h"
+#include "engine/decode.h"
+
+#define ATTR_CAP   (1u << 18) /* orders remembered per cache generation */
+#define SEEN_CAP   (1u << 20) /* dimension keys remembered before a reset */
+#define MAX_SOURCES 64
+
+static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed)
+{
+    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ULL;
+    return h ^ (h >> 32);
+}
+
+/* ---- KPI windows ---- */
+
+typedef struct win_entry {
+    uint64_t hash;
+    uint32_t voff, vlen;
+    uint8_t dim, used, dirty;
+    ss_kpi k;
+} win_entry;
+
+typedef struct window {
+    int64_t minute;
+    win_entry *tab;
+    uint32_t cap, n;
+    ss_buf values; /* the dimension values' bytes */
+    struct window *next;
+} window;
+
+static window *window_new(int64_t minute)
+{
+    window *w = ss_calloc(1, sizeof *w);
+    w->minute = minute;
+    w->cap = 256;
+    w->tab = ss_calloc(w->cap, sizeof *w->tab);
+    ss_buf_init(&w->values, 4096);
+    return w;
+}
+
+static void window_free(window *w)
+{
+    if (!w)
+        return;
+    free(w->tab);
+    ss_buf_free(&w->values);
+    free(w);
+}
+
+static win_entry *window_slot(window *w, int dim, ss_str v);
+
+static void window_grow(window *w)
+{
+    win_entry *old = w->tab;
+    uint32_t oldcap = w->cap;
+    w->cap *= 2;
+    w->tab = ss_calloc(w->cap, sizeof *w->tab);
+    for (uint32_t i = 0; i < oldcap; i++) {
+        if (!old[i].used)
+            continue;
+        uint32_t j = (uint32_t)old[i].hash & (w->cap - 1);
+        while (w->tab[j].used)
+            j = (j + 1) & (w->cap - 1);
+        w->tab[j] = old[i];
+    }
+    free(old);
+}
+
+static win_entry *window_slot(window *w, int dim, ss_str v)
+{
+    uint64_t h = hash_bytes(v.p, v.n, (uint64_t)dim);
+    if (w->n * 2 >= w->cap)
+        window_grow(w);
+    uint32_t j = (uint32_t)h & (w->cap - 1);
+    for (;;) {
+        win_entry *e = &w->tab[j];
+        if (!e->used) {
+            e->used = 1;
+            e->hash = h;
+            e->dim = (uint8_t)dim;
+            e->voff = (uint32_t)w->values.len;
+            e->vlen = v.n;
+            ss_buf_put(&w->values, v.p, v.n);
+            w->n++;
+            return e;
+        }
+        if (e->hash == h && e->dim == dim && e->vlen == v.n &&
+            memcmp(w->values.data + e->voff, v.p, v.n) == 0)
+            return e;
+        j = (j + 1) & (w->cap - 1);
+    }
+}
+
+/* ---- order attribution cache: two generations, bounded ---- */
+
+typedef struct attr_entry {
+    uint64_t hash;
+    uint32_t off; /* order_id, city, country, category, method, back to back */
+    uint16_t len[5];
+} attr_entry;
+
+typedef struct attr_gen {
+    attr_entry *tab;
+    uint32_t n;
+    ss_buf bytes;
+} attr_gen;
+
+/* A set of 64-bit key hashes, reset when full: remembers which dimension rows
+ * were written recently so that repeated upserts are skipped. */
+typedef struct seen_set {
+    uint64_t *tab;
+    uint32_t n;
+} seen_set;
+
+static int seen_add(seen_set *s, uint64_t h)
+{
+    if (h == 0)
+        h = 1;
+    if (s->n * 2 >= SEEN_CAP) {
+        memset(s->tab, 0, SEEN_CAP * sizeof *s->tab);
+        s->n = 0;
+    }
+    uint32_t j = (uint32_t)h & (SEEN_CAP - 1);
+    while (s->tab[j]) {
+        if (s->tab[j] == h)
+            return 0;
+        j = (j + 1) & (SEEN_CAP - 1);
+    }
+    s->tab[j] = h;
+    s->n++;
+    return 1;
+}
+
+typedef struct source_pos {
+    char *name;
+    int64_t committed, pending;
+} source_pos;
+
+struct ss_engine {
+    ss_hot *hot;
+    ss_engine_config cfg;
+    ss_decoder dec;
+    ss_hot_state st;     /* includes uncommitted counts */
+    window *windows;     /* open windows, oldest first */
+    attr_gen gens[2];    /* [0] current, [1] previous */
+    seen_set seen_dims;
+    source_pos src[MAX_SOURCES];
+    int nsrc;
+    int in_tx;
+    uint32_t since_commit;
+    int64_t last_commit_mono;
+    uint64_t commits;
+    int64_t last_commit_wall;
+    char lookup_buf[1024];
+    char reason[512];
+};
+
+static const ss_str s_all = {"all", 3};
+static const ss_str s_unknown = {"unknown", 7};
+
+static void attr_reset(attr_gen *g)
+{
+    if (!g->tab)
+        g->tab = ss_calloc(ATTR_CAP * 2, sizeof *g->tab);
+    else
+        memset(g->tab, 0, (size_t)ATTR_CAP * 2 * sizeof *g->tab);
+    g->n = 0;
+    g->bytes.len = 0;
+}
+
+static int attr_find(ss_engine *e, ss_str order_id, ss_attrib *out)
+{
+    uint64_t h = hash_bytes(order_id.p, order_id.n, 7) | 1;
+    for (int gi = 0; gi < 2; gi++) {
+        attr_gen *g = &e->gens[gi];
+        uint32_t j = (uint32_t)h & (ATTR_CAP * 2 - 1);
+        while (g->tab[j].hash) {
+            attr_entry *a = &g->tab[j];
+            const char *p = g->bytes.data + a->off;
+            if (a->hash == h && a->len[0] == order_id.n && memcmp(p, order_id.p, order_id.n) == 0) {
+                p += a->len[0];
+                ss_str *f[4] = {&out->city, &out->country, &out->category, &out->payment_method};
+                for (int i = 0; i < 4; i++) {
+                    *f[i] = (ss_str){p, a->len[i + 1]};
+                    p += a->len[i + 1];
+                }
+                return 1;
+            }
+            j = (j + 1) & (ATTR_CAP * 2 - 1);
+        }
+    }
+    return 0;
+}
+
+static void attr_add(ss_engine *e, ss_str order_id, const ss_order *o)
+{
+    attr_gen *g = &e->gens[0];
+    if (g->n >= ATTR_CAP) {
+        /* The current generation is full: it becomes the previous one. */
+        attr_gen t = e->gens[1];
+        e->gens[1] = e->gens[0];
+        e->gens[0] = t;
+        attr_reset(&e->gens[0]);
+        g = &e->gens[0];
+    }
+    uint64_t h = hash_bytes(order_id.p, order_id.n, 7) | 1;
+    uint32_t j = (uint32_t)h & (ATTR_CAP * 2 - 1);
+    while (g->tab[j].hash)
+        j = (j + 1) & (ATTR_CAP * 2 - 1);
+    attr_entry *a = &g->tab[j];
+    a->hash = h;
+    a->off = (uint32_t)g->bytes.len;
+    ss_str parts[5] = {order_id, o->city, o->country, o->category, o->payment_method};
+    for (int i = 0; i < 5; i++) {
+        a->len[i] = (uint16_t)parts[i].n;
+        ss_buf_put(&g->bytes, parts[i].p, parts[i].n);
+    }
+    g->n++;
+}
+
+static source_pos *source_get(ss_engine *e, const char *name)
+{
+    for (int i = 0; i < e->nsrc; i++)
+        if (!strcmp(e->src[i].name, name))
+            return &e->src[i];
+    if (e->nsrc == MAX_SOURCES)
+        return NULL;
+    source_pos *s = &e->src[e->nsrc++];
+    s->name = ss_strdup(name);
+    s->committed = s->pending = -1;
+    return s;
+}
+
+static void on_position(void *ctx, const char *source, int64_t offset)
+{
+    source_pos *s = source_get(ctx, source);
+    if (s)
+        s->committed = s->pending = offset;
+}
+
+static window *window_get(ss_engine *e, int64_t minute, int create)
+{
+    window **pp = &e->windows;
+    while (*pp && (*pp)->minute < minute)
+        pp = &(*pp)->next;
+    if (*pp && (*pp)->minute == minute)
+        return *pp;
+    if (!create)
+        return NULL;
+    window *w = window_new(minute);
+    w->next = *pp;
+    *pp = w;
+    return w;
+}
+
+static int on_open_row(void *ctx, const ss_kpi_row *r)
+{
+    ss_engine *e = ctx;
+    if (r->shard != e->cfg.shard)
+        return SS_OK;
+    window *w = window_get(e, r->minute, 1);
+    win_entry *x = window_slot(w, r->dim, r->value);
+    x->k = r->k;
+    return SS_OK;
+}
+
+int ss_engine_open(ss_hot *hot, const ss_engine_config *cfg, ss_engine **out, char *err,
+                   size_t errlen)
+{
+    *out = NULL;
+    ss_engine *e = ss_calloc(1, sizeof *e);
+    e->hot = hot;
+    e->cfg = *cfg;
+    ss_decoder_init(&e->dec);
+    attr_reset(&e->gens[0]);
+    attr_reset(&e->gens[1]);
+    ss_buf_init(&e->gens[0].bytes, 1 << 20);
+    ss_buf_init(&e->gens[1].bytes, 1 << 20);
+    e->seen_dims.tab = ss_calloc(SEEN_CAP, sizeof *e->seen_dims.tab);
+    e->last_commit_mono = ss_mono_ms();
+
+    int rc = hot->ops->load_state(hot->st, &e->st, on_position, e);
+    if (rc == SS_OK)
+        rc = hot->ops->read_kpis(hot->st, 0, INT64_MAX / 2, -1, 1, on_open_row, e);
+    if (rc == SS_OK && cfg->places) {
+        /* Reference data: coordinates and codes of the profile's places. */
+        const ss_profile *p = cfg->places;
+        rc = hot->ops->begin(hot->st);
+        for (uint32_t i = 0; i < p->ncities && rc == SS_OK; i++) {
+            const ss_prof_city *c = &p->cities[i];
+            const ss_prof_country *k = &p->countries[c->country];
+            rc = hot->ops->put_place(hot->st, c->name, k->name, k->code,
+                                     p->regions[k->region].name, c->lat, c->lon);
+        }
+        rc = rc == SS_OK ? hot->ops->commit(hot->st) : rc;
+    }
+    if (rc != SS_OK) {
+        snprintf(err, errlen, "cannot load the engine's state from the hot store (%s)",
+                 ss_status_str(rc));
+        ss_engine_free(e);
+        return rc;
+    }
+    uint32_t nw = 0;
+    for (window *w = e->windows; w; w = w->next)
+        nw++;
+    SS_INFO("engine", "resumed: watermark %lld, %llu events so far, %u open windows",
+            (long long)e->st.watermark, (unsigned long long)e->st.events_in, nw);
+    *out = e;
+    return SS_OK;
+}
+
+void ss_engine_free(ss_engine *e)
+{
+    if (!e)
+        return;
+    if (e->in_tx)
+        e->hot->ops->rollback(e->hot->st);
+    while (e->windows) {
+        window *w = e->windows;
+        e->windows = w->next;
+        window_free(w);
+    }
+    for (int i = 0; i < 2; i++) {
+        free(e->gens[i].tab);
+        ss_buf_free(&e->gens[i].bytes);
+    }
+    free(e->seen_dims.tab);
+    for (int i = 0; i < e->nsrc; i++)
+        free(e->src[i].name);
+    ss_decoder_free(&e->dec);
+    free(e);
+}
+
+int64_t ss_engine_position(const ss_engine *e, const char *source)
+{
+    for (int i = 0; i < e->nsrc; i++)
+        if (!strcmp(e->src[i].name, source))
+            return e->src[i].committed;
+    return -1;
+}
+
+static int ensure_tx(ss_engine *e)
+{
+    if (e->in_tx)
+        return SS_OK;
+    int rc = e->hot->ops->begin(e->hot->st);
+    if (rc == SS_OK)
+        e->in_tx = 1;
+    return rc;
+}
+
+static void add_kpi(window *w, int dim, ss_str v, const ss_kpi *d)
+{
+    win_entry *x = window_slot(w, dim, v);
+    x->k.orders += d->orders;
+    x->k.units += d->units;
+    x->k.gross_cents += d->gross_cents;
+    x->k.paid_cents += d->paid_cents;
+    x->k.attempts += d->attempts;
+    x->k.failed += d->failed;
+    x->k.cancellations += d->cancellations;
+    x->k.cancelled_cents += d->cancelled_cents;
+    x->dirty = 1;
+}
+
+static int aggregate(ss_engine *e, const ss_event *ev, const ss_attrib *at)
+{
+    int64_t minute = ss_time_floor(ev->ts, SS_MS_PER_MIN);
+    window *w = window_get(e, minute, 0);
+    if (!w) {
+        w = window_get(e, minute, 1);
+        int rc = e->hot->ops->put_minute(e->hot->st, minute);
+        if (rc)
+            return rc;
+    }
+    ss_kpi d = {0};
+    ss_str dims[SS_DIM_COUNT];
+    dims[SS_DIM_OVERALL] = s_all;
+    dims[SS_DIM_CITY] = at->city;
+    dims[SS_DIM_COUNTRY] = at->country;
+    dims[SS_DIM_CATEGORY] = at->category;
+    dims[SS_DIM_PAYMENT_METHOD] = at->payment_method;
+    switch (ev->type) {
+    case SS_EV_ORDER:
+        d.orders = 1;
+        d.units = ev->u.order.quantity;
+        d.gross_cents = ev->u.order.total_price;
+        break;
+    case SS_EV_PAYMENT:
+        d.attempts = 1;
+        d.failed = !ev->u.payment.success;
+        d.paid_cents = ev->u.payment.success ? ev->u.payment.amount : 0;
+        /* A payment counts under its own method, not the order's. */
+        dims[SS_DIM_PAYMENT_METHOD] = ev->u.payment.payment_method;
+        break;
+    case SS_EV_CANCELLATION:
+        d.cancellations = 1;
+        d.cancelled_cents = ev->u.cancel.refund;
+        break;
+    }
+    for (int i = 0; i < SS_DIM_COUNT; i++)
+        add_kpi(w, i, dims[i], &d);
+    return SS_OK;
+}
+
+static int upsert_dims(ss_engine *e, const ss_event *ev)
+{
+    const ss_order *o = &ev->u.order;
+    uint64_t hc = hash_bytes(o->customer_id.p, o->customer_id.n, 11);
+    uint64_t hp = hash_bytes(o->product_id.p, o->product_id.n, 13) ^
+                  hash_bytes(o->product_name.p, o->product_name.n, 17) ^
+                  hash_bytes(o->category.p, o->category.n, 19) ^
+                  (uint64_t)o->unit_price * 0x9e3779b97f4a7c15ULL;
+    int new_c = seen_add(&e->seen_dims, hc);
+    int new_p = seen_add(&e->seen_dims, hp);
+    if (!new_c && !new_p)
+        return SS_OK;
+    return e->hot->ops->put_order_dims(e->hot->st, ev);
+}
+
+static int resolve(ss_engine *e, const ss_event *ev, ss_attrib *at)
+{
+    if (ev->type == SS_EV_ORDER) {
+        const ss_order *o = &ev->u.order;
+        *at = (ss_attrib){o->city, o->country, o->category, o->payment_method};
+        return SS_OK;
+    }
+    if (attr_find(e, ev->order_id, at))
+        return SS_OK;
+    int found = 0;
+    int rc = e->hot->ops->lookup_order(e->hot->st, ev->order_id, at, e->lookup_buf,
+                                       sizeof e->lookup_buf, &found);
+    if (rc)
+        return rc;
+    if (!found)
+        *at = (ss_attrib){s_unknown, s_unknown, s_unknown, s_unknown};
+    return SS_OK;
+}
+
+int ss_engine_process(ss_engine *e, const ss_bus_msg *msg)
+{
+    int rc = ensure_tx(e);
+    if (rc)
+        return rc;
+    source_pos *sp = source_get(e, msg->source);
+    if (sp)
+        sp->pending = msg->next;
+    e->since_commit++;
+
+    /* Blank lines separate nothing and carry nothing. */
+    size_t i = 0;
+    while (i < msg->len && (msg->data[i] == ' ' || msg->data[i] == '\t' || msg->data[i] == '\r'))
+        i++;
+    if (i == msg->len && msg->raw_bytes == msg->len)
+        return SS_OK;
+
+    e->st.events_in++;
+    ss_event ev;
+    if (msg->raw_bytes > msg->len) {
+        snprintf(e->reason, sizeof e->reason,
+                 "record of %zu bytes exceeds the limit of %u bytes (first %zu bytes kept)",
+                 msg->raw_bytes, SS_LINE_MAX, msg->len);
+        rc = SS_EINVAL;
+    } else {
+        rc = ss_event_decode(&e->dec, msg->data, msg->len, &ev, e->reason, sizeof e->reason);
+    }
+    if (rc) {
+        e->st.rejected++;
+        return e->hot->ops->put_rejected(e->hot->st, msg->data, msg->len, msg->raw_bytes,
+                                         e->reason, msg->source, msg->offset);
+    }
+
+    /* An event whose window the watermark has closed is late, unless the
+     * store already holds it (a replay), which makes it a duplicate. */
+    int64_t window_end = ss_time_floor(ev.ts, SS_MS_PER_MIN) + SS_MS_PER_MIN;
+    if (e->st.watermark != INT64_MIN && window_end <= e->st.watermark) {
+        int found = 0, is_new = 0;
+        rc = e->hot->ops->has_event(e->hot->st, ev.event_id, &found);
+        if (rc == SS_OK && !found)
+            rc = e->hot->ops->put_late(e->hot->st, &ev, msg->data, msg->len, e->st.watermark,
+                                       &is_new);
+        if (is_new)
+            e->st.late++;
+        else
+            e->st.duplicates++;
+        return rc;
+    }
+
+    ss_attrib at;
+    rc = resolve(e, &ev, &at);
+    if (rc)
+        return rc;
+    const ss_event *evp = &ev;
+    uint8_t is_new = 0;
+    rc = e->hot->ops->put_events(e->hot->st, &evp, &at, 1, &is_new);
+    if (rc)
+        return rc;
+    if (!is_new) {
+        e->st.duplicates++;
+    } else {
+        e->st.stored++;
+        if (ev.type == SS_EV_ORDER) {
+            attr_add(e, ev.order_id, &ev.u.order);
+            rc = upsert_dims(e, &ev);
+        }
+        if (rc == SS_OK)
+            rc = aggregate(e, &ev, &at);
+    }
+    if (ev.ts > e->st.max_ts || e->st.max_ts == INT64_MIN) {
+        e->st.max_ts = ev.ts;
+        e->st.watermark = ev.ts - e->cfg.lateness_ms;
+    }
+    return rc;
+}
+
+static int flush_windows(ss_engine *e)
+{
+    ss_kpi_row rows[256];
+    size_t n = 0;
+    int rc = SS_OK;
+    window **pp = &e->windows;
+    while (*pp && rc == SS_OK) {
+        window *w = *pp;
+        int final = e->st.watermark != INT64_MIN && w->minute + SS_MS_PER_MIN <= e->st.watermark;
+        for (uint32_t j = 0; j < w->cap && rc == SS_OK; j++) {
+            win_entry *x = &w->tab[j];
+            if (!x->used || (!x->dirty && !final))
+                continue;
+            rows[n++] = (ss_kpi_row){.minute = w->minute,
+                                     .dim = x->dim,
+                                     .value = {w->values.data + x->voff, x->vlen},
+                                     .shard = e->cfg.shard,
+                                     .final = final,
+                                     .k = x->k};
+            x->dirty = 0;
+            if (n == sizeof rows / sizeof rows[0]) {
+                rc = e->hot->ops->put_kpis(e->hot->st, rows, n);
+                n = 0;
+            }
+        }
+        if (n && rc == SS_OK) {
+            rc = e->hot->ops->put_kpis(e->hot->st, rows, n);
+            n = 0;
+        }
+        if (final) {
+            *pp = w->next;
+            window_free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+    return rc;
+}
+
+int ss_engine_tick(ss_engine *e, int force)
+{
+    int64_t now = ss_mono_ms();
+    if (!e->in_tx)
+        return SS_OK;
+    if (!force && e->since_commit < e->cfg.commit_records &&
+        now - e->last_commit_mono < e->cfg.commit_ms)
+        return SS_OK;
+    ss_position pos[MAX_SOURCES];
+    size_t np = 0;
+    for (int i = 0; i < e->nsrc; i++)
+        if (e->src[i].pending >= 0)
+            pos[np++] = (ss_position){e->src[i].name, e->src[i].pending};
+    int rc = flush_windows(e);
+    if (rc == SS_OK)
+        rc = e->hot->ops->put_state(e->hot->st, &e->st, pos, np);
+    if (rc == SS_OK)
+        rc = e->hot->ops->commit(e->hot->st);
+    if (rc != SS_OK)
+        return rc;
+    e->in_tx = 0;
+    for (int i = 0; i < e->nsrc; i++)
+        e->src[i].committed = e->src[i].pending;
+    e->since_commit = 0;
+    e->last_commit_mono = now;
+    e->last_commit_wall = ss_now_ms();
+    e->commits++;
+    return SS_OK;
+}
+
+void ss_engine_get_stats(const ss_engine *e, ss_engine_stats *st)
+{
+    st->s = e->st;
+    st->commits = e->commits;
+    st->last_commit_ms = e->last_commit_wall;
+    st->open_windows = 0;
+    for (window *w = e->windows; w; w = w->next)
+        st->open_windows++;
+}

@@ -1,0 +1,59 @@
+/* The stream engine: decodes and validates records, deduplicates them by
+ * event_id, assigns them to one-minute event-time windows under a watermark,
+ * keeps KPIs per window and dimension, and writes everything to the hot store
+ * in transactions that also carry the input position and the engine's state.
+ *
+ * Exactness: a batch's facts, KPI rows, watermark and input position commit
+ * together. After a crash the engine reloads the watermark, the open windows
+ * and the positions, and the input resumes at the committed position, so the
+ * result equals an uninterrupted run's. Deduplication is by the store's
+ * unique event_id, so it is exact for every id the store has ever held;
+ * memory holds only open windows and bounded caches.
+ * @locality one thread per engine. */
+#ifndef SS_ENGINE_H
+#define SS_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+#include "gen/profile.h"
+#include "hot/hot.h"
+
+typedef struct ss_engine_config {
+    int64_t lateness_ms;     /* watermark = latest event time - lateness */
+    int64_t commit_ms;       /* commit at least this often while data flows */
+    uint32_t commit_records; /* ... or after this many records */
+    int shard;               /* KPI shard written by this engine */
+    const ss_profile *places; /* reference data for cities and countries; may be NULL */
+} ss_engine_config;
+
+typedef struct ss_engine_stats {
+    ss_hot_state s;        /* committed counters and watermark (plus pending) */
+    uint64_t commits;
+    int64_t last_commit_ms; /* wall clock */
+    uint32_t open_windows;
+} ss_engine_stats;
+
+typedef struct ss_engine ss_engine;
+
+/* Opens the engine on a store and loads its committed state. */
+int ss_engine_open(ss_hot *hot, const ss_engine_config *cfg, ss_engine **out, char *err,
+                   size_t errlen);
+/* Frees the engine without committing (a crash-equivalent stop). */
+void ss_engine_free(ss_engine *e);
+
+/* The committed position of a source, or -1 if none. */
+int64_t ss_engine_position(const ss_engine *e, const char *source);
+
+/* Processes one input record. Errors returned are store failures; a bad
+ * record is never an error (it is recorded as rejected). */
+int ss_engine_process(ss_engine *e, const ss_bus_msg *msg);
+
+/* Commits when due (or always when force): windows the watermark has passed
+ * become final, dirty KPI rows, state and positions are written. */
+int ss_engine_tick(ss_engine *e, int force);
+
+void ss_engine_get_stats(const ss_engine *e, ss_engine_stats *st);
+
+#endif

@@ -1,0 +1,137 @@
+/* The hot store: the newest facts, dimensions and minute KPIs.
+ *
+ * Backends are const ss_hot_ops chosen by URI ("sqlite:PATH"; a plain
+ * directory given with --data means sqlite:DIR/hot.db). The engine writes in
+ * transactions: begin, then facts, dimensions, KPI rows, its state and the
+ * input positions the batch covers, then commit, so that a batch and its
+ * position become durable together or not at all.
+ * @locality a store handle is used by one thread; readers open their own. */
+#ifndef SS_HOT_H
+#define SS_HOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event/event.h"
+
+/* The dimensions of an order that payments and cancellations are attributed
+ * to, resolved when they are processed ("unknown" if the order was not seen). */
+typedef struct ss_attrib {
+    ss_str city, country, category, payment_method;
+} ss_attrib;
+
+enum ss_dim {
+    SS_DIM_OVERALL = 0,
+    SS_DIM_CITY,
+    SS_DIM_COUNTRY,
+    SS_DIM_CATEGORY,
+    SS_DIM_PAYMENT_METHOD,
+    SS_DIM_COUNT
+};
+
+/* "overall", "city", ... as stored in kpi_minute.dimension. */
+const char *ss_dim_name(int dim);
+
+typedef struct ss_kpi {
+    int64_t orders, units, gross_cents, paid_cents, attempts, failed, cancellations,
+        cancelled_cents;
+} ss_kpi;
+
+typedef struct ss_kpi_row {
+    int64_t minute; /* window start, ms */
+    int dim;
+    ss_str value;
+    int shard;
+    int final;
+    ss_kpi k;
+} ss_kpi_row;
+
+/* Engine state committed with every batch. */
+typedef struct ss_hot_state {
+    int64_t watermark; /* INT64_MIN before the first event */
+    int64_t max_ts;
+    uint64_t events_in, stored, duplicates, rejected, late;
+} ss_hot_state;
+
+/* Input position: a byte offset in a file, or an offset in a partition. */
+typedef struct ss_position {
+    const char *source;
+    int64_t offset;
+} ss_position;
+
+typedef int (*ss_kpi_cb)(void *ctx, const ss_kpi_row *row);
+/* Called with each stored event of a scanned range as its JSON line. */
+typedef int (*ss_scan_cb)(void *ctx, const char *table, int64_t ts, const char *json, size_t len);
+
+typedef struct ss_hot_open_opts {
+    int read_only;
+} ss_hot_open_opts;
+
+typedef struct ss_hot_ops {
+    const char *name;
+    const char *scheme;
+
+    int (*open)(const char *target, const ss_hot_open_opts *o, void **st, char *err,
+                size_t errlen);
+    void (*close)(void *st);
+
+    int (*begin)(void *st);
+    int (*commit)(void *st);
+    int (*rollback)(void *st);
+
+    /* Stores on-time events; is_new[i] is set to 1 for an event stored now and
+     * 0 for one whose event_id the store already holds (a duplicate). attrib
+     * gives the order dimensions of payments and cancellations. */
+    int (*put_events)(void *st, const ss_event *const *evs, const ss_attrib *attrib, size_t n,
+                      uint8_t *is_new);
+    /* Tells whether any table holds an event with this id. */
+    int (*has_event)(void *st, ss_str event_id, int *found);
+    /* Records an event that arrived after the watermark had closed its window.
+     * *is_new is 0 when the same late event was recorded before. */
+    int (*put_late)(void *st, const ss_event *ev, const char *raw, size_t len, int64_t watermark,
+                    int *is_new);
+    /* Records an invalid input record with the reason; the same raw bytes are
+     * recorded once. */
+    int (*put_rejected)(void *st, const char *raw, size_t len, size_t raw_bytes,
+                        const char *reason, const char *source, int64_t position);
+    /* Upserts the dimension rows an order reveals. */
+    int (*put_order_dims)(void *st, const ss_event *order);
+    /* Upserts reference data of a place (from the profile): coordinates, codes. */
+    int (*put_place)(void *st, const char *city, const char *country, const char *country_code,
+                     const char *region, double lat, double lon);
+    int (*put_minute)(void *st, int64_t minute);
+    int (*put_kpis)(void *st, const ss_kpi_row *rows, size_t n);
+    int (*put_state)(void *st, const ss_hot_state *s, const ss_position *pos, size_t npos);
+
+    /* Reads the committed state; positions are reported through cb. */
+    int (*load_state)(void *st, ss_hot_state *s,
+                      void (*pos_cb)(void *ctx, const char *source, int64_t offset), void *ctx);
+    /* Reads KPI rows with minute in [from, to), all dimensions when dim < 0;
+     * only non-final rows when open_only. */
+    int (*read_kpis)(void *st, int64_t from, int64_t to, int dim, int open_only, ss_kpi_cb cb,
+                     void *ctx);
+    /* Finds an order's dimensions; strings are copied into buf (cap bytes). */
+    int (*lookup_order)(void *st, ss_str order_id, ss_attrib *out, char *buf, size_t cap,
+                        int *found);
+
+    /* Bytes of data held (see docs/lifecycle.md for what is counted). */
+    int (*data_size)(void *st, int64_t *bytes);
+    /* Streams events with ts in [from, to) of a fact table, oldest first. */
+    int (*scan_range)(void *st, const char *table, int64_t from, int64_t to, ss_scan_cb cb,
+                      void *ctx);
+    /* Deletes events with ts in [from, to) of a fact table; *deleted = rows. */
+    int (*delete_range)(void *st, const char *table, int64_t from, int64_t to, int64_t *deleted);
+} ss_hot_ops;
+
+typedef struct ss_hot {
+    const ss_hot_ops *ops;
+    void *st;
+} ss_hot;
+
+/* Opens the store named by uri: "sqlite:PATH". */
+int ss_hot_open(const char *uri, const ss_hot_open_opts *o, ss_hot *hot, char *err, size_t errlen);
+void ss_hot_close(ss_hot *hot);
+
+extern const ss_hot_ops ss_hot_sqlite_ops;
+
+#endif

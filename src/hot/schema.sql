@@ -1,0 +1,119 @@
+-- Hot store schema (SQLite). Money is stored as integer cents in *_cents
+-- columns; the views that analysts query present it in currency units.
+-- Times are UTC ISO-8601 text with milliseconds, which sorts chronologically.
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS orders_data (
+  event_id TEXT NOT NULL UNIQUE, order_id TEXT NOT NULL, ts TEXT NOT NULL,
+  customer_id TEXT NOT NULL, customer_segment TEXT NOT NULL,
+  product_id TEXT NOT NULL, product_name TEXT NOT NULL, category TEXT NOT NULL,
+  city TEXT NOT NULL, country TEXT NOT NULL, quantity INTEGER NOT NULL,
+  unit_price_cents INTEGER NOT NULL, amount_cents INTEGER NOT NULL,
+  discount_cents INTEGER NOT NULL, tax_cents INTEGER NOT NULL,
+  shipping_cents INTEGER NOT NULL, total_price_cents INTEGER NOT NULL,
+  currency TEXT NOT NULL, payment_method TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_ts ON orders_data (ts);
+CREATE INDEX IF NOT EXISTS orders_order_id ON orders_data (order_id);
+
+-- Payments and cancellations carry the dimensions of their order as resolved
+-- when they were processed ('unknown' if the order had not been seen).
+CREATE TABLE IF NOT EXISTS payments_data (
+  event_id TEXT NOT NULL UNIQUE, order_id TEXT NOT NULL, ts TEXT NOT NULL,
+  payment_method TEXT NOT NULL, amount_cents INTEGER NOT NULL, status TEXT NOT NULL,
+  failure_reason TEXT, attempt INTEGER NOT NULL,
+  city TEXT NOT NULL, country TEXT NOT NULL, category TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS payments_ts ON payments_data (ts);
+CREATE INDEX IF NOT EXISTS payments_order_id ON payments_data (order_id);
+
+CREATE TABLE IF NOT EXISTS cancellations_data (
+  event_id TEXT NOT NULL UNIQUE, order_id TEXT NOT NULL, ts TEXT NOT NULL,
+  reason TEXT NOT NULL, refund_cents INTEGER NOT NULL,
+  city TEXT NOT NULL, country TEXT NOT NULL, category TEXT NOT NULL,
+  payment_method TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS cancellations_ts ON cancellations_data (ts);
+CREATE INDEX IF NOT EXISTS cancellations_order_id ON cancellations_data (order_id);
+
+-- One row per window, dimension, value and shard (an input partition); the
+-- kpi_minute view adds the shards up.
+CREATE TABLE IF NOT EXISTS kpi_minute_data (
+  minute_start TEXT NOT NULL, dimension TEXT NOT NULL, dimension_value TEXT NOT NULL,
+  shard INTEGER NOT NULL,
+  orders INTEGER NOT NULL, units INTEGER NOT NULL,
+  gross_revenue_cents INTEGER NOT NULL, paid_revenue_cents INTEGER NOT NULL,
+  payment_attempts INTEGER NOT NULL, failed_payments INTEGER NOT NULL,
+  cancellations INTEGER NOT NULL, cancelled_revenue_cents INTEGER NOT NULL,
+  final INTEGER NOT NULL,
+  PRIMARY KEY (minute_start, dimension, dimension_value, shard)) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS customers (
+  customer_id TEXT PRIMARY KEY, customer_segment TEXT NOT NULL, city TEXT NOT NULL,
+  country TEXT NOT NULL, first_seen TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS products (
+  product_id TEXT PRIMARY KEY, product_name TEXT NOT NULL, category TEXT NOT NULL,
+  unit_price REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS categories (category TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS countries (
+  country TEXT PRIMARY KEY, country_code TEXT, region TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cities (
+  city TEXT PRIMARY KEY, country TEXT NOT NULL, lat REAL, lon REAL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS payment_methods (payment_method TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS order_statuses (
+  status TEXT PRIMARY KEY, description TEXT NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO order_statuses VALUES
+  ('created', 'ordered, no successful payment yet'),
+  ('paid', 'a payment succeeded'),
+  ('payment_failed', 'cancelled because no payment succeeded'),
+  ('cancelled', 'cancelled after payment, refunded');
+CREATE TABLE IF NOT EXISTS time_minutes (
+  minute_start TEXT PRIMARY KEY, date TEXT NOT NULL, hour INTEGER NOT NULL,
+  minute INTEGER NOT NULL, weekday INTEGER NOT NULL, weekday_name TEXT NOT NULL)
+  WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS rejected_events (
+  id TEXT PRIMARY KEY, received_at TEXT NOT NULL, source TEXT NOT NULL,
+  position INTEGER NOT NULL, reason TEXT NOT NULL, raw BLOB NOT NULL,
+  raw_bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS late_events (
+  event_id TEXT PRIMARY KEY, type TEXT NOT NULL, ts TEXT NOT NULL,
+  watermark TEXT NOT NULL, received_at TEXT NOT NULL, raw TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS ingest_positions (
+  source TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS engine_state (key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;
+
+CREATE VIEW IF NOT EXISTS orders AS SELECT
+  event_id, order_id, ts, customer_id, customer_segment, product_id, product_name, category,
+  city, country, quantity, unit_price_cents / 100.0 AS unit_price,
+  amount_cents / 100.0 AS amount, discount_cents / 100.0 AS discount,
+  tax_cents / 100.0 AS tax, shipping_cents / 100.0 AS shipping,
+  total_price_cents / 100.0 AS total_price, currency, payment_method
+  FROM orders_data;
+CREATE VIEW IF NOT EXISTS payments AS SELECT
+  event_id, order_id, ts, payment_method, amount_cents / 100.0 AS amount, status,
+  failure_reason, attempt, city, country, category
+  FROM payments_data;
+CREATE VIEW IF NOT EXISTS cancellations AS SELECT
+  event_id, order_id, ts, reason, refund_cents / 100.0 AS refund, city, country, category,
+  payment_method
+  FROM cancellations_data;
+-- aov rounds half up to the cent in integer arithmetic.
+CREATE VIEW IF NOT EXISTS kpi_minute AS SELECT
+  minute_start, dimension, dimension_value,
+  SUM(orders) AS orders, SUM(units) AS units,
+  SUM(gross_revenue_cents) / 100.0 AS gross_revenue,
+  SUM(paid_revenue_cents) / 100.0 AS paid_revenue,
+  CASE WHEN SUM(orders) > 0
+    THEN ((2 * SUM(gross_revenue_cents) + SUM(orders)) / (2 * SUM(orders))) / 100.0 END AS aov,
+  SUM(payment_attempts) AS payment_attempts, SUM(failed_payments) AS failed_payments,
+  SUM(cancellations) AS cancellations,
+  SUM(cancelled_revenue_cents) / 100.0 AS cancelled_revenue,
+  MIN(final) AS final
+  FROM kpi_minute_data GROUP BY minute_start, dimension, dimension_value;
+CREATE VIEW IF NOT EXISTS order_state AS SELECT
+  o.order_id, o.ts AS ordered_at,
+  CASE WHEN c.reason = 'payment_failed' THEN 'payment_failed'
+       WHEN c.order_id IS NOT NULL THEN 'cancelled'
+       WHEN EXISTS (SELECT 1 FROM payments_data p
+                    WHERE p.order_id = o.order_id AND p.status = 'success') THEN 'paid'
+       ELSE 'created' END AS status
+  FROM orders_data o LEFT JOIN cancellations_data c ON c.order_id = o.order_id;

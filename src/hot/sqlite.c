@@ -1,0 +1,695 @@
+/* Hot store on SQLite: WAL mode so that readers never block the writer,
+ * prepared statements, and one transaction per engine batch. */
+#define _POSIX_C_SOURCE 200809L
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/status.h"
+#include "common/timeutil.h"
+#include "hot/hot.h"
+
+extern const char ss_asset_hot_schema_sql[];
+
+#define SCHEMA_VERSION "1"
+
+enum stmt {
+    S_BEGIN, S_COMMIT, S_ROLLBACK,
+    S_INS_ORDER, S_INS_PAYMENT, S_INS_CANCEL,
+    S_HAS_ORDER, S_HAS_PAYMENT, S_HAS_CANCEL,
+    S_INS_LATE, S_INS_REJECTED,
+    S_INS_CUSTOMER, S_UPS_PRODUCT, S_INS_CATEGORY, S_INS_COUNTRY, S_INS_CITY, S_INS_METHOD,
+    S_UPS_PLACE_COUNTRY, S_UPS_PLACE_CITY, S_INS_MINUTE,
+    S_UPS_KPI, S_UPS_STATE, S_UPS_POSITION,
+    S_SEL_STATE, S_SEL_POSITIONS, S_LOOKUP_ORDER,
+    S_COUNT
+};
+
+static const char *const sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_INS_ORDER] = "INSERT OR IGNORE INTO orders_data VALUES "
+                    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
+    [S_INS_PAYMENT] = "INSERT OR IGNORE INTO payments_data VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+    [S_INS_CANCEL] = "INSERT OR IGNORE INTO cancellations_data VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [S_HAS_ORDER] = "SELECT 1 FROM orders_data WHERE event_id = ?1",
+    [S_HAS_PAYMENT] = "SELECT 1 FROM payments_data WHERE event_id = ?1",
+    [S_HAS_CANCEL] = "SELECT 1 FROM cancellations_data WHERE event_id = ?1",
+    [S_INS_LATE] = "INSERT OR IGNORE INTO late_events VALUES (?1,?2,?3,?4,?5,?6)",
+    [S_INS_REJECTED] = "INSERT OR IGNORE INTO rejected_events VALUES (?1,?2,?3,?4,?5,?6,?7)",
+    [S_INS_CUSTOMER] = "INSERT OR IGNORE INTO customers VALUES (?1,?2,?3,?4,?5)",
+    [S_UPS_PRODUCT] = "INSERT INTO products VALUES (?1,?2,?3,?4) ON CONFLICT (product_id) DO "
+                      "UPDATE SET product_name = excluded.product_name, category = "
+                      "excluded.category, unit_price = excluded.unit_price",
+    [S_INS_CATEGORY] = "INSERT OR IGNORE INTO categories VALUES (?1)",
+    [S_INS_COUNTRY] = "INSERT OR IGNORE INTO countries VALUES (?1, NULL, NULL)",
+    [S_INS_CITY] = "INSERT OR IGNORE INTO cities VALUES (?1, ?2, NULL, NULL)",
+    [S_INS_METHOD] = "INSERT OR IGNORE INTO payment_methods VALUES (?1)",
+    [S_UPS_PLACE_COUNTRY] = "INSERT INTO countries VALUES (?1,?2,?3) ON CONFLICT (country) DO "
+                            "UPDATE SET country_code = excluded.country_code, region = "
+                            "excluded.region",
+    [S_UPS_PLACE_CITY] = "INSERT INTO cities VALUES (?1,?2,?3,?4) ON CONFLICT (city) DO UPDATE "
+                         "SET lat = excluded.lat, lon = excluded.lon",
+    [S_INS_MINUTE] = "INSERT OR IGNORE INTO time_minutes VALUES (?1,?2,?3,?4,?5,?6)",
+    [S_UPS_KPI] = "INSERT OR REPLACE INTO kpi_minute_data VALUES "
+                  "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+    [S_UPS_STATE] = "INSERT OR REPLACE INTO engine_state VALUES (?1, ?2)",
+    [S_UPS_POSITION] = "INSERT OR REPLACE INTO ingest_positions VALUES (?1, ?2)",
+    [S_SEL_STATE] = "SELECT key, value FROM engine_state",
+    [S_SEL_POSITIONS] = "SELECT source, position FROM ingest_positions",
+    [S_LOOKUP_ORDER] = "SELECT city, country, category, payment_method FROM orders_data "
+                       "WHERE order_id = ?1 ORDER BY rowid LIMIT 1",
+};
+
+typedef struct hot_sqlite {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *st[S_COUNT];
+    int in_tx;
+} hot_sqlite;
+
+static int db_error(hot_sqlite *h, const char *what)
+{
+    SS_ERROR("hot:sqlite", "%s on '%s': %s", what, h->path, sqlite3_errmsg(h->db));
+    int ec = sqlite3_errcode(h->db);
+    return ec == SQLITE_BUSY || ec == SQLITE_LOCKED ? SS_AGAIN : SS_EIO;
+}
+
+/* Runs a prepared statement that returns no rows. */
+static int run(hot_sqlite *h, enum stmt s)
+{
+    sqlite3_stmt *q = h->st[s];
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return db_error(h, sql[s]);
+    return SS_OK;
+}
+
+static inline void bind_str(sqlite3_stmt *q, int i, ss_str s)
+{
+    sqlite3_bind_text(q, i, s.p, (int)s.n, SQLITE_STATIC);
+}
+
+static inline void bind_time(sqlite3_stmt *q, int i, int64_t ms, char *buf)
+{
+    ss_time_format_iso(ms, buf);
+    sqlite3_bind_text(q, i, buf, SS_ISO_LEN, SQLITE_STATIC);
+}
+
+static void sqlite_close(void *vst)
+{
+    hot_sqlite *h = vst;
+    if (!h)
+        return;
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(h->st[i]);
+    if (h->db) {
+        if (h->in_tx)
+            sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(h->db);
+    }
+    free(h->path);
+    free(h);
+}
+
+static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out, char *err,
+                       size_t errlen)
+{
+    *out = NULL;
+    hot_sqlite *h = ss_calloc(1, sizeof *h);
+    h->path = ss_strdup(target);
+    int ro = o && o->read_only;
+    int flags = ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(target, &h->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open hot store '%s': %s", target,
+                 h->db ? sqlite3_errmsg(h->db) : "out of memory");
+        sqlite_close(h);
+        return SS_EIO;
+    }
+    sqlite3_busy_timeout(h->db, 10000);
+    char *msg = NULL;
+    const char *pragmas = ro ? "PRAGMA query_only = 1;"
+                             : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                               "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
+    if (sqlite3_exec(h->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
+        (!ro && sqlite3_exec(h->db, ss_asset_hot_schema_sql, NULL, NULL, &msg) != SQLITE_OK)) {
+        snprintf(err, errlen, "cannot set up hot store '%s': %s", target,
+                 msg ? msg : sqlite3_errmsg(h->db));
+        sqlite3_free(msg);
+        sqlite_close(h);
+        return SS_EIO;
+    }
+    if (!ro) {
+        sqlite3_exec(h->db,
+                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', '" SCHEMA_VERSION "')",
+                     NULL, NULL, NULL);
+        for (int i = 0; i < S_COUNT; i++) {
+            if (sqlite3_prepare_v3(h->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &h->st[i],
+                                   NULL) != SQLITE_OK) {
+                snprintf(err, errlen, "cannot prepare statement on hot store '%s': %s (%s)",
+                         target, sqlite3_errmsg(h->db), sql[i]);
+                sqlite_close(h);
+                return SS_EIO;
+            }
+        }
+    }
+    *out = h;
+    return SS_OK;
+}
+
+static int sqlite_begin(void *vst)
+{
+    hot_sqlite *h = vst;
+    int rc = run(h, S_BEGIN);
+    h->in_tx = rc == SS_OK;
+    return rc;
+}
+
+static int sqlite_commit(void *vst)
+{
+    hot_sqlite *h = vst;
+    int rc = run(h, S_COMMIT);
+    if (rc == SS_OK)
+        h->in_tx = 0;
+    return rc;
+}
+
+static int sqlite_rollback(void *vst)
+{
+    hot_sqlite *h = vst;
+    h->in_tx = 0;
+    return run(h, S_ROLLBACK);
+}
+
+static int sqlite_put_events(void *vst, const ss_event *const *evs, const ss_attrib *attrib,
+                             size_t n, uint8_t *is_new)
+{
+    hot_sqlite *h = vst;
+    char ts[SS_ISO_LEN];
+    for (size_t i = 0; i < n; i++) {
+        const ss_event *ev = evs[i];
+        sqlite3_stmt *q;
+        enum stmt s;
+        switch (ev->type) {
+        case SS_EV_ORDER: {
+            const ss_order *o = &ev->u.order;
+            s = S_INS_ORDER;
+            q = h->st[s];
+            bind_str(q, 1, ev->event_id);
+            bind_str(q, 2, ev->order_id);
+            bind_time(q, 3, ev->ts, ts);
+            bind_str(q, 4, o->customer_id);
+            bind_str(q, 5, o->customer_segment);
+            bind_str(q, 6, o->product_id);
+            bind_str(q, 7, o->product_name);
+            bind_str(q, 8, o->category);
+            bind_str(q, 9, o->city);
+            bind_str(q, 10, o->country);
+            sqlite3_bind_int(q, 11, o->quantity);
+            sqlite3_bind_int64(q, 12, o->unit_price);
+            sqlite3_bind_int64(q, 13, o->amount);
+            sqlite3_bind_int64(q, 14, o->discount);
+            sqlite3_bind_int64(q, 15, o->tax);
+            sqlite3_bind_int64(q, 16, o->shipping);
+            sqlite3_bind_int64(q, 17, o->total_price);
+            bind_str(q, 18, o->currency);
+            bind_str(q, 19, o->payment_method);
+            break;
+        }
+        case SS_EV_PAYMENT: {
+            const ss_payment *p = &ev->u.payment;
+            s = S_INS_PAYMENT;
+            q = h->st[s];
+            bind_str(q, 1, ev->event_id);
+            bind_str(q, 2, ev->order_id);
+            bind_time(q, 3, ev->ts, ts);
+            bind_str(q, 4, p->payment_method);
+            sqlite3_bind_int64(q, 5, p->amount);
+            sqlite3_bind_text(q, 6, p->success ? "success" : "failed", -1, SQLITE_STATIC);
+            if (p->success)
+                sqlite3_bind_null(q, 7);
+            else
+                bind_str(q, 7, p->failure_reason);
+            sqlite3_bind_int(q, 8, p->attempt);
+            bind_str(q, 9, attrib[i].city);
+            bind_str(q, 10, attrib[i].country);
+            bind_str(q, 11, attrib[i].category);
+            break;
+        }
+        default: {
+            const ss_cancellation *c = &ev->u.cancel;
+            s = S_INS_CANCEL;
+            q = h->st[s];
+            bind_str(q, 1, ev->event_id);
+            bind_str(q, 2, ev->order_id);
+            bind_time(q, 3, ev->ts, ts);
+            bind_str(q, 4, c->reason);
+            sqlite3_bind_int64(q, 5, c->refund);
+            bind_str(q, 6, attrib[i].city);
+            bind_str(q, 7, attrib[i].country);
+            bind_str(q, 8, attrib[i].category);
+            bind_str(q, 9, attrib[i].payment_method);
+            break;
+        }
+        }
+        int rc = run(h, s);
+        if (rc)
+            return rc;
+        is_new[i] = sqlite3_changes(h->db) > 0;
+    }
+    return SS_OK;
+}
+
+static int exists(hot_sqlite *h, enum stmt s, ss_str id, int *found)
+{
+    sqlite3_stmt *q = h->st[s];
+    bind_str(q, 1, id);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(h, sql[s]);
+    *found = rc == SQLITE_ROW;
+    return SS_OK;
+}
+
+static int sqlite_has_event(void *vst, ss_str event_id, int *found)
+{
+    hot_sqlite *h = vst;
+    static const enum stmt tables[] = {S_HAS_ORDER, S_HAS_PAYMENT, S_HAS_CANCEL};
+    *found = 0;
+    for (size_t i = 0; i < 3 && !*found; i++) {
+        int rc = exists(h, tables[i], event_id, found);
+        if (rc)
+            return rc;
+    }
+    return SS_OK;
+}
+
+static int sqlite_put_late(void *vst, const ss_event *ev, const char *raw, size_t len,
+                           int64_t watermark, int *is_new)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_INS_LATE];
+    char ts[SS_ISO_LEN], wm[SS_ISO_LEN], now[SS_ISO_LEN];
+    bind_str(q, 1, ev->event_id);
+    sqlite3_bind_text(q, 2, ss_event_type_name(ev->type), -1, SQLITE_STATIC);
+    bind_time(q, 3, ev->ts, ts);
+    bind_time(q, 4, watermark, wm);
+    bind_time(q, 5, ss_now_ms(), now);
+    sqlite3_bind_text(q, 6, raw, (int)len, SQLITE_STATIC);
+    int rc = run(h, S_INS_LATE);
+    *is_new = rc == SS_OK && sqlite3_changes(h->db) > 0;
+    return rc;
+}
+
+/* 128 bits from two independent 64-bit FNV-1a variants: the identity of a
+ * rejected record, so that the same bad bytes are recorded once. */
+static void raw_id(const char *raw, size_t len, size_t total, char out[33])
+{
+    uint64_t a = 0xcbf29ce484222325ULL, b = 0x84222325cbf29ce4ULL ^ total;
+    for (size_t i = 0; i < len; i++) {
+        a = (a ^ (unsigned char)raw[i]) * 0x100000001b3ULL;
+        b = (b ^ (unsigned char)raw[i]) * 0x100000001b3ULL;
+        b ^= b >> 29;
+    }
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+}
+
+static int sqlite_put_rejected(void *vst, const char *raw, size_t len, size_t raw_bytes,
+                               const char *reason, const char *source, int64_t position)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_INS_REJECTED];
+    char id[33], now[SS_ISO_LEN];
+    raw_id(raw, len, raw_bytes, id);
+    sqlite3_bind_text(q, 1, id, 32, SQLITE_STATIC);
+    bind_time(q, 2, ss_now_ms(), now);
+    sqlite3_bind_text(q, 3, source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, position);
+    sqlite3_bind_text(q, 5, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 6, raw, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 7, (sqlite3_int64)raw_bytes);
+    return run(h, S_INS_REJECTED);
+}
+
+static int sqlite_put_order_dims(void *vst, const ss_event *ev)
+{
+    hot_sqlite *h = vst;
+    const ss_order *o = &ev->u.order;
+    char ts[SS_ISO_LEN];
+    sqlite3_stmt *q = h->st[S_INS_CUSTOMER];
+    bind_str(q, 1, o->customer_id);
+    bind_str(q, 2, o->customer_segment);
+    bind_str(q, 3, o->city);
+    bind_str(q, 4, o->country);
+    bind_time(q, 5, ev->ts, ts);
+    int rc = run(h, S_INS_CUSTOMER);
+    q = h->st[S_UPS_PRODUCT];
+    bind_str(q, 1, o->product_id);
+    bind_str(q, 2, o->product_name);
+    bind_str(q, 3, o->category);
+    sqlite3_bind_double(q, 4, (double)o->unit_price / 100.0);
+    rc = rc ? rc : run(h, S_UPS_PRODUCT);
+    bind_str(h->st[S_INS_CATEGORY], 1, o->category);
+    rc = rc ? rc : run(h, S_INS_CATEGORY);
+    bind_str(h->st[S_INS_COUNTRY], 1, o->country);
+    rc = rc ? rc : run(h, S_INS_COUNTRY);
+    bind_str(h->st[S_INS_CITY], 1, o->city);
+    bind_str(h->st[S_INS_CITY], 2, o->country);
+    rc = rc ? rc : run(h, S_INS_CITY);
+    bind_str(h->st[S_INS_METHOD], 1, o->payment_method);
+    return rc ? rc : run(h, S_INS_METHOD);
+}
+
+static int sqlite_put_place(void *vst, const char *city, const char *country,
+                            const char *country_code, const char *region, double lat, double lon)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_UPS_PLACE_COUNTRY];
+    sqlite3_bind_text(q, 1, country, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, country_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, region, -1, SQLITE_STATIC);
+    int rc = run(h, S_UPS_PLACE_COUNTRY);
+    q = h->st[S_UPS_PLACE_CITY];
+    sqlite3_bind_text(q, 1, city, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, country, -1, SQLITE_STATIC);
+    sqlite3_bind_double(q, 3, lat);
+    sqlite3_bind_double(q, 4, lon);
+    return rc ? rc : run(h, S_UPS_PLACE_CITY);
+}
+
+static int sqlite_put_minute(void *vst, int64_t minute)
+{
+    static const char *const days[] = {"Monday", "Tuesday", "Wednesday", "Thursday",
+                                       "Friday", "Saturday", "Sunday"};
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_INS_MINUTE];
+    char ts[SS_ISO_LEN];
+    bind_time(q, 1, minute, ts);
+    sqlite3_bind_text(q, 2, ts, 10, SQLITE_STATIC);
+    int64_t in_day = minute - ss_time_floor(minute, SS_MS_PER_DAY);
+    sqlite3_bind_int(q, 3, (int)(in_day / SS_MS_PER_HOUR));
+    sqlite3_bind_int(q, 4, (int)(in_day / SS_MS_PER_MIN % 60));
+    int wd = ss_time_weekday(minute);
+    sqlite3_bind_int(q, 5, wd + 1);
+    sqlite3_bind_text(q, 6, days[wd], -1, SQLITE_STATIC);
+    return run(h, S_INS_MINUTE);
+}
+
+static int sqlite_put_kpis(void *vst, const ss_kpi_row *rows, size_t n)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_UPS_KPI];
+    char ts[SS_ISO_LEN];
+    for (size_t i = 0; i < n; i++) {
+        const ss_kpi_row *r = &rows[i];
+        bind_time(q, 1, r->minute, ts);
+        sqlite3_bind_text(q, 2, ss_dim_name(r->dim), -1, SQLITE_STATIC);
+        bind_str(q, 3, r->value);
+        sqlite3_bind_int(q, 4, r->shard);
+        sqlite3_bind_int64(q, 5, r->k.orders);
+        sqlite3_bind_int64(q, 6, r->k.units);
+        sqlite3_bind_int64(q, 7, r->k.gross_cents);
+        sqlite3_bind_int64(q, 8, r->k.paid_cents);
+        sqlite3_bind_int64(q, 9, r->k.attempts);
+        sqlite3_bind_int64(q, 10, r->k.failed);
+        sqlite3_bind_int64(q, 11, r->k.cancellations);
+        sqlite3_bind_int64(q, 12, r->k.cancelled_cents);
+        sqlite3_bind_int(q, 13, r->final);
+        int rc = run(h, S_UPS_KPI);
+        if (rc)
+            return rc;
+    }
+    return SS_OK;
+}
+
+static int put_state_value(hot_sqlite *h, const char *key, int64_t v)
+{
+    sqlite3_stmt *q = h->st[S_UPS_STATE];
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, v);
+    return run(h, S_UPS_STATE);
+}
+
+static int sqlite_put_state(void *vst, const ss_hot_state *s, const ss_position *pos, size_t npos)
+{
+    hot_sqlite *h = vst;
+    int rc = put_state_value(h, "watermark", s->watermark);
+    rc = rc ? rc : put_state_value(h, "max_ts", s->max_ts);
+    rc = rc ? rc : put_state_value(h, "events_in", (int64_t)s->events_in);
+    rc = rc ? rc : put_state_value(h, "stored", (int64_t)s->stored);
+    rc = rc ? rc : put_state_value(h, "duplicates", (int64_t)s->duplicates);
+    rc = rc ? rc : put_state_value(h, "rejected", (int64_t)s->rejected);
+    rc = rc ? rc : put_state_value(h, "late", (int64_t)s->late);
+    for (size_t i = 0; i < npos && !rc; i++) {
+        sqlite3_stmt *q = h->st[S_UPS_POSITION];
+        sqlite3_bind_text(q, 1, pos[i].source, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, pos[i].offset);
+        rc = run(h, S_UPS_POSITION);
+    }
+    return rc;
+}
+
+static int sqlite_load_state(void *vst, ss_hot_state *s,
+                             void (*pos_cb)(void *ctx, const char *source, int64_t offset),
+                             void *ctx)
+{
+    hot_sqlite *h = vst;
+    memset(s, 0, sizeof *s);
+    s->watermark = INT64_MIN;
+    s->max_ts = INT64_MIN;
+    sqlite3_stmt *q = h->st[S_SEL_STATE];
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(q, 0);
+        int64_t v = sqlite3_column_int64(q, 1);
+        if (!strcmp(k, "watermark"))
+            s->watermark = v;
+        else if (!strcmp(k, "max_ts"))
+            s->max_ts = v;
+        else if (!strcmp(k, "events_in"))
+            s->events_in = (uint64_t)v;
+        else if (!strcmp(k, "stored"))
+            s->stored = (uint64_t)v;
+        else if (!strcmp(k, "duplicates"))
+            s->duplicates = (uint64_t)v;
+        else if (!strcmp(k, "rejected"))
+            s->rejected = (uint64_t)v;
+        else if (!strcmp(k, "late"))
+            s->late = (uint64_t)v;
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return db_error(h, "reading engine state");
+    q = h->st[S_SEL_POSITIONS];
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        if (pos_cb)
+            pos_cb(ctx, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? SS_OK : db_error(h, "reading input positions");
+}
+
+static int sqlite_read_kpis(void *vst, int64_t from, int64_t to, int dim, int open_only,
+                            ss_kpi_cb cb, void *ctx)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q;
+    const char *text = "SELECT minute_start, dimension, dimension_value, shard, orders, units, "
+                       "gross_revenue_cents, paid_revenue_cents, payment_attempts, "
+                       "failed_payments, cancellations, cancelled_revenue_cents, final "
+                       "FROM kpi_minute_data WHERE minute_start >= ?1 AND minute_start < ?2 "
+                       "AND (?3 IS NULL OR dimension = ?3) AND (?4 = 0 OR final = 0) "
+                       "ORDER BY minute_start";
+    if (sqlite3_prepare_v2(h->db, text, -1, &q, NULL) != SQLITE_OK)
+        return db_error(h, "preparing a KPI read");
+    char a[SS_ISO_LEN], b[SS_ISO_LEN];
+    bind_time(q, 1, from, a);
+    bind_time(q, 2, to, b);
+    if (dim >= 0)
+        sqlite3_bind_text(q, 3, ss_dim_name(dim), -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 3);
+    sqlite3_bind_int(q, 4, open_only);
+    int rc, out = SS_OK;
+    while (out == SS_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        ss_kpi_row r = {0};
+        const char *m = (const char *)sqlite3_column_text(q, 0);
+        if (ss_time_parse_iso(m, strlen(m), &r.minute))
+            continue;
+        const char *d = (const char *)sqlite3_column_text(q, 1);
+        r.dim = -1;
+        for (int i = 0; i < SS_DIM_COUNT; i++)
+            if (!strcmp(d, ss_dim_name(i)))
+                r.dim = i;
+        r.value.p = (const char *)sqlite3_column_text(q, 2);
+        r.value.n = (uint32_t)sqlite3_column_bytes(q, 2);
+        r.shard = sqlite3_column_int(q, 3);
+        r.k.orders = sqlite3_column_int64(q, 4);
+        r.k.units = sqlite3_column_int64(q, 5);
+        r.k.gross_cents = sqlite3_column_int64(q, 6);
+        r.k.paid_cents = sqlite3_column_int64(q, 7);
+        r.k.attempts = sqlite3_column_int64(q, 8);
+        r.k.failed = sqlite3_column_int64(q, 9);
+        r.k.cancellations = sqlite3_column_int64(q, 10);
+        r.k.cancelled_cents = sqlite3_column_int64(q, 11);
+        r.final = sqlite3_column_int(q, 12);
+        if (r.dim >= 0)
+            out = cb(ctx, &r);
+    }
+    if (out == SS_OK && rc != SQLITE_DONE)
+        out = db_error(h, "reading KPIs");
+    sqlite3_finalize(q);
+    return out;
+}
+
+static int sqlite_lookup_order(void *vst, ss_str order_id, ss_attrib *out, char *buf, size_t cap,
+                               int *found)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_LOOKUP_ORDER];
+    bind_str(q, 1, order_id);
+    int rc = sqlite3_step(q);
+    *found = 0;
+    if (rc == SQLITE_ROW) {
+        ss_str *f[4] = {&out->city, &out->country, &out->category, &out->payment_method};
+        size_t used = 0;
+        *found = 1;
+        for (int i = 0; i < 4; i++) {
+            size_t n = (size_t)sqlite3_column_bytes(q, i);
+            if (used + n > cap) {
+                *found = 0;
+                break;
+            }
+            memcpy(buf + used, sqlite3_column_text(q, i), n);
+            *f[i] = (ss_str){buf + used, (uint32_t)n};
+            used += n;
+        }
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(h, "looking up an order");
+    return SS_OK;
+}
+
+static int sqlite_data_size(void *vst, int64_t *bytes)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q;
+    /* Pages in use: the file size less the free list, which SQLite reuses
+     * before it grows the file. */
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT (SELECT page_count FROM pragma_page_count) - (SELECT "
+                           "freelist_count FROM pragma_freelist_count), (SELECT page_size FROM "
+                           "pragma_page_size)",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_error(h, "measuring the store");
+    int rc = sqlite3_step(q);
+    *bytes = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) * sqlite3_column_int64(q, 1) : 0;
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? SS_OK : db_error(h, "measuring the store");
+}
+
+static const char *data_table(const char *table)
+{
+    if (!strcmp(table, "orders"))
+        return "orders_data";
+    if (!strcmp(table, "payments"))
+        return "payments_data";
+    if (!strcmp(table, "cancellations"))
+        return "cancellations_data";
+    return NULL;
+}
+
+static int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss_scan_cb cb,
+                             void *ctx)
+{
+    hot_sqlite *h = vst;
+    const char *t = data_table(table);
+    if (!t)
+        return SS_EINVAL;
+    char text[256];
+    sqlite3_stmt *cols;
+    snprintf(text, sizeof text, "SELECT * FROM %s LIMIT 0", t);
+    if (sqlite3_prepare_v2(h->db, text, -1, &cols, NULL) != SQLITE_OK)
+        return db_error(h, "scanning a range");
+    ss_buf q;
+    ss_buf_init(&q, 512);
+    ss_buf_puts(&q, "SELECT ts, json_object(");
+    for (int i = 0; i < sqlite3_column_count(cols); i++)
+        ss_buf_printf(&q, "%s'%s', %s", i ? ", " : "", sqlite3_column_name(cols, i),
+                      sqlite3_column_name(cols, i));
+    sqlite3_finalize(cols);
+    ss_buf_printf(&q, ") FROM %s WHERE ts >= ?1 AND ts < ?2 ORDER BY ts", t);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(h->db, ss_buf_cstr(&q), -1, &st, NULL);
+    ss_buf_free(&q);
+    if (rc != SQLITE_OK)
+        return db_error(h, "scanning a range");
+    char a[SS_ISO_LEN], b[SS_ISO_LEN];
+    bind_time(st, 1, from, a);
+    bind_time(st, 2, to, b);
+    int out = SS_OK;
+    while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t ts = 0;
+        ss_time_parse_iso((const char *)sqlite3_column_text(st, 0),
+                          (size_t)sqlite3_column_bytes(st, 0), &ts);
+        out = cb(ctx, table, ts, (const char *)sqlite3_column_text(st, 1),
+                 (size_t)sqlite3_column_bytes(st, 1));
+    }
+    if (out == SS_OK && rc != SQLITE_DONE)
+        out = db_error(h, "scanning a range");
+    sqlite3_finalize(st);
+    return out;
+}
+
+static int sqlite_delete_range(void *vst, const char *table, int64_t from, int64_t to,
+                               int64_t *deleted)
+{
+    hot_sqlite *h = vst;
+    const char *t = data_table(table);
+    if (!t)
+        return SS_EINVAL;
+    char text[160];
+    snprintf(text, sizeof text, "DELETE FROM %s WHERE ts >= ?1 AND ts < ?2", t);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h->db, text, -1, &st, NULL) != SQLITE_OK)
+        return db_error(h, "deleting a range");
+    char a[SS_ISO_LEN], b[SS_ISO_LEN];
+    bind_time(st, 1, from, a);
+    bind_time(st, 2, to, b);
+    int rc = sqlite3_step(st);
+    *deleted = sqlite3_changes64(h->db);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SS_OK : db_error(h, "deleting a range");
+}
+
+const ss_hot_ops ss_hot_sqlite_ops = {
+    .name = "sqlite",
+    .scheme = "sqlite:",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .put_events = sqlite_put_events,
+    .has_event = sqlite_has_event,
+    .put_late = sqlite_put_late,
+    .put_rejected = sqlite_put_rejected,
+    .put_order_dims = sqlite_put_order_dims,
+    .put_place = sqlite_put_place,
+    .put_minute = sqlite_put_minute,
+    .put_kpis = sqlite_put_kpis,
+    .put_state = sqlite_put_state,
+    .load_state = sqlite_load_state,
+    .read_kpis = sqlite_read_kpis,
+    .lookup_order = sqlite_lookup_order,
+    .data_size = sqlite_data_size,
+    .scan_range = sqlite_scan_range,
+    .delete_range = sqlite_delete_range,
+};
