@@ -6,6 +6,7 @@
 
 extern const ss_cmd ss_cmd_gen;
 extern const ss_cmd ss_cmd_process;
+extern const ss_cmd ss_cmd_sql;
 
 struct ss_hot;
 struct ss_engine;

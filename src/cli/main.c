@@ -16,6 +16,7 @@
 static const ss_cmd *const commands[] = {
     &ss_cmd_gen,
     &ss_cmd_process,
+    &ss_cmd_sql,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,416 @@
+#define _POSIX_C_SOURCE 200809L
+#include "query/query.h"
+
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/mem.h"
+#include "common/status.h"
+#include "common/timeutil.h"
+
+struct ss_query {
+    sqlite3 *db;
+    char denied[256]; /* what the guard refused last, for the message */
+    int64_t deadline; /* monotonic ms; 0 = none */
+};
+
+/* The guard: reading is allowed, anything else is refused. */
+static int authorizer(void *ctx, int action, const char *a, const char *b, const char *c,
+                      const char *d)
+{
+    ss_query *q = ctx;
+    (void)c;
+    (void)d;
+    switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_READ:
+    case SQLITE_FUNCTION:
+    case SQLITE_RECURSIVE:
+        return SQLITE_OK;
+    case SQLITE_PRAGMA:
+        /* Pragmas that only describe the schema; no pragma may set a value. */
+        if (!b && a &&
+            (!strcmp(a, "table_info") || !strcmp(a, "table_xinfo") || !strcmp(a, "table_list") ||
+             !strcmp(a, "index_list") || !strcmp(a, "index_info") ||
+             !strcmp(a, "foreign_key_list") || !strcmp(a, "function_list") ||
+             !strcmp(a, "database_list") || !strcmp(a, "collation_list")))
+            return SQLITE_OK;
+        snprintf(q->denied, sizeof q->denied, "PRAGMA %s%s", a ? a : "",
+                 b ? " with a value" : "");
+        return SQLITE_DENY;
+    case SQLITE_INSERT:
+        snprintf(q->denied, sizeof q->denied, "INSERT into %s", a ? a : "?");
+        return SQLITE_DENY;
+    case SQLITE_UPDATE:
+        snprintf(q->denied, sizeof q->denied, "UPDATE of %s", a ? a : "?");
+        return SQLITE_DENY;
+    case SQLITE_DELETE:
+        snprintf(q->denied, sizeof q->denied, "DELETE from %s", a ? a : "?");
+        return SQLITE_DENY;
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+        snprintf(q->denied, sizeof q->denied, "ATTACH or DETACH");
+        return SQLITE_DENY;
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT:
+        snprintf(q->denied, sizeof q->denied, "transaction control");
+        return SQLITE_DENY;
+    default:
+        snprintf(q->denied, sizeof q->denied, "a statement that changes the schema or data");
+        return SQLITE_DENY;
+    }
+}
+
+static int progress(void *ctx)
+{
+    ss_query *q = ctx;
+    return q->deadline && ss_mono_ms() > q->deadline;
+}
+
+int ss_query_open(const char *data_dir, ss_query **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/hot.db", data_dir);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        snprintf(err, errlen,
+                 "no hot store at '%s'; run 'shopstream process' or 'shopstream run' with "
+                 "--data %s first",
+                 path, data_dir);
+        return SS_EINVAL;
+    }
+    ss_query *q = ss_calloc(1, sizeof *q);
+    if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "cannot open '%s': %s", path,
+                 q->db ? sqlite3_errmsg(q->db) : "out of memory");
+        ss_query_close(q);
+        return SS_EIO;
+    }
+    sqlite3_busy_timeout(q->db, 5000);
+    sqlite3_exec(q->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+    sqlite3_set_authorizer(q->db, authorizer, q);
+    sqlite3_progress_handler(q->db, 10000, progress, q);
+    *out = q;
+    return SS_OK;
+}
+
+void ss_query_close(ss_query *q)
+{
+    if (!q)
+        return;
+    sqlite3_close(q->db);
+    free(q);
+}
+
+void ss_query_format_real(double x, char *out, size_t n)
+{
+    double c = x * 100.0;
+    if (isfinite(x) && fabs(c - nearbyint(c)) < 1e-6 * fmax(1.0, fabs(c)) && fabs(x) < 1e13)
+        snprintf(out, n, "%.2f", x);
+    else
+        snprintf(out, n, "%.15g", x);
+}
+
+static int is_utf8(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t k = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
+        if (k == 9 || i + k >= n + (k == 0))
+            return k == 0;
+        for (size_t j = 1; j <= k; j++)
+            if ((s[i + j] & 0xc0) != 0x80)
+                return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+/* The text of a cell as shown in table and CSV output. */
+static void cell_text(sqlite3_stmt *st, int i, ss_buf *b)
+{
+    char tmp[64];
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER:
+        ss_buf_put_i64(b, sqlite3_column_int64(st, i));
+        break;
+    case SQLITE_FLOAT:
+        ss_query_format_real(sqlite3_column_double(st, i), tmp, sizeof tmp);
+        ss_buf_puts(b, tmp);
+        break;
+    case SQLITE_NULL:
+        break;
+    case SQLITE_BLOB: {
+        const unsigned char *p = sqlite3_column_blob(st, i);
+        size_t n = (size_t)sqlite3_column_bytes(st, i);
+        if (is_utf8(p, n)) {
+            ss_buf_put(b, p, n);
+        } else {
+            ss_buf_puts(b, "x'");
+            for (size_t k = 0; k < n; k++)
+                ss_buf_printf(b, "%02x", p[k]);
+            ss_buf_putc(b, '\'');
+        }
+        break;
+    }
+    default:
+        ss_buf_put(b, sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i));
+    }
+}
+
+static void json_cell(sqlite3_stmt *st, int i, ss_buf *b)
+{
+    char tmp[64];
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER:
+        ss_buf_put_i64(b, sqlite3_column_int64(st, i));
+        break;
+    case SQLITE_FLOAT: {
+        double x = sqlite3_column_double(st, i);
+        if (isfinite(x)) {
+            ss_query_format_real(x, tmp, sizeof tmp);
+            ss_buf_puts(b, tmp);
+        } else {
+            ss_buf_lit(b, "null");
+        }
+        break;
+    }
+    case SQLITE_NULL:
+        ss_buf_lit(b, "null");
+        break;
+    default: {
+        ss_buf t;
+        ss_buf_init(&t, 64);
+        cell_text(st, i, &t);
+        if (!is_utf8((const unsigned char *)t.data, t.len)) {
+            t.len = 0;
+            ss_buf_lit(&t, "(binary)");
+        }
+        ss_buf_put_jstr(b, t.data, t.len);
+        ss_buf_free(&t);
+    }
+    }
+}
+
+static void csv_field(ss_buf *b, const char *p, size_t n)
+{
+    if (!memchr(p, ',', n) && !memchr(p, '"', n) && !memchr(p, '\n', n) && !memchr(p, '\r', n)) {
+        ss_buf_put(b, p, n);
+        return;
+    }
+    ss_buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"')
+            ss_buf_putc(b, '"');
+        ss_buf_putc(b, p[i]);
+    }
+    ss_buf_putc(b, '"');
+}
+
+/* Display width of UTF-8 text: one column per code point. */
+static size_t width(const char *p, size_t n)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        w += ((unsigned char)p[i] & 0xc0) != 0x80;
+    return w;
+}
+
+typedef struct grid {
+    ss_buf text;
+    size_t *off; /* start of each cell in text; cells are row-major */
+    size_t ncells, cap;
+    int ncols;
+    size_t *colw;
+} grid;
+
+static void grid_cell(grid *g, const char *p, size_t n)
+{
+    if (g->ncells == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 256;
+        g->off = ss_realloc(g->off, (g->cap + 1) * sizeof *g->off);
+    }
+    g->off[g->ncells++] = g->text.len;
+    ss_buf_put(&g->text, p, n);
+    g->off[g->ncells] = g->text.len;
+    size_t w = width(p, n);
+    int col = (int)((g->ncells - 1) % (size_t)g->ncols);
+    if (w > g->colw[col])
+        g->colw[col] = w;
+}
+
+static void grid_print(grid *g, sqlite3_stmt *st, ss_buf *out)
+{
+    size_t nrows = g->ncells / (size_t)g->ncols;
+    for (size_t r = 0; r < nrows; r++) {
+        for (int c = 0; c < g->ncols; c++) {
+            size_t k = r * (size_t)g->ncols + (size_t)c;
+            const char *p = g->text.data + g->off[k];
+            size_t n = g->off[k + 1] - g->off[k], w = width(p, n);
+            /* Numbers align right, text left. */
+            int right = r > 0 && sqlite3_column_type(st, c) != SQLITE_TEXT &&
+                        n > 0 && (p[0] == '-' || (p[0] >= '0' && p[0] <= '9'));
+            if (c)
+                ss_buf_lit(out, "  ");
+            if (right)
+                for (size_t i = w; i < g->colw[c]; i++)
+                    ss_buf_putc(out, ' ');
+            ss_buf_put(out, p, n);
+            if (!right && c + 1 < g->ncols)
+                for (size_t i = w; i < g->colw[c]; i++)
+                    ss_buf_putc(out, ' ');
+        }
+        ss_buf_putc(out, '\n');
+        if (r == 0) {
+            for (int c = 0; c < g->ncols; c++) {
+                if (c)
+                    ss_buf_lit(out, "  ");
+                for (size_t i = 0; i < g->colw[c]; i++)
+                    ss_buf_putc(out, '-');
+            }
+            ss_buf_putc(out, '\n');
+        }
+    }
+}
+
+static int run_one(ss_query *q, sqlite3_stmt *st, ss_query_format fmt, const ss_query_limits *lim,
+                   ss_buf *out, char *err, size_t errlen)
+{
+    int ncols = sqlite3_column_count(st);
+    grid g = {0};
+    ss_buf cell;
+    ss_buf_init(&cell, 256);
+    if (fmt == SS_FMT_TABLE && ncols > 0) {
+        g.ncols = ncols;
+        g.colw = ss_calloc((size_t)ncols, sizeof *g.colw);
+        ss_buf_init(&g.text, 4096);
+        for (int i = 0; i < ncols; i++) {
+            const char *name = sqlite3_column_name(st, i);
+            grid_cell(&g, name, strlen(name));
+        }
+    } else if (fmt == SS_FMT_CSV) {
+        for (int i = 0; i < ncols; i++) {
+            if (i)
+                ss_buf_putc(out, ',');
+            const char *name = sqlite3_column_name(st, i);
+            csv_field(out, name, strlen(name));
+        }
+        if (ncols)
+            ss_buf_lit(out, "\r\n");
+    } else if (fmt == SS_FMT_JSON) {
+        ss_buf_putc(out, '[');
+    }
+    int64_t rows = 0;
+    int rc, result = SS_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (lim && lim->max_rows && rows >= lim->max_rows) {
+            snprintf(err, errlen, "the result has more than %lld rows; add a LIMIT or narrow "
+                                  "the query",
+                     (long long)lim->max_rows);
+            result = SS_ERR;
+            break;
+        }
+        rows++;
+        if (fmt == SS_FMT_JSON) {
+            ss_buf_puts(out, rows > 1 ? ",\n {" : "\n {");
+            for (int i = 0; i < ncols; i++) {
+                if (i)
+                    ss_buf_putc(out, ',');
+                const char *name = sqlite3_column_name(st, i);
+                ss_buf_put_jstr(out, name, strlen(name));
+                ss_buf_putc(out, ':');
+                json_cell(st, i, out);
+            }
+            ss_buf_putc(out, '}');
+            continue;
+        }
+        for (int i = 0; i < ncols; i++) {
+            cell.len = 0;
+            cell_text(st, i, &cell);
+            if (fmt == SS_FMT_TABLE) {
+                grid_cell(&g, cell.data ? cell.data : "", cell.len);
+            } else {
+                if (i)
+                    ss_buf_putc(out, ',');
+                csv_field(out, cell.data ? cell.data : "", cell.len);
+            }
+        }
+        if (fmt == SS_FMT_CSV)
+            ss_buf_lit(out, "\r\n");
+    }
+    if (result == SS_OK && rc != SQLITE_DONE) {
+        if (rc == SQLITE_INTERRUPT)
+            snprintf(err, errlen, "the query ran longer than %lld ms and was stopped",
+                     (long long)(lim ? lim->timeout_ms : 0));
+        else
+            snprintf(err, errlen, "%s", sqlite3_errmsg(q->db));
+        result = SS_ERR;
+    }
+    if (fmt == SS_FMT_JSON)
+        ss_buf_puts(out, rows ? "\n]\n" : "]\n");
+    if (fmt == SS_FMT_TABLE && ncols > 0) {
+        if (result == SS_OK) {
+            grid_print(&g, st, out);
+            ss_buf_printf(out, "(%lld row%s)\n", (long long)rows, rows == 1 ? "" : "s");
+        }
+        ss_buf_free(&g.text);
+        free(g.off);
+        free(g.colw);
+    }
+    ss_buf_free(&cell);
+    return result;
+}
+
+int ss_query_exec(ss_query *q, const char *sql, ss_query_format fmt, const ss_query_limits *lim,
+                  ss_buf *out, char *err, size_t errlen)
+{
+    /* Every statement is prepared and checked before any runs, so that a
+     * refused statement leaves no partial output behind. */
+    sqlite3_stmt *sts[64];
+    int n = 0, rc = SS_OK;
+    const char *tail = sql;
+    q->deadline = lim && lim->timeout_ms ? ss_mono_ms() + lim->timeout_ms : 0;
+    while (rc == SS_OK && tail && *tail) {
+        sqlite3_stmt *st = NULL;
+        q->denied[0] = '\0';
+        if (sqlite3_prepare_v2(q->db, tail, -1, &st, &tail) != SQLITE_OK) {
+            if (q->denied[0])
+                snprintf(err, errlen,
+                         "refused: the statement would change the store (%s); shopstream sql "
+                         "is read-only",
+                         q->denied);
+            else
+                snprintf(err, errlen, "invalid SQL: %s", sqlite3_errmsg(q->db));
+            rc = SS_EINVAL;
+        } else if (!st) {
+            continue; /* whitespace or a lone ';' */
+        } else if (!sqlite3_stmt_readonly(st)) {
+            snprintf(err, errlen, "refused: the statement would change the store; shopstream "
+                                  "sql is read-only");
+            sqlite3_finalize(st);
+            rc = SS_EINVAL;
+        } else if (n == (int)(sizeof sts / sizeof sts[0])) {
+            snprintf(err, errlen, "too many statements (at most 64)");
+            sqlite3_finalize(st);
+            rc = SS_EINVAL;
+        } else {
+            sts[n++] = st;
+        }
+    }
+    if (rc == SS_OK && n == 0) {
+        snprintf(err, errlen, "no SQL statement given");
+        rc = SS_EINVAL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (rc == SS_OK)
+            rc = run_one(q, sts[i], fmt, lim, out, err, errlen);
+        sqlite3_finalize(sts[i]);
+    }
+    return rc;
+}

@@ -1,0 +1,43 @@
+/* Read-only SQL over the stores, for `shopstream sql` and the web API.
+ *
+ * A query connection opens the hot store read-only and installs a guard: a
+ * statement that could change anything (INSERT, UPDATE, DELETE, DDL, ATTACH,
+ * writing PRAGMAs, ...) is refused before it runs, with a message that says
+ * so. Readers never block the engine: the store is in WAL mode.
+ * @locality one thread per ss_query. */
+#ifndef SS_QUERY_H
+#define SS_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+typedef struct ss_query ss_query;
+
+typedef enum ss_query_format {
+    SS_FMT_TABLE,
+    SS_FMT_CSV,
+    SS_FMT_JSON,
+} ss_query_format;
+
+typedef struct ss_query_limits {
+    int64_t max_rows;   /* 0 = no limit; more rows end the query with an error */
+    int64_t timeout_ms; /* 0 = no limit */
+} ss_query_limits;
+
+/* Opens a query connection on the data directory's stores. */
+int ss_query_open(const char *data_dir, ss_query **out, char *err, size_t errlen);
+void ss_query_close(ss_query *q);
+
+/* Runs one or more ';'-separated statements and appends their results to out
+ * in the format. On failure returns SS_EINVAL (refused or invalid SQL) or
+ * SS_ERR (limit reached, or an error while running) with a message in err. */
+int ss_query_exec(ss_query *q, const char *sql, ss_query_format fmt, const ss_query_limits *lim,
+                  ss_buf *out, char *err, size_t errlen);
+
+/* Formats a REAL the way results show numbers: values that are whole cents
+ * (money) with two decimals, others with up to 15 significant digits. */
+void ss_query_format_real(double x, char *out, size_t n);
+
+#endif
