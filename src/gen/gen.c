@@ -499,11 +499,25 @@ static void emit_payment(ss_gen *g, const pending *e)
     pay->failure_reason = g->s_freason[ss_alias_draw(&p->failure_reasons.alias, &g->rng)];
     g->st.failed_payments++;
     if (e->attempt < p->max_attempts && ss_rng_uniform(&g->rng) < p->retry_share) {
-        /* The customer tries again with another method of their country. */
+        /* The customer tries again with another method of their country: a
+         * draw from its mix without the method that failed (a country with a
+         * single method keeps it). Redrawing from the whole mix a bounded
+         * number of times could return the failed method again. */
         const ss_prof_country *k = &p->countries[e->country];
+        double others = 0.0;
+        for (uint32_t i = 0; i < p->nmethods; i++)
+            if (i != e->method)
+                others += k->payment_mix[i];
+        double x = ss_rng_uniform(&g->rng) * others;
         uint32_t m = e->method;
-        for (int tries = 0; tries < 16 && m == e->method; tries++)
-            m = ss_alias_draw(&k->method_alias, &g->rng);
+        for (uint32_t i = 0; i < p->nmethods && others > 0.0; i++) {
+            if (i == e->method || !(k->payment_mix[i] > 0.0))
+                continue;
+            m = i; /* the last candidate also absorbs rounding at the end */
+            x -= k->payment_mix[i];
+            if (x < 0.0)
+                break;
+        }
         pending next = *e;
         next.ts = e->ts + delay_ms(g, p->retry_delay_min_s, p->retry_delay_mean_s);
         next.attempt = (uint8_t)(e->attempt + 1);
