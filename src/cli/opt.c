@@ -72,8 +72,8 @@ static const char *type_hint(const ss_opt *o, char *tmp, size_t tmplen)
         snprintf(tmp, tmplen, "a whole number from %.0f to %.0f", o->min, o->max);
         return tmp;
     case SS_OPT_SIZE:
-        snprintf(tmp, tmplen, "a whole number from %.0f to %.0f, optionally with k, M or G",
-                 o->min, o->max);
+        snprintf(tmp, tmplen, "a whole number from %.0f to %.0f, optionally with k, M or G", o->min,
+                 o->max);
         return tmp;
     case SS_OPT_DOUBLE:
         snprintf(tmp, tmplen, "a number from %g to %g", o->min, o->max);
@@ -225,6 +225,8 @@ static void unknown_flag(const ss_cmd *cmd, const char *arg, size_t n)
     fprintf(stderr, "shopstream %s: unknown option '--%.*s'", cmd->name, (int)n, arg);
     if (best)
         fprintf(stderr, "; did you mean '--%s'?", best);
+    else
+        fputc('.', stderr);
     fprintf(stderr, " Run 'shopstream %s --help' for its options.\n", cmd->name);
 }
 
@@ -252,8 +254,9 @@ static int load_config(const ss_cmd *cmd, void *opts, ss_common_opts *common, co
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        fprintf(stderr, "shopstream %s: cannot open config file '%s': %s; check --config or "
-                        "SHOPSTREAM_CONFIG\n",
+        fprintf(stderr,
+                "shopstream %s: cannot open config file '%s': %s; check --config or "
+                "SHOPSTREAM_CONFIG\n",
                 cmd->name, path, strerror(errno));
         return SS_EINVAL;
     }
@@ -313,8 +316,8 @@ static int apply_defaults(const ss_cmd *cmd, const ss_opt *table, void *base)
 {
     for (const ss_opt *o = table; o && o->name; o++) {
         if (o->def && set_value(o, base, o->def)) {
-            fprintf(stderr, "shopstream %s: built-in default '%s' for --%s is invalid\n",
-                    cmd->name, o->def, o->name);
+            fprintf(stderr, "shopstream %s: built-in default '%s' for --%s is invalid\n", cmd->name,
+                    o->def, o->name);
             return SS_EINVAL;
         }
     }
@@ -428,23 +431,35 @@ static void usage_line(const ss_cmd *cmd, FILE *f)
 static void help_table(const ss_opt *table, int markdown)
 {
     for (const ss_opt *o = table; o && o->name; o++) {
-        char flag[96], env[128];
-        ss_opt_env_name(o, env, sizeof env);
+        char flag[96], env[128] = "";
+        /* apply_env never reads SHOPSTREAM_HELP, so do not offer it. */
+        if (strcmp(o->name, "help") != 0)
+            ss_opt_env_name(o, env, sizeof env);
         if (o->type == SS_OPT_FLAG)
             snprintf(flag, sizeof flag, "--%s", o->name);
         else
             snprintf(flag, sizeof flag, "--%s %s", o->name, o->metavar ? o->metavar : "VALUE");
         if (markdown) {
-            printf("| `%s` | %s | %s | `%s` |\n", flag, o->help, o->def ? o->def : "", env);
+            printf("| `%s` | %s | %s | %s%s%s |\n", flag, o->help, o->def ? o->def : "",
+                   *env ? "`" : "", env, *env ? "`" : "");
             continue;
         }
         printf("  %-24s %s\n", flag, o->help);
-        printf("  %-24s ", "");
-        if (o->def)
-            printf("default: %s; ", o->def);
-        if (o->type == SS_OPT_CHOICE)
-            printf("one of: %s; ", o->choices);
-        printf("env: %s\n", env);
+        const char *sep = "                           "; /* under the help text */
+        if (o->def) {
+            printf("%sdefault: %s", sep, o->def);
+            sep = "; ";
+        }
+        if (o->type == SS_OPT_CHOICE) {
+            printf("%sone of: %s", sep, o->choices);
+            sep = "; ";
+        }
+        if (*env) {
+            printf("%senv: %s", sep, env);
+            sep = "; ";
+        }
+        if (*sep == ';')
+            putchar('\n');
     }
 }
 

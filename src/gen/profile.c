@@ -520,9 +520,11 @@ static void load_places(pctx *c, ss_profile *p, json_t *root)
             k->payment_mix = ss_malloc(p->nmethods * sizeof *k->payment_mix);
             memcpy(k->payment_mix, p->regions[k->region].payment_mix,
                    p->nmethods * sizeof *k->payment_mix);
-        } else
+        } else if (!c->failed) {
+            /* Only when nothing failed is k->region a valid index. */
             fail(c, q, "missing, and region '%s' has no payment_mix to inherit",
                  p->regions[k->region].name);
+        }
         if (!c->failed)
             ss_alias_build(&k->method_alias, k->payment_mix, p->nmethods);
 
