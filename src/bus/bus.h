@@ -30,8 +30,8 @@ typedef struct ss_bus_ops {
 /* One record handed to a consumer. data stays valid until the next poll. */
 typedef struct ss_bus_msg {
     const char *data;
-    size_t len;       /* bytes in data (a too-long record is cut to a prefix) */
-    size_t raw_bytes; /* the record's full length */
+    size_t len;         /* bytes in data (a too-long record is cut to a prefix) */
+    size_t raw_bytes;   /* the record's full length */
     const char *source; /* stable name of the input, for stored positions */
     int64_t offset;     /* position of the record */
     int64_t next;       /* position just after it: where a restart resumes */
@@ -89,5 +89,14 @@ static inline int ss_bus_flush(ss_bus_producer *bp)
 int ss_bus_producer_close(ss_bus_producer *bp);
 
 extern const ss_bus_ops ss_bus_file_ops;
+
+/* The memory bus: a bounded queue shared by one producer and one consumer in
+ * the same process. Each side holds a reference; the queue is freed when the
+ * creator's reference and both sides are closed. */
+typedef struct ss_memq ss_memq;
+ss_memq *ss_memq_new(size_t capacity_bytes);
+void ss_memq_free(ss_memq *q);
+void ss_memq_producer(ss_memq *q, ss_bus_producer *bp);
+void ss_memq_consumer(ss_memq *q, ss_bus_consumer *bc);
 
 #endif

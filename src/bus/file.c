@@ -112,9 +112,9 @@ const ss_bus_ops ss_bus_file_ops = {
 #include <stdint.h>
 #include <sys/stat.h>
 
-#define READ_CHUNK (4u << 20)
+#define READ_CHUNK  (4u << 20)
 #define PREFIX_KEEP (64u << 10) /* bytes kept of a record over the line limit */
-#define LINE_LIMIT (1u << 20)
+#define LINE_LIMIT  (1u << 20)
 
 typedef struct file_consumer {
     int fd, own_fd, seekable, eof;
@@ -171,8 +171,9 @@ static int file_consumer_seek(void *state, int64_t offset)
         return SS_ENOTSUP;
     struct stat sb;
     if (fstat(fc->fd, &sb) == 0 && sb.st_size < offset) {
-        SS_WARN("bus:file", "'%s' is shorter (%lld bytes) than the stored position %lld; "
-                            "reading it from the start",
+        SS_WARN("bus:file",
+                "'%s' is shorter (%lld bytes) than the stored position %lld; "
+                "reading it from the start",
                 fc->source, (long long)sb.st_size, (long long)offset);
         offset = 0;
     }
@@ -233,8 +234,9 @@ static int file_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
             if (nl)
                 fc->start++;
             fc->skipping = 0;
-            *msg = (ss_bus_msg){fc->prefix, fc->prefix_len, fc->skip_total, fc->source,
-                                fc->skip_offset, fc->base + (int64_t)fc->start, 0};
+            *msg = (ss_bus_msg){fc->prefix, fc->prefix_len,  fc->skip_total,
+                                fc->source, fc->skip_offset, fc->base + (int64_t)fc->start,
+                                0};
             return SS_OK;
         }
         if (nl) {

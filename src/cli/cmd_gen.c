@@ -4,7 +4,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "bus/bus.h"
 #include "cli/commands.h"
@@ -13,6 +12,7 @@
 #include "common/status.h"
 #include "common/timeutil.h"
 #include "gen/gen.h"
+#include "gen/pump.h"
 #include "gen/profile.h"
 
 typedef struct gen_opts {
@@ -50,24 +50,6 @@ static const ss_opt gen_table[] = {
      "Print the effective profile (defaults merged with --profile) and exit."},
     SS_OPT_END,
 };
-
-/* Sleeps until the simulated clock reaches ts, in short steps so that a stop
- * request is seen promptly. Returns 0, or -1 if a stop was requested. */
-static int pace(int64_t ts, int64_t sim0, int64_t mono0, double speed)
-{
-    for (;;) {
-        if (ss_stop_requested)
-            return -1;
-        double due = (double)mono0 + (double)(ts - sim0) / speed;
-        double wait = due - (double)ss_mono_ms();
-        if (wait <= 0)
-            return 0;
-        if (wait > 100)
-            wait = 100;
-        struct timespec req = {0, (long)(wait * 1e6)};
-        nanosleep(&req, NULL);
-    }
-}
 
 static int gen_run(const void *vopts, int argc, char **argv)
 {
@@ -116,30 +98,9 @@ static int gen_run(const void *vopts, int argc, char **argv)
     ss_install_stop_handlers();
 
     double speed = o->max ? 0.0 : o->speedup > 0 ? o->speedup : 1.0;
-    int64_t mono0 = ss_mono_ms();
-    ss_buf line;
-    ss_buf_init(&line, 1024);
-    const ss_event *ev;
-    int exit_code = SS_EXIT_OK;
-    while (!ss_stop_requested && ss_gen_next(g, &ev) == SS_OK) {
-        if (speed > 0.0) {
-            int64_t now_sim = o->start + (int64_t)((double)(ss_mono_ms() - mono0) * speed);
-            /* Hand over what is written before waiting, so readers see events live. */
-            if (ev->ts > now_sim && ss_bus_flush(&bus) != SS_OK) {
-                exit_code = SS_EXIT_FAIL;
-                break;
-            }
-            if (pace(ev->ts, o->start, mono0, speed))
-                break;
-        }
-        line.len = 0;
-        ss_event_encode(ev, &line);
-        rc = ss_bus_produce(&bus, ev->order_id.p, ev->order_id.n, line.data, line.len - 1);
-        if (rc != SS_OK) {
-            exit_code = SS_EXIT_FAIL;
-            break;
-        }
-    }
+    int exit_code = ss_gen_pump(g, &bus, o->start, speed, &ss_stop_requested) == SS_OK
+                        ? SS_EXIT_OK
+                        : SS_EXIT_FAIL;
     if (ss_bus_producer_close(&bus) != SS_OK)
         exit_code = SS_EXIT_FAIL;
     ss_gen_stats st;
@@ -150,7 +111,6 @@ static int gen_run(const void *vopts, int argc, char **argv)
             (unsigned long long)st.orders, (unsigned long long)st.payments,
             (unsigned long long)st.failed_payments, (unsigned long long)st.cancellations,
             (unsigned long long)st.customers, ss_gen_tag(g));
-    ss_buf_free(&line);
     ss_gen_free(g);
     ss_profile_free(prof);
     return exit_code;

@@ -90,6 +90,7 @@ int ss_run_engine(ss_engine *eng, ss_bus_consumer *in, int follow, int (*idle)(v
         }
     }
     ss_bus_msg msg;
+    uint32_t busy = 0;
     for (;;) {
         if (ss_stop_requested)
             break;
@@ -98,9 +99,12 @@ int ss_run_engine(ss_engine *eng, ss_bus_consumer *in, int follow, int (*idle)(v
             rc = ss_engine_process(eng, &msg);
             if (rc == SS_OK)
                 rc = ss_engine_tick(eng, 0);
+            if (idle && ++busy % 4096 == 0 && idle(ctx))
+                break;
             if (rc != SS_OK) {
-                SS_ERROR("process", "the hot store failed (%s); stopping without losing data: "
-                                    "the next start resumes at the last commit",
+                SS_ERROR("process",
+                         "the hot store failed (%s); stopping without losing data: "
+                         "the next start resumes at the last commit",
                          ss_status_str(rc));
                 return SS_EXIT_FAIL;
             }
@@ -129,8 +133,7 @@ static int process_run(const void *vopts, int argc, char **argv)
 {
     const process_opts *o = vopts;
     if (argc > 0) {
-        fprintf(stderr, "shopstream process: unexpected argument '%s'; use --from FILE\n",
-                argv[0]);
+        fprintf(stderr, "shopstream process: unexpected argument '%s'; use --from FILE\n", argv[0]);
         return SS_EXIT_USAGE;
     }
     char err[1024];

@@ -21,8 +21,7 @@ typedef struct sql_opts {
 static const ss_opt sql_table[] = {
     {"data", SS_OPT_STRING, F(data), "./data", 0, 0, NULL, "DIR",
      "Directory of the embedded stores."},
-    {"format", SS_OPT_CHOICE, F(format), "table", 0, 0, "table|csv|json", "FMT",
-     "Output format."},
+    {"format", SS_OPT_CHOICE, F(format), "table", 0, 0, "table|csv|json", "FMT", "Output format."},
     {"timeout-ms", SS_OPT_INT, F(timeout_ms), "0", 0, 86400000, NULL, "MS",
      "Stop a query that runs longer than this (0 = no limit)."},
     {"max-rows", SS_OPT_SIZE, F(max_rows), "0", 0, 1e12, NULL, "N",

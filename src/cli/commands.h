@@ -7,6 +7,7 @@
 extern const ss_cmd ss_cmd_gen;
 extern const ss_cmd ss_cmd_process;
 extern const ss_cmd ss_cmd_sql;
+extern const ss_cmd ss_cmd_run;
 
 struct ss_hot;
 struct ss_engine;

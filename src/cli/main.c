@@ -17,6 +17,7 @@ static const ss_cmd *const commands[] = {
     &ss_cmd_gen,
     &ss_cmd_process,
     &ss_cmd_sql,
+    &ss_cmd_run,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -40,15 +41,17 @@ void ss_install_stop_handlers(void)
 
 static void print_usage(FILE *f)
 {
-    fprintf(f, "shopstream %s: real-time e-commerce analytics pipeline\n\n"
-               "Usage: shopstream <command> [options]\n\nCommands:\n",
+    fprintf(f,
+            "shopstream %s: real-time e-commerce analytics pipeline\n\n"
+            "Usage: shopstream <command> [options]\n\nCommands:\n",
             SS_VERSION);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
-    fprintf(f, "  %-10s %s\n  %-10s %s\n\n"
-               "Run 'shopstream <command> --help' for a command's options.\n",
-            "help", "Show this help, or a command's: help <command>; help --markdown",
-            "version", "Print the version");
+    fprintf(f,
+            "  %-10s %s\n  %-10s %s\n\n"
+            "Run 'shopstream <command> --help' for a command's options.\n",
+            "help", "Show this help, or a command's: help <command>; help --markdown", "version",
+            "Print the version");
 }
 
 static const ss_cmd *find_cmd(const char *name)
@@ -96,8 +99,9 @@ int main(int argc, char **argv)
         if (argc > 2) {
             const ss_cmd *cmd = find_cmd(argv[2]);
             if (!cmd) {
-                fprintf(stderr, "shopstream help: unknown command '%s'; run 'shopstream help' "
-                                "for the list\n",
+                fprintf(stderr,
+                        "shopstream help: unknown command '%s'; run 'shopstream help' "
+                        "for the list\n",
                         argv[2]);
                 return SS_EXIT_USAGE;
             }

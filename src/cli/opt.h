@@ -24,15 +24,18 @@ typedef enum ss_opt_type {
 typedef struct ss_opt {
     const char *name; /* "seed": --seed, SHOPSTREAM_SEED, config key "seed" */
     ss_opt_type type;
-    size_t offset;    /* of the field in the command's option struct */
-    const char *def;  /* default as text; NULL = unset */
-    double min, max;  /* numeric range, inclusive */
+    size_t offset;   /* of the field in the command's option struct */
+    const char *def; /* default as text; NULL = unset */
+    double min, max; /* numeric range, inclusive */
     const char *choices;
     const char *metavar;
     const char *help;
 } ss_opt;
 
-#define SS_OPT_END {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL}
+#define SS_OPT_END                                                                                 \
+    {                                                                                              \
+        NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL                                                   \
+    }
 
 typedef struct ss_cmd {
     const char *name;

@@ -86,8 +86,7 @@ static int valid_date(unsigned y, unsigned m, unsigned d)
 
 static int parse_date(const char *s, unsigned *y, unsigned *m, unsigned *d)
 {
-    if (digits(s, 4, y) || s[4] != '-' || digits(s + 5, 2, m) || s[7] != '-' ||
-        digits(s + 8, 2, d))
+    if (digits(s, 4, y) || s[4] != '-' || digits(s + 5, 2, m) || s[7] != '-' || digits(s + 8, 2, d))
         return -1;
     return valid_date(*y, *m, *d) ? 0 : -1;
 }
@@ -116,8 +115,8 @@ int ss_time_parse_iso(const char *s, size_t len, int64_t *ms)
         ;
     else
         return -1;
-    *ms = ss_days_from_civil(y, mo, d) * SS_MS_PER_DAY +
-          (int64_t)(h * 3600 + mi * 60 + se) * 1000 + frac;
+    *ms = ss_days_from_civil(y, mo, d) * SS_MS_PER_DAY + (int64_t)(h * 3600 + mi * 60 + se) * 1000 +
+          frac;
     return 0;
 }
 

@@ -6,11 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SS_ISO_LEN    24 /* strlen("2026-11-02T14:03:11.123Z") */
-#define SS_MS_PER_SEC 1000LL
-#define SS_MS_PER_MIN 60000LL
+#define SS_ISO_LEN     24 /* strlen("2026-11-02T14:03:11.123Z") */
+#define SS_MS_PER_SEC  1000LL
+#define SS_MS_PER_MIN  60000LL
 #define SS_MS_PER_HOUR 3600000LL
-#define SS_MS_PER_DAY 86400000LL
+#define SS_MS_PER_DAY  86400000LL
 
 /* Days since 1970-01-01 for a proleptic Gregorian date, and back. */
 int64_t ss_days_from_civil(int64_t y, unsigned m, unsigned d);

@@ -8,15 +8,37 @@
 #include "common/status.h"
 #include "common/timeutil.h"
 
-#define MAX_ID   128
-#define MAX_NAME 256
+#define MAX_ID          128
+#define MAX_NAME        256
 #define MAX_MONEY_CENTS 100000000000LL /* one billion in currency units */
 
 enum field {
-    F_TYPE, F_EVENT_ID, F_ORDER_ID, F_TS, F_CUSTOMER_ID, F_CUSTOMER_SEGMENT, F_PRODUCT_ID,
-    F_PRODUCT_NAME, F_CATEGORY, F_CITY, F_COUNTRY, F_QUANTITY, F_UNIT_PRICE, F_AMOUNT,
-    F_DISCOUNT, F_TAX, F_SHIPPING, F_TOTAL_PRICE, F_CURRENCY, F_PAYMENT_METHOD, F_STATUS,
-    F_FAILURE_REASON, F_ATTEMPT, F_REASON, F_REFUND, F_COUNT
+    F_TYPE,
+    F_EVENT_ID,
+    F_ORDER_ID,
+    F_TS,
+    F_CUSTOMER_ID,
+    F_CUSTOMER_SEGMENT,
+    F_PRODUCT_ID,
+    F_PRODUCT_NAME,
+    F_CATEGORY,
+    F_CITY,
+    F_COUNTRY,
+    F_QUANTITY,
+    F_UNIT_PRICE,
+    F_AMOUNT,
+    F_DISCOUNT,
+    F_TAX,
+    F_SHIPPING,
+    F_TOTAL_PRICE,
+    F_CURRENCY,
+    F_PAYMENT_METHOD,
+    F_STATUS,
+    F_FAILURE_REASON,
+    F_ATTEMPT,
+    F_REASON,
+    F_REFUND,
+    F_COUNT
 };
 
 enum kind { K_STR, K_INT, K_MONEY };
@@ -241,8 +263,8 @@ static int parse_string(parser *ps, ss_str *out)
                             (size_t)(p - ps->start));
             p += 4;
             if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (p + 6 > end || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) ||
-                    lo < 0xdc00 || lo > 0xdfff)
+                if (p + 6 > end || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) || lo < 0xdc00 ||
+                    lo > 0xdfff)
                     return fail(ps, "invalid JSON at byte %zu: unpaired surrogate in \\u escape",
                                 (size_t)(p - ps->start));
                 p += 6;
@@ -387,8 +409,7 @@ static int parse_money(parser *ps, int f)
     } else {
         while (p < end && *p >= '0' && *p <= '9') {
             if (++digits > 12)
-                return fail(ps, "field '%s' is out of range (more than 12 digits)",
-                            fields[f].name);
+                return fail(ps, "field '%s' is out of range (more than 12 digits)", fields[f].name);
             units = units * 10 + (*p++ - '0');
         }
     }
@@ -399,8 +420,9 @@ static int parse_money(parser *ps, int f)
         while (p < end && *p >= '0' && *p <= '9') {
             if (++dec > 2) {
                 if (*p != '0')
-                    return fail(ps, "field '%s' has more than two decimals; money is in whole "
-                                    "cents",
+                    return fail(ps,
+                                "field '%s' has more than two decimals; money is in whole "
+                                "cents",
                                 fields[f].name);
             } else {
                 cents = cents * 10 + (*p - '0');
@@ -408,8 +430,7 @@ static int parse_money(parser *ps, int f)
             p++;
         }
         if (dec == 0)
-            return fail(ps, "invalid JSON at byte %zu: digits after '.'",
-                        (size_t)(p - ps->start));
+            return fail(ps, "invalid JSON at byte %zu: digits after '.'", (size_t)(p - ps->start));
     }
     if (dec == 1)
         cents *= 10;
@@ -505,7 +526,9 @@ static int parse_object(parser *ps)
                     return SS_EINVAL;
             } else if (c == '"' || c == '{' || c == '[' || c == 't' || c == 'f') {
                 return fail(ps, "field '%s' must be a number, not %s", fields[f].name,
-                            c == '"' ? "a string" : c == 't' || c == 'f' ? "a boolean" : "an object or array");
+                            c == '"'               ? "a string"
+                            : c == 't' || c == 'f' ? "a boolean"
+                                                   : "an object or array");
             } else if (fields[f].kind == K_MONEY) {
                 if (parse_money(ps, f))
                     return SS_EINVAL;
@@ -549,8 +572,7 @@ static int require(parser *ps, uint32_t need)
     for (int f = 0; f < F_COUNT; f++) {
         if (!(need & (1u << f)) || fields[f].kind != K_STR)
             continue;
-        uint32_t lim = f == F_EVENT_ID || f == F_ORDER_ID || f == F_CUSTOMER_ID ||
-                               f == F_PRODUCT_ID
+        uint32_t lim = f == F_EVENT_ID || f == F_ORDER_ID || f == F_CUSTOMER_ID || f == F_PRODUCT_ID
                            ? MAX_ID
                            : MAX_NAME;
         if (ps->s[f].n == 0)
@@ -648,9 +670,8 @@ int ss_event_decode(ss_decoder *d, const char *line, size_t len, ss_event *ev, c
         if (o->total_price != want) {
             fmt_cents(a, sizeof a, o->total_price);
             fmt_cents(b, sizeof b, want);
-            return fail(&ps,
-                        "total_price %s does not equal amount - discount + tax + shipping = %s",
-                        a, b);
+            return fail(
+                &ps, "total_price %s does not equal amount - discount + tax + shipping = %s", a, b);
         }
         break;
     }

@@ -10,8 +10,8 @@
 #include "common/timeutil.h"
 #include "engine/decode.h"
 
-#define ATTR_CAP   (1u << 18) /* orders remembered per cache generation */
-#define SEEN_CAP   (1u << 20) /* dimension keys remembered before a reset */
+#define ATTR_CAP    (1u << 18) /* orders remembered per cache generation */
+#define SEEN_CAP    (1u << 20) /* dimension keys remembered before a reset */
 #define MAX_SOURCES 64
 
 static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed)
@@ -153,9 +153,9 @@ struct ss_engine {
     ss_hot *hot;
     ss_engine_config cfg;
     ss_decoder dec;
-    ss_hot_state st;     /* includes uncommitted counts */
-    window *windows;     /* open windows, oldest first */
-    attr_gen gens[2];    /* [0] current, [1] previous */
+    ss_hot_state st;  /* includes uncommitted counts */
+    window *windows;  /* open windows, oldest first */
+    attr_gen gens[2]; /* [0] current, [1] previous */
     seen_set seen_dims;
     source_pos src[MAX_SOURCES];
     int nsrc;
@@ -302,8 +302,8 @@ int ss_engine_open(ss_hot *hot, const ss_engine_config *cfg, ss_engine **out, ch
         for (uint32_t i = 0; i < p->ncities && rc == SS_OK; i++) {
             const ss_prof_city *c = &p->cities[i];
             const ss_prof_country *k = &p->countries[c->country];
-            rc = hot->ops->put_place(hot->st, c->name, k->name, k->code,
-                                     p->regions[k->region].name, c->lat, c->lon);
+            rc = hot->ops->put_place(hot->st, c->name, k->name, k->code, p->regions[k->region].name,
+                                     c->lat, c->lon);
         }
         rc = rc == SS_OK ? hot->ops->commit(hot->st) : rc;
     }
@@ -479,8 +479,8 @@ int ss_engine_process(ss_engine *e, const ss_bus_msg *msg)
     }
     if (rc) {
         e->st.rejected++;
-        return e->hot->ops->put_rejected(e->hot->st, msg->data, msg->len, msg->raw_bytes,
-                                         e->reason, msg->source, msg->offset);
+        return e->hot->ops->put_rejected(e->hot->st, msg->data, msg->len, msg->raw_bytes, e->reason,
+                                         msg->source, msg->offset);
     }
 
     /* An event whose window the watermark has closed is late, unless the

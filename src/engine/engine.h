@@ -21,15 +21,15 @@
 #include "hot/hot.h"
 
 typedef struct ss_engine_config {
-    int64_t lateness_ms;     /* watermark = latest event time - lateness */
-    int64_t commit_ms;       /* commit at least this often while data flows */
-    uint32_t commit_records; /* ... or after this many records */
-    int shard;               /* KPI shard written by this engine */
+    int64_t lateness_ms;      /* watermark = latest event time - lateness */
+    int64_t commit_ms;        /* commit at least this often while data flows */
+    uint32_t commit_records;  /* ... or after this many records */
+    int shard;                /* KPI shard written by this engine */
     const ss_profile *places; /* reference data for cities and countries; may be NULL */
 } ss_engine_config;
 
 typedef struct ss_engine_stats {
-    ss_hot_state s;        /* committed counters and watermark (plus pending) */
+    ss_hot_state s; /* committed counters and watermark (plus pending) */
     uint64_t commits;
     int64_t last_commit_ms; /* wall clock */
     uint32_t open_windows;

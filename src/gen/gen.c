@@ -45,10 +45,10 @@ struct ss_gen {
     size_t tag_len;
 
     /* arrivals: a non-homogeneous Poisson process sampled by thinning */
-    double tf;          /* time of the last candidate, ms (fractional) */
-    int64_t day;        /* local day index of the cached factors */
-    double lam_max;     /* bound on the intensity for that day, per ms */
-    double day_factor;  /* that day's volume factor (mean 1) */
+    double tf;         /* time of the last candidate, ms (fractional) */
+    int64_t day;       /* local day index of the cached factors */
+    double lam_max;    /* bound on the intensity for that day, per ms */
+    double day_factor; /* that day's volume factor (mean 1) */
     double weekday_factor;
     int has_next;
     int64_t next_ts;
@@ -67,8 +67,7 @@ struct ss_gen {
     int *disc_pct; /* discount step per category in the current period */
 
     /* names as slices, so that encoding never calls strlen */
-    ss_str *s_cat, *s_city, *s_country, *s_method, *s_seg, *s_pname, *s_pid, *s_freason,
-        *s_creason;
+    ss_str *s_cat, *s_city, *s_country, *s_method, *s_seg, *s_pname, *s_pid, *s_freason, *s_creason;
     ss_str s_currency;
 
     ss_gen_stats st;
@@ -99,8 +98,9 @@ ss_gen *ss_gen_new(const ss_profile *p, const ss_gen_config *cfg)
     if (!(g->cfg.rate > 0.0))
         g->cfg.rate = p->rate;
     ss_rng_seed(&g->rng, ss_hash2(cfg->seed, 0x6f72646572730000ULL));
-    snprintf(g->tag, sizeof g->tag, "%012llx",
-             (unsigned long long)(ss_hash2(cfg->seed, (uint64_t)cfg->start_ms) & 0xffffffffffffULL));
+    snprintf(
+        g->tag, sizeof g->tag, "%012llx",
+        (unsigned long long)(ss_hash2(cfg->seed, (uint64_t)cfg->start_ms) & 0xffffffffffffULL));
     g->tag_len = strlen(g->tag);
     g->tf = (double)cfg->start_ms;
     g->day = INT64_MIN;
@@ -113,14 +113,14 @@ ss_gen *ss_gen_new(const ss_profile *p, const ss_gen_config *cfg)
     g->s_cat = slices(p->ncategories, p->categories, sizeof *p->categories,
                       offsetof(ss_prof_category, name));
     g->s_city = slices(p->ncities, p->cities, sizeof *p->cities, offsetof(ss_prof_city, name));
-    g->s_country = slices(p->ncountries, p->countries, sizeof *p->countries,
-                          offsetof(ss_prof_country, name));
+    g->s_country =
+        slices(p->ncountries, p->countries, sizeof *p->countries, offsetof(ss_prof_country, name));
     g->s_method =
         slices(p->nmethods, p->methods, sizeof *p->methods, offsetof(ss_prof_method, name));
     g->s_seg =
         slices(p->nsegments, p->segments, sizeof *p->segments, offsetof(ss_prof_segment, name));
-    g->s_pname = slices(p->nproducts, p->products, sizeof *p->products,
-                        offsetof(ss_prof_product, name));
+    g->s_pname =
+        slices(p->nproducts, p->products, sizeof *p->products, offsetof(ss_prof_product, name));
     g->s_pid = ss_calloc(p->nproducts, sizeof *g->s_pid);
     for (uint32_t i = 0; i < p->nproducts; i++)
         g->s_pid[i] = (ss_str){p->products[i].id, (uint32_t)strlen(p->products[i].id)};
@@ -295,8 +295,8 @@ static void refresh_categories(ss_gen *g, int64_t ts)
 static void refresh_discounts(ss_gen *g, int64_t ts)
 {
     const ss_profile *p = g->p;
-    int64_t period = ss_time_floor(ts + p->utc_offset_ms, p->discount_period_ms) /
-                     p->discount_period_ms;
+    int64_t period =
+        ss_time_floor(ts + p->utc_offset_ms, p->discount_period_ms) / p->discount_period_ms;
     if (period == g->disc_period)
         return;
     g->disc_period = period;
@@ -479,7 +479,8 @@ static void emit_payment(ss_gen *g, const pending *e)
         pay->success = 1;
         pay->failure_reason = (ss_str){"", 0};
         if (ss_rng_uniform(&g->rng) < p->cancel_rate) {
-            double minutes = exp(log(p->cancel_median_min) + p->cancel_sigma * ss_rng_normal(&g->rng));
+            double minutes =
+                exp(log(p->cancel_median_min) + p->cancel_sigma * ss_rng_normal(&g->rng));
             if (minutes < p->cancel_min_min)
                 minutes = p->cancel_min_min;
             if (minutes > p->cancel_max_h * 60.0)
@@ -525,8 +526,9 @@ static void emit_payment(ss_gen *g, const pending *e)
         heap_push(g, next);
         return;
     }
-    double minutes = p->unpaid_cancel_min_min +
-                     ss_rng_uniform(&g->rng) * (p->unpaid_cancel_max_min - p->unpaid_cancel_min_min);
+    double minutes =
+        p->unpaid_cancel_min_min +
+        ss_rng_uniform(&g->rng) * (p->unpaid_cancel_max_min - p->unpaid_cancel_min_min);
     heap_push(g, (pending){
                      .ts = e->ts + 1 + (int64_t)(minutes * 60000.0),
                      .order_no = e->order_no,
@@ -542,8 +544,7 @@ static void emit_cancel(ss_gen *g, const pending *e)
     g->ev.ts = e->ts;
     set_ids(g, e->order_no, "-c", 2);
     ss_cancellation *c = &g->ev.u.cancel;
-    c->reason =
-        e->reason == REASON_UNPAID ? SS_STR("payment_failed") : g->s_creason[e->reason];
+    c->reason = e->reason == REASON_UNPAID ? SS_STR("payment_failed") : g->s_creason[e->reason];
     c->refund = e->total;
     g->st.cancellations++;
 }

@@ -29,7 +29,8 @@ typedef struct pctx {
     int failed;
 } pctx;
 
-static void fail(pctx *c, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(pctx *c, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void fail(pctx *c, const char *path, const char *fmt, ...)
 {
@@ -78,8 +79,8 @@ static json_t *get(pctx *c, json_t *obj, const char *path, const char *key, json
     }
     int ok = json_typeof(v) == want || (want == JSON_REAL && json_is_number(v));
     if (!ok) {
-        const char *w = want == JSON_OBJECT  ? "an object"
-                        : want == JSON_ARRAY ? "an array"
+        const char *w = want == JSON_OBJECT   ? "an object"
+                        : want == JSON_ARRAY  ? "an array"
                         : want == JSON_STRING ? "a string"
                                               : "a number";
         fail(c, p, "must be %s, not %s", w, type_name(v));
@@ -277,7 +278,7 @@ static double *payment_mix(pctx *c, ss_profile *p, json_t *m, const char *path)
 /* Keys whose values are maps from a user's names to values: any key is fine. */
 static int is_map_key(const char *key)
 {
-    static const char *const maps[] = {"regions",     "payment_mix", "category_preference",
+    static const char *const maps[] = {"regions", "payment_mix", "category_preference",
                                        "failure_reasons", "reasons"};
     for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
         if (strcmp(key, maps[i]) == 0)
@@ -304,7 +305,8 @@ static void check_keys(pctx *c, json_t *over, json_t *def, const char *path, int
                 void *it = json_object_iter(def);
                 d = d ? d : it ? json_object_iter_value(it) : NULL;
             } else if (!d) {
-                fail(c, p, "unknown key; check its spelling against `shopstream gen --print-profile`");
+                fail(c, p,
+                     "unknown key; check its spelling against `shopstream gen --print-profile`");
                 return;
             }
             if (d)
@@ -352,8 +354,8 @@ static void build_products(ss_profile *p)
             const char *brand = p->brands[ss_rng_below(&rng, p->nbrands)];
             const char *noun = cat->nouns[ss_rng_below(&rng, cat->nnouns)];
             char name[256];
-            snprintf(name, sizeof name, "%s %s %c%u", brand, noun, 'A' + (char)ss_rng_below(&rng, 26),
-                     10 + ss_rng_below(&rng, 990));
+            snprintf(name, sizeof name, "%s %s %c%u", brand, noun,
+                     'A' + (char)ss_rng_below(&rng, 26), 10 + ss_rng_below(&rng, 990));
             pr->name = ss_strdup(name);
             /* Lognormal around the category's median; shelf prices end in .99. */
             double x = ss_rng_lognormal(&rng, log(cat->price_median), cat->price_sigma);
@@ -386,7 +388,8 @@ static void load_catalog(pctx *c, ss_profile *p, json_t *root)
         return;
     p->catalog_seed = (uint64_t)integer(c, cat, "catalog", "seed", 0, 9007199254740991LL);
     p->zipf_exponent = num(c, cat, "catalog", "zipf_exponent", 0.0, 5.0);
-    p->brands = strings(c, arr(c, cat, "catalog", "brands", 1, 100000), "catalog.brands", &p->nbrands);
+    p->brands =
+        strings(c, arr(c, cat, "catalog", "brands", 1, 100000), "catalog.brands", &p->nbrands);
 
     json_t *cats = arr(c, cat, "catalog", "categories", 1, 10000);
     p->ncategories = cats ? (uint32_t)json_array_size(cats) : 0;
@@ -424,7 +427,8 @@ static void load_catalog(pctx *c, ss_profile *p, json_t *root)
         fail(c, "catalog.categories", "weights must not all be zero");
     p->nproducts = (uint32_t)integer(c, cat, "catalog", "products", 1, 10000000);
     if (!c->failed && p->nproducts < p->ncategories)
-        fail(c, "catalog.products", "must be at least the number of categories (%u)", p->ncategories);
+        fail(c, "catalog.products", "must be at least the number of categories (%u)",
+             p->ncategories);
 }
 
 static void load_places(pctx *c, ss_profile *p, json_t *root)
@@ -545,7 +549,8 @@ static void load_places(pctx *c, ss_profile *p, json_t *root)
             city->name = str(c, co, cp, "name");
             for (uint32_t m = 0; m + 1 < p->ncities && !c->failed; m++)
                 if (strcmp(p->cities[m].name, city->name) == 0)
-                    fail(c, cp, "city name '%s' is used twice; city names are keys and must be unique",
+                    fail(c, cp,
+                         "city name '%s' is used twice; city names are keys and must be unique",
                          city->name);
             city->lat = num(c, co, cp, "lat", -90.0, 90.0);
             city->lon = num(c, co, cp, "lon", -180.0, 180.0);
@@ -572,14 +577,16 @@ static void load_demand(pctx *c, ss_profile *p, json_t *root)
         snprintf(p->currency, sizeof p->currency, "%s", cur);
         free(cur);
         p->free_shipping_threshold = money(c, shop, "shop", "free_shipping_threshold", 1e9);
-        p->utc_offset_ms = integer(c, shop, "shop", "utc_offset_minutes", -14 * 60, 14 * 60) * 60000;
+        p->utc_offset_ms =
+            integer(c, shop, "shop", "utc_offset_minutes", -14 * 60, 14 * 60) * 60000;
     }
 
     json_t *a = get(c, root, "", "arrivals", JSON_OBJECT);
     if (a) {
         p->rate = num(c, a, "arrivals", "rate", 1e-6, 1e7);
         uint32_t n;
-        double *d = weights(c, arr(c, a, "arrivals", "daily_curve", 24, 24), "arrivals.daily_curve", &n);
+        double *d =
+            weights(c, arr(c, a, "arrivals", "daily_curve", 24, 24), "arrivals.daily_curve", &n);
         if (!c->failed) {
             memcpy(p->daily_curve, d, sizeof p->daily_curve);
             normalise(p->daily_curve, 24, &p->daily_max);
@@ -640,8 +647,8 @@ static void load_demand(pctx *c, ss_profile *p, json_t *root)
         double *w = weights(c, arr(c, d, "discounts", "step_weights", 1, 100),
                             "discounts.step_weights", &nw);
         if (!c->failed && nw != n)
-            fail(c, "discounts.step_weights", "must have one weight per step (%u steps, %u weights)",
-                 n, nw);
+            fail(c, "discounts.step_weights",
+                 "must have one weight per step (%u steps, %u weights)", n, nw);
         p->ndiscount_steps = n;
         p->discount_step_cum = w;
         for (uint32_t i = 1; i < nw; i++)
@@ -670,7 +677,8 @@ static void load_payments(pctx *c, ss_profile *p, json_t *root)
     choice(c, pay, "payments", "failure_reasons", &p->failure_reasons);
     json_t *fd = get(c, pay, "payments", "first_attempt_delay_seconds", JSON_OBJECT);
     if (fd) {
-        p->first_delay_min_s = num(c, fd, "payments.first_attempt_delay_seconds", "min", 0.001, 86400);
+        p->first_delay_min_s =
+            num(c, fd, "payments.first_attempt_delay_seconds", "min", 0.001, 86400);
         p->first_delay_mean_s =
             num(c, fd, "payments.first_attempt_delay_seconds", "mean", p->first_delay_min_s, 86400);
     }
@@ -684,9 +692,10 @@ static void load_payments(pctx *c, ss_profile *p, json_t *root)
     }
     json_t *ud = get(c, pay, "payments", "unpaid_cancel_delay_minutes", JSON_OBJECT);
     if (ud) {
-        p->unpaid_cancel_min_min = num(c, ud, "payments.unpaid_cancel_delay_minutes", "min", 0.001, 1e5);
-        p->unpaid_cancel_max_min =
-            num(c, ud, "payments.unpaid_cancel_delay_minutes", "max", p->unpaid_cancel_min_min, 1e5);
+        p->unpaid_cancel_min_min =
+            num(c, ud, "payments.unpaid_cancel_delay_minutes", "min", 0.001, 1e5);
+        p->unpaid_cancel_max_min = num(c, ud, "payments.unpaid_cancel_delay_minutes", "max",
+                                       p->unpaid_cancel_min_min, 1e5);
     }
 
     json_t *cn = get(c, root, "", "cancellations", JSON_OBJECT);
@@ -695,7 +704,8 @@ static void load_payments(pctx *c, ss_profile *p, json_t *root)
         p->cancel_median_min = num(c, cn, "cancellations", "delay_median_minutes", 0.01, 1e6);
         p->cancel_sigma = num(c, cn, "cancellations", "delay_sigma", 0.0, 5.0);
         p->cancel_min_min = num(c, cn, "cancellations", "delay_min_minutes", 0.001, 1e6);
-        p->cancel_max_h = num(c, cn, "cancellations", "delay_max_hours", p->cancel_min_min / 60.0, 1e5);
+        p->cancel_max_h =
+            num(c, cn, "cancellations", "delay_max_hours", p->cancel_min_min / 60.0, 1e5);
         choice(c, cn, "cancellations", "reasons", &p->cancel_reasons);
     }
 }

@@ -21,11 +21,11 @@ typedef struct ss_prof_country {
     char *code, *name;
     uint32_t region;
     double weight, vat;
-    int64_t shipping;     /* cents */
-    uint32_t first_city;  /* cities [first_city, first_city + ncities) */
+    int64_t shipping;    /* cents */
+    uint32_t first_city; /* cities [first_city, first_city + ncities) */
     uint32_t ncities;
-    double *payment_mix;  /* weight per payment method, nmethods entries */
-    ss_alias city_alias;  /* by population */
+    double *payment_mix; /* weight per payment method, nmethods entries */
+    ss_alias city_alias; /* by population */
     ss_alias method_alias;
 } ss_prof_country;
 

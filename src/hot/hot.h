@@ -71,8 +71,7 @@ typedef struct ss_hot_ops {
     const char *name;
     const char *scheme;
 
-    int (*open)(const char *target, const ss_hot_open_opts *o, void **st, char *err,
-                size_t errlen);
+    int (*open)(const char *target, const ss_hot_open_opts *o, void **st, char *err, size_t errlen);
     void (*close)(void *st);
 
     int (*begin)(void *st);
@@ -92,8 +91,8 @@ typedef struct ss_hot_ops {
                     int *is_new);
     /* Records an invalid input record with the reason; the same raw bytes are
      * recorded once. */
-    int (*put_rejected)(void *st, const char *raw, size_t len, size_t raw_bytes,
-                        const char *reason, const char *source, int64_t position);
+    int (*put_rejected)(void *st, const char *raw, size_t len, size_t raw_bytes, const char *reason,
+                        const char *source, int64_t position);
     /* Upserts the dimension rows an order reveals. */
     int (*put_order_dims)(void *st, const ss_event *order);
     /* Upserts reference data of a place (from the profile): coordinates, codes. */

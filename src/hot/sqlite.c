@@ -18,14 +18,32 @@ extern const char ss_asset_hot_schema_sql[];
 #define SCHEMA_VERSION "1"
 
 enum stmt {
-    S_BEGIN, S_COMMIT, S_ROLLBACK,
-    S_INS_ORDER, S_INS_PAYMENT, S_INS_CANCEL,
-    S_HAS_ORDER, S_HAS_PAYMENT, S_HAS_CANCEL,
-    S_INS_LATE, S_INS_REJECTED,
-    S_INS_CUSTOMER, S_UPS_PRODUCT, S_INS_CATEGORY, S_INS_COUNTRY, S_INS_CITY, S_INS_METHOD,
-    S_UPS_PLACE_COUNTRY, S_UPS_PLACE_CITY, S_INS_MINUTE,
-    S_UPS_KPI, S_UPS_STATE, S_UPS_POSITION,
-    S_SEL_STATE, S_SEL_POSITIONS, S_LOOKUP_ORDER,
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_INS_ORDER,
+    S_INS_PAYMENT,
+    S_INS_CANCEL,
+    S_HAS_ORDER,
+    S_HAS_PAYMENT,
+    S_HAS_CANCEL,
+    S_INS_LATE,
+    S_INS_REJECTED,
+    S_INS_CUSTOMER,
+    S_UPS_PRODUCT,
+    S_INS_CATEGORY,
+    S_INS_COUNTRY,
+    S_INS_CITY,
+    S_INS_METHOD,
+    S_UPS_PLACE_COUNTRY,
+    S_UPS_PLACE_CITY,
+    S_INS_MINUTE,
+    S_UPS_KPI,
+    S_UPS_STATE,
+    S_UPS_POSITION,
+    S_SEL_STATE,
+    S_SEL_POSITIONS,
+    S_LOOKUP_ORDER,
     S_COUNT
 };
 
@@ -35,7 +53,8 @@ static const char *const sql[S_COUNT] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_INS_ORDER] = "INSERT OR IGNORE INTO orders_data VALUES "
                     "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
-    [S_INS_PAYMENT] = "INSERT OR IGNORE INTO payments_data VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+    [S_INS_PAYMENT] =
+        "INSERT OR IGNORE INTO payments_data VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
     [S_INS_CANCEL] = "INSERT OR IGNORE INTO cancellations_data VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
     [S_HAS_ORDER] = "SELECT 1 FROM orders_data WHERE event_id = ?1",
     [S_HAS_PAYMENT] = "SELECT 1 FROM payments_data WHERE event_id = ?1",
@@ -150,10 +169,10 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
                      "INSERT OR IGNORE INTO meta VALUES ('schema_version', '" SCHEMA_VERSION "')",
                      NULL, NULL, NULL);
         for (int i = 0; i < S_COUNT; i++) {
-            if (sqlite3_prepare_v3(h->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &h->st[i],
-                                   NULL) != SQLITE_OK) {
-                snprintf(err, errlen, "cannot prepare statement on hot store '%s': %s (%s)",
-                         target, sqlite3_errmsg(h->db), sql[i]);
+            if (sqlite3_prepare_v3(h->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &h->st[i], NULL) !=
+                SQLITE_OK) {
+                snprintf(err, errlen, "cannot prepare statement on hot store '%s': %s (%s)", target,
+                         sqlite3_errmsg(h->db), sql[i]);
                 sqlite_close(h);
                 return SS_EIO;
             }
@@ -386,7 +405,7 @@ static int sqlite_put_place(void *vst, const char *city, const char *country,
 
 static int sqlite_put_minute(void *vst, int64_t minute)
 {
-    static const char *const days[] = {"Monday", "Tuesday", "Wednesday", "Thursday",
+    static const char *const days[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                        "Friday", "Saturday", "Sunday"};
     hot_sqlite *h = vst;
     sqlite3_stmt *q = h->st[S_INS_MINUTE];

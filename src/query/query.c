@@ -39,8 +39,7 @@ static int authorizer(void *ctx, int action, const char *a, const char *b, const
              !strcmp(a, "foreign_key_list") || !strcmp(a, "function_list") ||
              !strcmp(a, "database_list") || !strcmp(a, "collation_list")))
             return SQLITE_OK;
-        snprintf(q->denied, sizeof q->denied, "PRAGMA %s%s", a ? a : "",
-                 b ? " with a value" : "");
+        snprintf(q->denied, sizeof q->denied, "PRAGMA %s%s", a ? a : "", b ? " with a value" : "");
         return SQLITE_DENY;
     case SQLITE_INSERT:
         snprintf(q->denied, sizeof q->denied, "INSERT into %s", a ? a : "?");
@@ -254,8 +253,8 @@ static void grid_print(grid *g, sqlite3_stmt *st, ss_buf *out)
             const char *p = g->text.data + g->off[k];
             size_t n = g->off[k + 1] - g->off[k], w = width(p, n);
             /* Numbers align right, text left. */
-            int right = r > 0 && sqlite3_column_type(st, c) != SQLITE_TEXT &&
-                        n > 0 && (p[0] == '-' || (p[0] >= '0' && p[0] <= '9'));
+            int right = r > 0 && sqlite3_column_type(st, c) != SQLITE_TEXT && n > 0 &&
+                        (p[0] == '-' || (p[0] >= '0' && p[0] <= '9'));
             if (c)
                 ss_buf_lit(out, "  ");
             if (right)
@@ -310,8 +309,9 @@ static int run_one(ss_query *q, sqlite3_stmt *st, ss_query_format fmt, const ss_
     int rc, result = SS_OK;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (lim && lim->max_rows && rows >= lim->max_rows) {
-            snprintf(err, errlen, "the result has more than %lld rows; add a LIMIT or narrow "
-                                  "the query",
+            snprintf(err, errlen,
+                     "the result has more than %lld rows; add a LIMIT or narrow "
+                     "the query",
                      (long long)lim->max_rows);
             result = SS_ERR;
             break;
@@ -391,8 +391,9 @@ int ss_query_exec(ss_query *q, const char *sql, ss_query_format fmt, const ss_qu
         } else if (!st) {
             continue; /* whitespace or a lone ';' */
         } else if (!sqlite3_stmt_readonly(st)) {
-            snprintf(err, errlen, "refused: the statement would change the store; shopstream "
-                                  "sql is read-only");
+            snprintf(err, errlen,
+                     "refused: the statement would change the store; shopstream "
+                     "sql is read-only");
             sqlite3_finalize(st);
             rc = SS_EINVAL;
         } else if (n == (int)(sizeof sts / sizeof sts[0])) {

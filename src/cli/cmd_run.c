@@ -1,0 +1,214 @@
+/* shopstream run: generator and engine in one process over the memory bus,
+ * the embedded pipeline that `make run` starts. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bus/bus.h"
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "common/timeutil.h"
+#include "engine/engine.h"
+#include "gen/gen.h"
+#include "gen/profile.h"
+#include "gen/pump.h"
+#include "hot/hot.h"
+
+typedef struct run_opts {
+    const char *data;
+    int64_t seed;
+    double rate;
+    double speedup;
+    int max;
+    int64_t count;
+    int64_t start;
+    const char *profile;
+    int headless;
+    int64_t lateness;
+    int64_t commit_ms;
+    int64_t queue_mb;
+} run_opts;
+
+#define F(f) offsetof(run_opts, f)
+
+static const ss_opt run_table[] = {
+    {"data", SS_OPT_STRING, F(data), "./data", 0, 0, NULL, "DIR",
+     "Directory of the embedded stores."},
+    {"seed", SS_OPT_INT, F(seed), "1", 0, 9007199254740991.0, NULL, "N", "Generator seed."},
+    {"rate", SS_OPT_DOUBLE, F(rate), NULL, 1e-6, 1e7, NULL, "R",
+     "Mean orders per second (the profile's arrivals.rate if unset)."},
+    {"speedup", SS_OPT_DOUBLE, F(speedup), NULL, 1e-3, 1e9, NULL, "X",
+     "Run simulated time X times faster than real time."},
+    {"max", SS_OPT_FLAG, F(max), NULL, 0, 0, NULL, NULL,
+     "Generate as fast as the engine takes the events."},
+    {"count", SS_OPT_SIZE, F(count), "0", 0, 1e15, NULL, "N",
+     "Stop after N orders and their follow-ups (0 = run until stopped)."},
+    {"start", SS_OPT_TIME, F(start), "now", 0, 0, NULL, "TIME", "Simulated start time."},
+    {"profile", SS_OPT_STRING, F(profile), NULL, 0, 0, NULL, "FILE",
+     "Generator profile override (JSON)."},
+    {"headless", SS_OPT_FLAG, F(headless), NULL, 0, 0, NULL, NULL,
+     "Log a KPI summary instead of serving the dashboard."},
+    {"lateness", SS_OPT_INT, F(lateness), "120000", 0, 86400000.0 * 7, NULL, "MS",
+     "Allowed lateness in ms."},
+    {"commit-ms", SS_OPT_INT, F(commit_ms), "250", 10, 600000, NULL, "MS",
+     "Commit at least this often while data flows."},
+    {"queue-mb", SS_OPT_INT, F(queue_mb), "16", 1, 4096, NULL, "MB",
+     "Capacity of the in-process bus; a full bus holds the generator back."},
+    SS_OPT_END,
+};
+
+typedef struct gen_thread {
+    ss_gen *g;
+    ss_bus_producer bus;
+    int64_t start;
+    double speed;
+    int rc;
+} gen_thread;
+
+static void *gen_main(void *arg)
+{
+    gen_thread *t = arg;
+    t->rc = ss_gen_pump(t->g, &t->bus, t->start, t->speed, &ss_stop_requested);
+    ss_bus_producer_close(&t->bus);
+    return NULL;
+}
+
+typedef struct summary {
+    ss_engine *eng;
+    ss_hot *hot;
+    int64_t next_ms;
+} summary;
+
+static int sum_row(void *ctx, const ss_kpi_row *r)
+{
+    ss_kpi *k = ctx;
+    k->orders += r->k.orders;
+    k->gross_cents += r->k.gross_cents;
+    k->failed += r->k.failed;
+    k->attempts += r->k.attempts;
+    k->cancellations += r->k.cancellations;
+    return SS_OK;
+}
+
+/* Every 10 s: one line with the last complete minute's KPIs and the engine's
+ * counters, until the dashboard shows them. */
+static void log_summary(summary *s)
+{
+    int64_t now = ss_mono_ms();
+    if (now < s->next_ms)
+        return;
+    s->next_ms = now + 10000;
+    ss_engine_stats st;
+    ss_engine_get_stats(s->eng, &st);
+    if (st.s.max_ts == INT64_MIN)
+        return;
+    int64_t minute = ss_time_floor(st.s.max_ts, SS_MS_PER_MIN) - SS_MS_PER_MIN;
+    ss_kpi k = {0};
+    s->hot->ops->read_kpis(s->hot->st, minute, minute + SS_MS_PER_MIN, SS_DIM_OVERALL, 0, sum_row,
+                           &k);
+    char ts[SS_ISO_LEN + 1] = {0};
+    ss_time_format_iso(minute, ts);
+    int64_t aov = k.orders ? (2 * k.gross_cents + k.orders) / (2 * k.orders) : 0;
+    SS_INFO("run",
+            "minute %.16s: orders %lld, revenue %lld.%02lld, aov %lld.%02lld, failed payments "
+            "%lld/%lld, cancellations %lld | events %llu, rejected %llu, late %llu",
+            ts, (long long)k.orders, (long long)(k.gross_cents / 100),
+            (long long)(k.gross_cents % 100), (long long)(aov / 100), (long long)(aov % 100),
+            (long long)k.failed, (long long)k.attempts, (long long)k.cancellations,
+            (unsigned long long)st.s.events_in, (unsigned long long)st.s.rejected,
+            (unsigned long long)st.s.late);
+}
+
+static int on_idle(void *ctx)
+{
+    log_summary(ctx);
+    return 0;
+}
+
+static int run_run(const void *vopts, int argc, char **argv)
+{
+    const run_opts *o = vopts;
+    if (argc > 0) {
+        fprintf(stderr, "shopstream run: unexpected argument '%s'\n", argv[0]);
+        return SS_EXIT_USAGE;
+    }
+    if (o->max && o->speedup > 0) {
+        fprintf(stderr, "shopstream run: --max and --speedup cannot be combined; choose one\n");
+        return SS_EXIT_USAGE;
+    }
+    char err[1024];
+    ss_profile *prof = NULL;
+    if (ss_profile_load(o->profile, &prof, err, sizeof err)) {
+        fprintf(stderr, "shopstream run: %s\n", err);
+        return SS_EXIT_USAGE;
+    }
+    ss_hot hot;
+    int ec = ss_open_hot_for_data(o->data, NULL, 0, &hot);
+    if (ec) {
+        ss_profile_free(prof);
+        return ec;
+    }
+    ss_engine_config cfg = {.lateness_ms = o->lateness,
+                            .commit_ms = o->commit_ms,
+                            .commit_records = 50000,
+                            .places = prof};
+    ss_engine *eng;
+    if (ss_engine_open(&hot, &cfg, &eng, err, sizeof err)) {
+        fprintf(stderr, "shopstream run: %s\n", err);
+        ss_hot_close(&hot);
+        ss_profile_free(prof);
+        return SS_EXIT_FAIL;
+    }
+    ss_install_stop_handlers();
+    ss_gen_config gcfg = {.seed = (uint64_t)o->seed,
+                          .start_ms = o->start,
+                          .rate = o->rate,
+                          .count = (uint64_t)o->count};
+    ss_memq *q = ss_memq_new((size_t)o->queue_mb << 20);
+    gen_thread gt = {.g = ss_gen_new(prof, &gcfg),
+                     .start = o->start,
+                     .speed = o->max           ? 0.0
+                              : o->speedup > 0 ? o->speedup
+                                               : 1.0};
+    ss_memq_producer(q, &gt.bus);
+    ss_bus_consumer in;
+    ss_memq_consumer(q, &in);
+    ss_memq_free(q);
+    pthread_t tid;
+    if (pthread_create(&tid, NULL, gen_main, &gt) != 0) {
+        fprintf(stderr, "shopstream run: cannot start the generator thread\n");
+        ec = SS_EXIT_FAIL;
+        ss_bus_producer_close(&gt.bus);
+    } else {
+        SS_INFO("run", "pipeline running: data in %s (stop with Ctrl-C)", o->data);
+        summary sm = {.eng = eng, .hot = &hot, .next_ms = ss_mono_ms() + 10000};
+        ec = ss_run_engine(eng, &in, 0, on_idle, &sm);
+        /* The engine stops on a signal or a store failure: release the generator. */
+        ss_stop_requested = 1;
+        ss_bus_consumer_close(&in);
+        pthread_join(tid, NULL);
+        sm.next_ms = 0;
+        log_summary(&sm);
+    }
+    if (ec == SS_EXIT_OK && gt.rc != SS_OK && gt.rc != SS_EIO)
+        ec = SS_EXIT_FAIL;
+    ss_gen_free(gt.g);
+    ss_engine_free(eng);
+    ss_hot_close(&hot);
+    ss_profile_free(prof);
+    return ec;
+}
+
+const ss_cmd ss_cmd_run = {
+    .name = "run",
+    .summary = "Run generator and engine together in one process (the embedded pipeline)",
+    .description = "The generator feeds the engine over a bounded in-process bus with "
+                   "back-pressure; facts, dimensions and KPIs go to the hot store in --data. "
+                   "Without --max or --speedup it runs in real time until stopped.",
+    .opts = run_table,
+    .opts_size = sizeof(run_opts),
+    .run = run_run,
+};
