@@ -199,6 +199,18 @@ static int parse_string(parser *ps, ss_str *out)
 {
     const unsigned char *p = ps->p + 1, *end = ps->end;
     const unsigned char *q = p;
+    /* Eight bytes at a time until a quote, a backslash or a control byte. */
+    while (end - q >= 8) {
+        uint64_t w;
+        memcpy(&w, q, 8);
+        uint64_t quote = w ^ 0x2222222222222222ULL, bslash = w ^ 0x5c5c5c5c5c5c5c5cULL;
+        uint64_t hit = ((quote - 0x0101010101010101ULL) & ~quote) |
+                       ((bslash - 0x0101010101010101ULL) & ~bslash) |
+                       ((w - 0x2020202020202020ULL) & ~w);
+        if (hit & 0x8080808080808080ULL)
+            break;
+        q += 8;
+    }
     while (q < end && *q != '"' && *q != '\\' && *q >= 0x20)
         q++;
     if (q < end && *q == '"') {
@@ -472,13 +484,34 @@ static int parse_int(parser *ps, int f)
     return SS_OK;
 }
 
+/* Keys of the contract by length, so that a key costs one or two compares. */
+static const int8_t by_len[17][8] = {
+    {-1, -1, -1, -1, -1, -1, -1, -1},
+    {-1, -1, -1, -1, -1, -1, -1, -1},
+    {F_TS, -1, -1, -1, -1, -1, -1, -1},
+    {F_TAX, -1, -1, -1, -1, -1, -1, -1},
+    {F_TYPE, F_CITY, -1, -1, -1, -1, -1, -1},
+    {-1, -1, -1, -1, -1, -1, -1, -1},
+    {F_AMOUNT, F_STATUS, F_REASON, F_REFUND, -1, -1, -1, -1},
+    {F_COUNTRY, F_ATTEMPT, -1, -1, -1, -1, -1, -1},
+    {F_EVENT_ID, F_ORDER_ID, F_CATEGORY, F_QUANTITY, F_DISCOUNT, F_SHIPPING, F_CURRENCY, -1},
+    {-1, -1, -1, -1, -1, -1, -1, -1},
+    {F_PRODUCT_ID, F_UNIT_PRICE, -1, -1, -1, -1, -1, -1},
+    {F_CUSTOMER_ID, F_TOTAL_PRICE, -1, -1, -1, -1, -1, -1},
+    {F_PRODUCT_NAME, -1, -1, -1, -1, -1, -1, -1},
+    {-1, -1, -1, -1, -1, -1, -1, -1},
+    {F_PAYMENT_METHOD, F_FAILURE_REASON, -1, -1, -1, -1, -1, -1},
+    {-1, -1, -1, -1, -1, -1, -1, -1},
+    {F_CUSTOMER_SEGMENT, -1, -1, -1, -1, -1, -1, -1},
+};
+
 static int match_field(const unsigned char *k, uint32_t n)
 {
-    /* The first byte and the length separate the contract's keys cheaply. */
-    for (int f = 0; f < F_COUNT; f++)
-        if (fields[f].len == n && fields[f].name[0] == (char)k[0] &&
-            memcmp(fields[f].name, k, n) == 0)
-            return f;
+    if (n >= sizeof by_len / sizeof by_len[0])
+        return -1;
+    for (const int8_t *f = by_len[n]; *f >= 0; f++)
+        if (fields[*f].name[0] == (char)k[0] && memcmp(fields[*f].name, k, n) == 0)
+            return *f;
     return -1;
 }
 
@@ -561,20 +594,23 @@ static const uint32_t need_cancel = 1u << F_REASON | 1u << F_REFUND;
 
 static int require(parser *ps, uint32_t need)
 {
-    uint32_t missing = need & ~ps->seen, nulls = need & ps->isnull;
-    for (int f = 0; f < F_COUNT; f++) {
-        if (missing & (1u << f))
-            return fail(ps, "missing field '%s'", fields[f].name);
-        if (nulls & (1u << f))
-            return fail(ps, "field '%s' is null", fields[f].name);
+    uint32_t bad = (need & ~ps->seen) | (need & ps->isnull);
+    if (bad) {
+        int f = __builtin_ctz(bad);
+        return fail(ps, (need & ~ps->seen) >> f & 1u ? "missing field '%s'" : "field '%s' is null",
+                    fields[f].name);
     }
     /* Strings: non-empty, bounded. */
-    for (int f = 0; f < F_COUNT; f++) {
-        if (!(need & (1u << f)) || fields[f].kind != K_STR)
-            continue;
-        uint32_t lim = f == F_EVENT_ID || f == F_ORDER_ID || f == F_CUSTOMER_ID || f == F_PRODUCT_ID
-                           ? MAX_ID
-                           : MAX_NAME;
+    static const uint32_t ids =
+        1u << F_EVENT_ID | 1u << F_ORDER_ID | 1u << F_CUSTOMER_ID | 1u << F_PRODUCT_ID;
+    static const uint32_t not_str = 1u << F_QUANTITY | 1u << F_ATTEMPT | 1u << F_UNIT_PRICE |
+                                    1u << F_AMOUNT | 1u << F_DISCOUNT | 1u << F_TAX |
+                                    1u << F_SHIPPING | 1u << F_TOTAL_PRICE | 1u << F_REFUND;
+    uint32_t strs = need & ~not_str;
+    while (strs) {
+        int f = __builtin_ctz(strs);
+        strs &= strs - 1;
+        uint32_t lim = (ids >> f & 1u) ? MAX_ID : MAX_NAME;
         if (ps->s[f].n == 0)
             return fail(ps, "field '%s' is empty", fields[f].name);
         if (ps->s[f].n > lim)

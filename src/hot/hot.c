@@ -7,6 +7,7 @@
 
 static const ss_hot_ops *const registry[] = {
     &ss_hot_sqlite_ops,
+    &ss_hot_null_ops,
 };
 
 const char *ss_dim_name(int dim)
@@ -29,7 +30,8 @@ int ss_hot_open(const char *uri, const ss_hot_open_opts *o, ss_hot *hot, char *e
             return rc;
         }
     }
-    snprintf(err, errlen, "unsupported hot store '%s': use sqlite:PATH", uri);
+    snprintf(err, errlen, "unsupported hot store '%s': use sqlite:PATH (or null: to keep nothing)",
+             uri);
     return SS_EINVAL;
 }
 

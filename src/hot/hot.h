@@ -59,6 +59,8 @@ typedef struct ss_position {
     int64_t offset;
 } ss_position;
 
+enum { SS_DIMS_CUSTOMER = 1, SS_DIMS_PRODUCT = 2, SS_DIMS_PLACES = 4 };
+
 typedef int (*ss_kpi_cb)(void *ctx, const ss_kpi_row *row);
 /* Called with each stored event of a scanned range as its JSON line. */
 typedef int (*ss_scan_cb)(void *ctx, const char *table, int64_t ts, const char *json, size_t len);
@@ -93,8 +95,10 @@ typedef struct ss_hot_ops {
      * recorded once. */
     int (*put_rejected)(void *st, const char *raw, size_t len, size_t raw_bytes, const char *reason,
                         const char *source, int64_t position);
-    /* Upserts the dimension rows an order reveals. */
-    int (*put_order_dims)(void *st, const ss_event *order);
+    /* Upserts the dimension rows an order reveals: what is a mask of
+     * SS_DIMS_CUSTOMER, SS_DIMS_PRODUCT and SS_DIMS_PLACES (category, city,
+     * country, payment method). */
+    int (*put_order_dims)(void *st, const ss_event *order, unsigned what);
     /* Upserts reference data of a place (from the profile): coordinates, codes. */
     int (*put_place)(void *st, const char *city, const char *country, const char *country_code,
                      const char *region, double lat, double lon);
@@ -132,5 +136,6 @@ int ss_hot_open(const char *uri, const ss_hot_open_opts *o, ss_hot *hot, char *e
 void ss_hot_close(ss_hot *hot);
 
 extern const ss_hot_ops ss_hot_sqlite_ops;
+extern const ss_hot_ops ss_hot_null_ops;
 
 #endif

@@ -11,9 +11,13 @@ CREATE TABLE IF NOT EXISTS orders_data (
   unit_price_cents INTEGER NOT NULL, amount_cents INTEGER NOT NULL,
   discount_cents INTEGER NOT NULL, tax_cents INTEGER NOT NULL,
   shipping_cents INTEGER NOT NULL, total_price_cents INTEGER NOT NULL,
-  currency TEXT NOT NULL, payment_method TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS orders_ts ON orders_data (ts);
+  currency TEXT NOT NULL, payment_method TEXT NOT NULL,
+  PRIMARY KEY (ts, event_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS orders_order_id ON orders_data (order_id);
+
+-- Fact tables are clustered by event time (WITHOUT ROWID, keyed by ts and
+-- event_id), so that time ranges are contiguous for queries and archiving;
+-- the UNIQUE event_id index makes deduplication exact.
 
 -- Payments and cancellations carry the dimensions of their order as resolved
 -- when they were processed ('unknown' if the order had not been seen).
@@ -21,17 +25,15 @@ CREATE TABLE IF NOT EXISTS payments_data (
   event_id TEXT NOT NULL UNIQUE, order_id TEXT NOT NULL, ts TEXT NOT NULL,
   payment_method TEXT NOT NULL, amount_cents INTEGER NOT NULL, status TEXT NOT NULL,
   failure_reason TEXT, attempt INTEGER NOT NULL,
-  city TEXT NOT NULL, country TEXT NOT NULL, category TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS payments_ts ON payments_data (ts);
-CREATE INDEX IF NOT EXISTS payments_order_id ON payments_data (order_id);
+  city TEXT NOT NULL, country TEXT NOT NULL, category TEXT NOT NULL,
+  PRIMARY KEY (ts, event_id)) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS cancellations_data (
   event_id TEXT NOT NULL UNIQUE, order_id TEXT NOT NULL, ts TEXT NOT NULL,
   reason TEXT NOT NULL, refund_cents INTEGER NOT NULL,
   city TEXT NOT NULL, country TEXT NOT NULL, category TEXT NOT NULL,
-  payment_method TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS cancellations_ts ON cancellations_data (ts);
-CREATE INDEX IF NOT EXISTS cancellations_order_id ON cancellations_data (order_id);
+  payment_method TEXT NOT NULL,
+  PRIMARY KEY (ts, event_id)) WITHOUT ROWID;
 
 -- One row per window, dimension, value and shard (an input partition); the
 -- kpi_minute view adds the shards up.

@@ -82,7 +82,7 @@ static const char *const sql[S_COUNT] = {
     [S_SEL_STATE] = "SELECT key, value FROM engine_state",
     [S_SEL_POSITIONS] = "SELECT source, position FROM ingest_positions",
     [S_LOOKUP_ORDER] = "SELECT city, country, category, payment_method FROM orders_data "
-                       "WHERE order_id = ?1 ORDER BY rowid LIMIT 1",
+                       "WHERE order_id = ?1 ORDER BY ts LIMIT 1",
 };
 
 typedef struct hot_sqlite {
@@ -154,7 +154,8 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
     sqlite3_busy_timeout(h->db, 10000);
     char *msg = NULL;
     const char *pragmas = ro ? "PRAGMA query_only = 1;"
-                             : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                             : "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA "
+                               "synchronous = NORMAL; PRAGMA wal_autocheckpoint = 8192; "
                                "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
     if (sqlite3_exec(h->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
         (!ro && sqlite3_exec(h->db, ss_asset_hot_schema_sql, NULL, NULL, &msg) != SQLITE_OK)) {
@@ -357,33 +358,41 @@ static int sqlite_put_rejected(void *vst, const char *raw, size_t len, size_t ra
     return run(h, S_INS_REJECTED);
 }
 
-static int sqlite_put_order_dims(void *vst, const ss_event *ev)
+static int sqlite_put_order_dims(void *vst, const ss_event *ev, unsigned what)
 {
     hot_sqlite *h = vst;
     const ss_order *o = &ev->u.order;
     char ts[SS_ISO_LEN];
-    sqlite3_stmt *q = h->st[S_INS_CUSTOMER];
-    bind_str(q, 1, o->customer_id);
-    bind_str(q, 2, o->customer_segment);
-    bind_str(q, 3, o->city);
-    bind_str(q, 4, o->country);
-    bind_time(q, 5, ev->ts, ts);
-    int rc = run(h, S_INS_CUSTOMER);
-    q = h->st[S_UPS_PRODUCT];
-    bind_str(q, 1, o->product_id);
-    bind_str(q, 2, o->product_name);
-    bind_str(q, 3, o->category);
-    sqlite3_bind_double(q, 4, (double)o->unit_price / 100.0);
-    rc = rc ? rc : run(h, S_UPS_PRODUCT);
-    bind_str(h->st[S_INS_CATEGORY], 1, o->category);
-    rc = rc ? rc : run(h, S_INS_CATEGORY);
-    bind_str(h->st[S_INS_COUNTRY], 1, o->country);
-    rc = rc ? rc : run(h, S_INS_COUNTRY);
-    bind_str(h->st[S_INS_CITY], 1, o->city);
-    bind_str(h->st[S_INS_CITY], 2, o->country);
-    rc = rc ? rc : run(h, S_INS_CITY);
-    bind_str(h->st[S_INS_METHOD], 1, o->payment_method);
-    return rc ? rc : run(h, S_INS_METHOD);
+    int rc = SS_OK;
+    if (what & SS_DIMS_CUSTOMER) {
+        sqlite3_stmt *q = h->st[S_INS_CUSTOMER];
+        bind_str(q, 1, o->customer_id);
+        bind_str(q, 2, o->customer_segment);
+        bind_str(q, 3, o->city);
+        bind_str(q, 4, o->country);
+        bind_time(q, 5, ev->ts, ts);
+        rc = run(h, S_INS_CUSTOMER);
+    }
+    if (rc == SS_OK && (what & SS_DIMS_PRODUCT)) {
+        sqlite3_stmt *q = h->st[S_UPS_PRODUCT];
+        bind_str(q, 1, o->product_id);
+        bind_str(q, 2, o->product_name);
+        bind_str(q, 3, o->category);
+        sqlite3_bind_double(q, 4, (double)o->unit_price / 100.0);
+        rc = run(h, S_UPS_PRODUCT);
+    }
+    if (rc == SS_OK && (what & SS_DIMS_PLACES)) {
+        bind_str(h->st[S_INS_CATEGORY], 1, o->category);
+        rc = run(h, S_INS_CATEGORY);
+        bind_str(h->st[S_INS_COUNTRY], 1, o->country);
+        rc = rc ? rc : run(h, S_INS_COUNTRY);
+        bind_str(h->st[S_INS_CITY], 1, o->city);
+        bind_str(h->st[S_INS_CITY], 2, o->country);
+        rc = rc ? rc : run(h, S_INS_CITY);
+        bind_str(h->st[S_INS_METHOD], 1, o->payment_method);
+        rc = rc ? rc : run(h, S_INS_METHOD);
+    }
+    return rc;
 }
 
 static int sqlite_put_place(void *vst, const char *city, const char *country,
