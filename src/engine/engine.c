@@ -10,9 +10,10 @@
 #include "common/timeutil.h"
 #include "engine/decode.h"
 
-#define ATTR_CAP    (1u << 16) /* orders remembered per cache generation */
-#define SEEN_CAP    (1u << 16) /* dimension keys remembered before a reset */
-#define MAX_SOURCES 64
+#define ATTR_CAP         (1u << 16) /* orders remembered per cache generation */
+#define SEEN_CAP         (1u << 16) /* dimension keys remembered before a reset */
+#define MAX_SOURCES      64
+#define MAX_OPEN_WINDOWS 128
 
 /* A fast 64-bit hash of short strings: eight bytes per step, then a final
  * avalanche (the constants are from splitmix64). */
@@ -56,9 +57,9 @@ static window *window_new(int64_t minute)
 {
     window *w = ss_calloc(1, sizeof *w);
     w->minute = minute;
-    w->cap = 256;
+    w->cap = 32;
     w->tab = ss_calloc(w->cap, sizeof *w->tab);
-    ss_buf_init(&w->values, 4096);
+    ss_buf_init(&w->values, 512);
     return w;
 }
 
@@ -167,7 +168,9 @@ struct ss_engine {
     ss_hot_state st;     /* includes uncommitted counts */
     window *windows;     /* open windows, oldest first */
     window *last_window; /* the window of the last event, or NULL */
-    attr_gen gens[2];    /* [0] current, [1] previous */
+    uint32_t nwindows;
+    int commit_soon;
+    attr_gen gens[2]; /* [0] current, [1] previous */
     seen_set seen_dims;
     source_pos src[MAX_SOURCES];
     int nsrc;
@@ -278,6 +281,10 @@ static window *window_get(ss_engine *e, int64_t minute, int create)
     window *w = window_new(minute);
     w->next = *pp;
     *pp = w;
+    /* Sparse or replayed streams can open many windows between commits:
+     * committing early lets the watermark close them and bounds memory. */
+    if (++e->nwindows > MAX_OPEN_WINDOWS)
+        e->commit_soon = 1;
     return e->last_window = w;
 }
 
@@ -556,7 +563,10 @@ int ss_engine_process(ss_engine *e, const ss_bus_msg *msg)
     }
     if (ev.ts > e->st.max_ts || e->st.max_ts == INT64_MIN) {
         e->st.max_ts = ev.ts;
-        e->st.watermark = ev.ts - e->cfg.lateness_ms;
+        /* The watermark never goes back, not even when a restart brings a
+         * larger lateness: windows it has closed are final and stay so. */
+        if (ev.ts - e->cfg.lateness_ms > e->st.watermark)
+            e->st.watermark = ev.ts - e->cfg.lateness_ms;
     }
     return rc;
 }
@@ -595,6 +605,7 @@ static int flush_windows(ss_engine *e)
             if (e->last_window == w)
                 e->last_window = NULL;
             window_free(w);
+            e->nwindows--;
         } else {
             pp = &w->next;
         }
@@ -607,6 +618,7 @@ int ss_engine_tick(ss_engine *e, int force)
     if (!e->in_tx)
         return SS_OK;
     /* Reading the clock for every record would cost more than the check. */
+    force |= e->commit_soon;
     if (!force && e->since_commit < e->cfg.commit_records && e->since_commit % 256 != 0)
         return SS_OK;
     int64_t now = ss_mono_ms();
@@ -626,6 +638,7 @@ int ss_engine_tick(ss_engine *e, int force)
     if (rc != SS_OK)
         return rc;
     e->in_tx = 0;
+    e->commit_soon = 0;
     for (int i = 0; i < e->nsrc; i++)
         e->src[i].committed = e->src[i].pending;
     e->since_commit = 0;

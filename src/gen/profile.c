@@ -24,6 +24,7 @@ const char *ss_profile_default_json(void)
  * the loaders can read straight through without checking every step. */
 typedef struct pctx {
     const char *name; /* file name for messages */
+    json_t *over;     /* the user's override document, or NULL */
     char *err;
     size_t errlen;
     int failed;
@@ -248,8 +249,25 @@ int ss_profile_category_index(const ss_profile *p, const char *name)
     return -1;
 }
 
+/* Whether the user's override names key in the object at the given path of
+ * object keys and array indexes (a NULL-terminated list; "#3" is index 3).
+ * Weights that only the built-in defaults give for a category or method the
+ * override removed are dropped; names the user writes must exist. */
+static int user_wrote(const pctx *c, const char *const *path)
+{
+    json_t *v = c->over;
+    for (; v && *path; path++) {
+        if ((*path)[0] == '#')
+            v = json_is_array(v) ? json_array_get(v, (size_t)strtoul(*path + 1, NULL, 10)) : NULL;
+        else
+            v = json_is_object(v) ? json_object_get(v, *path) : NULL;
+    }
+    return v != NULL;
+}
+
 /* A payment mix: {"card": 0.5, ...} over the profile's methods. */
-static double *payment_mix(pctx *c, ss_profile *p, json_t *m, const char *path)
+static double *payment_mix(pctx *c, ss_profile *p, json_t *m, const char *path,
+                           const char *const *where)
 {
     double *mix = ss_calloc(p->nmethods, sizeof *mix), sum = 0.0;
     if (!json_is_object(m)) {
@@ -263,6 +281,14 @@ static double *payment_mix(pctx *c, ss_profile *p, json_t *m, const char *path)
         char q[300];
         snprintf(q, sizeof q, "%s.%s", path, k);
         int i = ss_profile_method_index(p, k);
+        const char *at[8];
+        size_t d = 0;
+        for (; where[d] && d < 6; d++)
+            at[d] = where[d];
+        at[d] = k;
+        at[d + 1] = NULL;
+        if (i < 0 && !user_wrote(c, at))
+            continue;
         if (i < 0) {
             fail(c, q, "unknown payment method; list it in payments.methods first");
             break;
@@ -309,7 +335,7 @@ static void check_keys(pctx *c, json_t *over, json_t *def, const char *path, int
                      "unknown key; check its spelling against `shopstream gen --print-profile`");
                 return;
             }
-            if (d)
+            if (d && !json_is_null(v))
                 check_keys(c, v, d, p, is_map_key(k));
         }
     } else if (json_is_array(over) && json_is_array(def) && json_array_size(def) > 0) {
@@ -464,9 +490,10 @@ static void load_places(pctx *c, ss_profile *p, json_t *root)
                     char q[300];
                     snprintf(q, sizeof q, "%s.category_preference.%s", path, k);
                     int ci = ss_profile_category_index(p, k);
-                    if (ci < 0)
+                    const char *at[] = {"regions", rk, "category_preference", k, NULL};
+                    if (ci < 0 && user_wrote(c, at))
                         fail(c, q, "unknown category; use a name from catalog.categories");
-                    else
+                    else if (ci >= 0)
                         r->category_pref[ci] = num_in(c, v, q, 0.0, 1e6);
                 }
             }
@@ -474,7 +501,8 @@ static void load_places(pctx *c, ss_profile *p, json_t *root)
             if (mix) {
                 char q[200];
                 snprintf(q, sizeof q, "%s.payment_mix", path);
-                r->payment_mix = payment_mix(c, p, mix, q);
+                const char *where[] = {"regions", rk, "payment_mix", NULL};
+                r->payment_mix = payment_mix(c, p, mix, q, where);
             }
         }
     }
@@ -518,8 +546,11 @@ static void load_places(pctx *c, ss_profile *p, json_t *root)
         json_t *mix = json_object_get(o, "payment_mix");
         char q[96];
         snprintf(q, sizeof q, "%s.payment_mix", path);
+        char idx[24];
+        snprintf(idx, sizeof idx, "#%u", i);
+        const char *where[] = {"countries", idx, "payment_mix", NULL};
         if (mix)
-            k->payment_mix = payment_mix(c, p, mix, q);
+            k->payment_mix = payment_mix(c, p, mix, q, where);
         else if (!c->failed && p->regions[k->region].payment_mix) {
             k->payment_mix = ss_malloc(p->nmethods * sizeof *k->payment_mix);
             memcpy(k->payment_mix, p->regions[k->region].payment_mix,
@@ -710,9 +741,10 @@ static void load_payments(pctx *c, ss_profile *p, json_t *root)
     }
 }
 
-static int load_doc(json_t *root, const char *name, ss_profile **out, char *err, size_t errlen)
+static int load_doc(json_t *root, json_t *over, const char *name, ss_profile **out, char *err,
+                    size_t errlen)
 {
-    pctx c = {.name = name, .err = err, .errlen = errlen};
+    pctx c = {.name = name, .over = over, .err = err, .errlen = errlen};
     ss_profile *p = ss_calloc(1, sizeof *p);
     /* Order matters: places refer to categories and payment methods by name. */
     load_catalog(&c, p, root);
@@ -727,6 +759,24 @@ static int load_doc(json_t *root, const char *name, ss_profile **out, char *err,
     }
     *out = p;
     return SS_OK;
+}
+
+/* JSON Merge Patch (RFC 7386): objects merge key by key, null deletes a key,
+ * anything else replaces. */
+static void merge_patch(json_t *target, json_t *patch)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(patch, k, v)
+    {
+        json_t *t = json_object_get(target, k);
+        if (json_is_null(v))
+            json_object_del(target, k);
+        else if (json_is_object(v) && json_is_object(t))
+            merge_patch(t, v);
+        else
+            json_object_set(target, k, v);
+    }
 }
 
 /* Parses the defaults and merges the override into them. */
@@ -752,7 +802,7 @@ static json_t *merged(const char *text, const char *name, char *err, size_t errl
         fail(&c, "(top level)", "must be a JSON object, not %s", type_name(over));
     check_keys(&c, over, def, "", 0);
     if (!c.failed)
-        json_object_update_recursive(def, over);
+        merge_patch(def, over);
     json_decref(over);
     if (c.failed) {
         json_decref(def);
@@ -796,7 +846,9 @@ int ss_profile_load_text(const char *text, const char *name, ss_profile **out, c
     json_t *root = merged(text, name, err, errlen);
     if (!root)
         return SS_EINVAL;
-    int rc = load_doc(root, name, out, err, errlen);
+    json_t *over = text ? json_loads(text, 0, NULL) : NULL;
+    int rc = load_doc(root, over, name, out, err, errlen);
+    json_decref(over);
     json_decref(root);
     return rc;
 }

@@ -188,7 +188,8 @@ static void test_errors(void)
                    "must be an array, not a string");
     EXPECT_INVALID("{\"catalog\": {\"brands\": [\"A\", 7]}}", "catalog.brands[1]",
                    "non-empty string");
-    EXPECT_INVALID("{\"shop\": {\"currency\": null}}", "shop.currency", "not null");
+    /* null deletes a key (JSON Merge Patch): a required one is then missing. */
+    EXPECT_INVALID("{\"shop\": {\"currency\": null}}", "shop.currency", "missing");
     EXPECT_INVALID("{\"cancellations\": {\"rate\": true}}", "cancellations.rate", "not a boolean");
     EXPECT_INVALID("{\"countries\": [5]}", "countries[0]", "must be an object");
     EXPECT_INVALID("{\"catalog\": {\"categories\": [\"Books\"]}}", "catalog.categories[0]",
