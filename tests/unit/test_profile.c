@@ -271,6 +271,41 @@ static void test_errors(void)
                    "catalog.categories[0].weight", "missing");
 }
 
+/* Overrides follow JSON Merge Patch: null deletes, and a smaller catalogue or
+ * method list drops the defaults' weights for what it removed. */
+static void test_merge_patch(void)
+{
+    char err[1024];
+    ss_profile *p = NULL;
+    const char *doc =
+        "{\"payments\": {\"methods\": [{\"name\": \"card\", \"failure_rate\": 0.1},"
+        " {\"name\": \"voucher\", \"failure_rate\": 0.01}]},"
+        " \"catalog\": {\"products\": 40, \"categories\": [{\"name\": \"Books\", \"weight\": 1,"
+        " \"price_median\": 10, \"price_sigma\": 0.3, \"products\": [\"Novel\"],"
+        " \"trend\": {\"amplitude\": 0, \"period_days\": 10, \"phase\": 0}}]},"
+        " \"regions\": {\"europe\": {\"category_preference\": {\"Books\": 2}}}}";
+    if (CHECK_EQ_INT(ss_profile_load_text(doc, "small.json", &p, err, sizeof err), SS_OK)) {
+        CHECK_EQ_INT(p->ncategories, 1);
+        CHECK_EQ_INT(p->nmethods, 2);
+        CHECK_EQ_INT(p->nproducts, 40);
+        for (uint32_t i = 0; i < p->ncountries; i++) {
+            double sum = 0;
+            for (uint32_t m = 0; m < p->nmethods; m++)
+                sum += p->countries[i].payment_mix[m];
+            CHECK(sum > 0);
+        }
+    }
+    ss_profile_free(p);
+    p = NULL;
+    /* A name the user writes must exist, even where defaults are dropped. */
+    CHECK_EQ_INT(
+        ss_profile_load_text("{\"regions\": {\"europe\": {\"payment_mix\": {\"cash\": 1}}}}",
+                             "bad.json", &p, err, sizeof err),
+        SS_EINVAL);
+    CHECK_CONTAINS(err, "regions.europe.payment_mix.cash");
+    CHECK(p == NULL);
+}
+
 static void test_file_and_dump(void)
 {
     ss_profile *p = &sentinel;
@@ -317,6 +352,7 @@ int main(void)
     test_deterministic();
     test_valid_overrides();
     test_errors();
+    test_merge_patch();
     test_file_and_dump();
     return check_done();
 }
