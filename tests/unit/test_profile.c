@@ -275,7 +275,7 @@ static void test_errors(void)
  * method list drops the defaults' weights for what it removed. */
 static void test_merge_patch(void)
 {
-    char err[1024];
+    char msg[1024];
     ss_profile *p = NULL;
     const char *doc =
         "{\"payments\": {\"methods\": [{\"name\": \"card\", \"failure_rate\": 0.1},"
@@ -284,7 +284,7 @@ static void test_merge_patch(void)
         " \"price_median\": 10, \"price_sigma\": 0.3, \"products\": [\"Novel\"],"
         " \"trend\": {\"amplitude\": 0, \"period_days\": 10, \"phase\": 0}}]},"
         " \"regions\": {\"europe\": {\"category_preference\": {\"Books\": 2}}}}";
-    if (CHECK_EQ_INT(ss_profile_load_text(doc, "small.json", &p, err, sizeof err), SS_OK)) {
+    if (CHECK_EQ_INT(ss_profile_load_text(doc, "small.json", &p, msg, sizeof msg), SS_OK)) {
         CHECK_EQ_INT(p->ncategories, 1);
         CHECK_EQ_INT(p->nmethods, 2);
         CHECK_EQ_INT(p->nproducts, 40);
@@ -300,9 +300,9 @@ static void test_merge_patch(void)
     /* A name the user writes must exist, even where defaults are dropped. */
     CHECK_EQ_INT(
         ss_profile_load_text("{\"regions\": {\"europe\": {\"payment_mix\": {\"cash\": 1}}}}",
-                             "bad.json", &p, err, sizeof err),
+                             "bad.json", &p, msg, sizeof msg),
         SS_EINVAL);
-    CHECK_CONTAINS(err, "regions.europe.payment_mix.cash");
+    CHECK_CONTAINS(msg, "regions.europe.payment_mix.cash");
     CHECK(p == NULL);
 }
 
