@@ -39,9 +39,10 @@ test-unit: build
 
 bench: build
 	bench/gen
+	bench/engine
 
 run: build
-	$(BUILD)/shopstream gen --rate 20
+	$(BUILD)/shopstream run --data ./data
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
