@@ -377,7 +377,14 @@ static size_t make_id(const ss_gen *g, char *out, char prefix, uint64_t n)
     memcpy(out + 2, g->tag, g->tag_len);
     size_t len = 2 + g->tag_len;
     out[len++] = '-';
-    return len + put_u64(out + len, n);
+    /* Fixed width keeps ids in creation order when sorted as text, so a
+     * store's indexes on them grow at one end instead of everywhere. */
+    char digits[24];
+    size_t nd = put_u64(digits, n);
+    for (size_t i = nd; i < 10; i++)
+        out[len++] = '0';
+    memcpy(out + len, digits, nd);
+    return len + nd;
 }
 
 static void set_ids(ss_gen *g, uint64_t order_no, const char *suffix, size_t slen)

@@ -1,6 +1,7 @@
 /* Hot store on SQLite: WAL mode so that readers never block the writer,
  * prepared statements, and one transaction per engine batch. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,9 +138,18 @@ static void sqlite_close(void *vst)
     free(h);
 }
 
+/* Process-wide SQLite settings, before the first connection: no allocation
+ * statistics, whose mutex costs on every allocation of the write path. */
+static void sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out, char *err,
                        size_t errlen)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_setup);
     *out = NULL;
     hot_sqlite *h = ss_calloc(1, sizeof *h);
     h->path = ss_strdup(target);
@@ -152,6 +162,8 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
         return SS_EIO;
     }
     sqlite3_busy_timeout(h->db, 10000);
+    /* A larger lookaside serves the write path's small allocations. */
+    sqlite3_db_config(h->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 1024, 2048);
     char *msg = NULL;
     const char *pragmas = ro ? "PRAGMA query_only = 1;"
                              : "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA "
