@@ -149,7 +149,10 @@ static int file_consumer_open(const char *target, void **state, char *err, size_
         fc->source = ss_strdup("stdin");
     }
     struct stat sb;
-    fc->seekable = fstat(fc->fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    /* Only a named file resumes at its stored position: "stdin" names no
+     * particular bytes (each run may redirect another file), and reading it
+     * again from its start is safe because replays are deduplicated. */
+    fc->seekable = fc->own_fd && fstat(fc->fd, &sb) == 0 && S_ISREG(sb.st_mode);
     fc->cap = READ_CHUNK + LINE_LIMIT;
     fc->buf = ss_malloc(fc->cap);
     fc->prefix = ss_malloc(PREFIX_KEEP);
@@ -243,7 +246,11 @@ static int file_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
             size_t len = (size_t)(nl - p);
             int64_t off = fc->base + (int64_t)fc->start;
             fc->start += len + 1;
-            *msg = (ss_bus_msg){p, len, len, fc->source, off, off + (int64_t)len + 1, 0};
+            /* A record over the limit is cut to the same prefix whether or not
+             * its end happened to be in the buffer, so that it is recorded
+             * identically however the input is read (replays, restarts). */
+            size_t keep = len > LINE_LIMIT ? PREFIX_KEEP : len;
+            *msg = (ss_bus_msg){p, keep, len, fc->source, off, off + (int64_t)len + 1, 0};
             return SS_OK;
         }
         if (avail > LINE_LIMIT) {
