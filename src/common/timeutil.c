@@ -115,8 +115,15 @@ int ss_time_parse_iso(const char *s, size_t len, int64_t *ms)
         ;
     else
         return -1;
-    *ms = ss_days_from_civil(y, mo, d) * SS_MS_PER_DAY + (int64_t)(h * 3600 + mi * 60 + se) * 1000 +
-          frac;
+    /* Consecutive times are mostly on the same day: remember its number. */
+    static _Thread_local unsigned last_ymd;
+    static _Thread_local int64_t last_days;
+    unsigned ymd = y * 10000 + mo * 100 + d;
+    if (ymd != last_ymd) {
+        last_days = ss_days_from_civil(y, mo, d);
+        last_ymd = ymd;
+    }
+    *ms = last_days * SS_MS_PER_DAY + (int64_t)(h * 3600 + mi * 60 + se) * 1000 + frac;
     return 0;
 }
 

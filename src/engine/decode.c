@@ -123,7 +123,15 @@ static long utf8_check(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        /* ASCII fast path, eight bytes at a time. */
+        /* ASCII fast path, sixteen bytes at a time. */
+        while (i + 16 <= n) {
+            uint64_t w, x;
+            memcpy(&w, s + i, 8);
+            memcpy(&x, s + i + 8, 8);
+            if ((w | x) & 0x8080808080808080ULL)
+                break;
+            i += 16;
+        }
         while (i + 8 <= n) {
             uint64_t w;
             memcpy(&w, s + i, 8);
@@ -195,7 +203,11 @@ static int hex4(const unsigned char *p, uint32_t *v)
 /* Parses a string at ps->p (at the opening quote). Strings without escapes
  * point into the line; others are unescaped into the scratch buffer, which
  * was sized for the whole line up front and so never moves. */
-static int parse_string(parser *ps, ss_str *out)
+static int parse_string_slow(parser *ps, const unsigned char *p, const unsigned char *q,
+                             ss_str *out);
+
+/* The common case, a string without escapes, stays inline in the parser. */
+static inline __attribute__((always_inline)) int parse_string(parser *ps, ss_str *out)
 {
     const unsigned char *p = ps->p + 1, *end = ps->end;
     const unsigned char *q = p;
@@ -219,6 +231,13 @@ static int parse_string(parser *ps, ss_str *out)
         ps->p = q + 1;
         return SS_OK;
     }
+    return parse_string_slow(ps, p, q, out);
+}
+
+static int parse_string_slow(parser *ps, const unsigned char *p, const unsigned char *q,
+                             ss_str *out)
+{
+    const unsigned char *end = ps->end;
     ss_buf *b = &ps->d->scratch;
     char *dst = b->data + b->len, *d0 = dst;
     memcpy(dst, p, (size_t)(q - p));
@@ -627,12 +646,15 @@ static void fmt_cents(char *out, size_t n, int64_t c)
 int ss_event_decode(ss_decoder *d, const char *line, size_t len, ss_event *ev, char *reason,
                     size_t rlen)
 {
-    parser ps = {.p = (const unsigned char *)line,
-                 .end = (const unsigned char *)line + len,
-                 .start = (const unsigned char *)line,
-                 .d = d,
-                 .reason = reason,
-                 .rlen = rlen};
+    /* Only the masks need clearing: a field's value is read only once its
+     * bit is set, and zeroing the arrays for every line would cost more. */
+    parser ps;
+    ps.p = ps.start = (const unsigned char *)line;
+    ps.end = (const unsigned char *)line + len;
+    ps.d = d;
+    ps.reason = reason;
+    ps.rlen = rlen;
+    ps.seen = ps.isnull = 0;
     memset(ev, 0, sizeof *ev);
     if (len > SS_LINE_MAX)
         return fail(&ps, "line of %zu bytes exceeds the limit of %u bytes", len, SS_LINE_MAX);

@@ -120,7 +120,8 @@ static win_entry *window_slot(window *w, int dim, ss_str v, uint64_t h)
 
 typedef struct attr_entry {
     uint64_t hash;
-    uint32_t off; /* order_id, city, country, category, method, back to back */
+    uint32_t off; /* 4 dimension hashes, then order_id, city, country, category,
+                   * method, back to back */
     uint16_t len[5];
 } attr_entry;
 
@@ -184,6 +185,7 @@ struct ss_engine {
 };
 
 static const ss_str s_all = {"all", 3};
+static uint64_t hash_all; /* hash_bytes("all", SS_DIM_OVERALL), set at open */
 static const ss_str s_unknown = {"unknown", 7};
 
 static void attr_reset(attr_gen *g)
@@ -196,7 +198,7 @@ static void attr_reset(attr_gen *g)
     g->bytes.len = 0;
 }
 
-static int attr_find(ss_engine *e, ss_str order_id, ss_attrib *out)
+static int attr_find(ss_engine *e, ss_str order_id, ss_attrib *out, uint64_t dh[4])
 {
     uint64_t h = hash_bytes(order_id.p, order_id.n, 7) | 1;
     for (int gi = 0; gi < 2; gi++) {
@@ -204,8 +206,9 @@ static int attr_find(ss_engine *e, ss_str order_id, ss_attrib *out)
         uint32_t j = (uint32_t)h & (ATTR_CAP * 2 - 1);
         while (g->tab[j].hash) {
             attr_entry *a = &g->tab[j];
-            const char *p = g->bytes.data + a->off;
+            const char *p = g->bytes.data + a->off + 4 * sizeof(uint64_t);
             if (a->hash == h && a->len[0] == order_id.n && memcmp(p, order_id.p, order_id.n) == 0) {
+                memcpy(dh, g->bytes.data + a->off, 4 * sizeof(uint64_t));
                 p += a->len[0];
                 ss_str *f[4] = {&out->city, &out->country, &out->category, &out->payment_method};
                 for (int i = 0; i < 4; i++) {
@@ -220,7 +223,7 @@ static int attr_find(ss_engine *e, ss_str order_id, ss_attrib *out)
     return 0;
 }
 
-static void attr_add(ss_engine *e, ss_str order_id, const ss_order *o)
+static void attr_add(ss_engine *e, ss_str order_id, const ss_order *o, const uint64_t dh[4])
 {
     attr_gen *g = &e->gens[0];
     if (g->n >= ATTR_CAP) {
@@ -238,6 +241,7 @@ static void attr_add(ss_engine *e, ss_str order_id, const ss_order *o)
     attr_entry *a = &g->tab[j];
     a->hash = h;
     a->off = (uint32_t)g->bytes.len;
+    ss_buf_put(&g->bytes, dh, 4 * sizeof(uint64_t));
     ss_str parts[5] = {order_id, o->city, o->country, o->category, o->payment_method};
     for (int i = 0; i < 5; i++) {
         a->len[i] = (uint16_t)parts[i].n;
@@ -305,6 +309,7 @@ int ss_engine_open(ss_hot *hot, const ss_engine_config *cfg, ss_engine **out, ch
 {
     *out = NULL;
     ss_engine *e = ss_calloc(1, sizeof *e);
+    hash_all = hash_bytes(s_all.p, s_all.n, SS_DIM_OVERALL);
     e->hot = hot;
     e->cfg = *cfg;
     ss_decoder_init(&e->dec);
@@ -406,17 +411,26 @@ typedef struct event_dims {
     uint64_t h[SS_DIM_COUNT];
 } event_dims;
 
-static void event_dims_of(const ss_event *ev, const ss_attrib *at, event_dims *d)
+/* Fills the dimensions of an event from its attribution; dh holds the
+ * hashes of the attribution's city, country, category and method when known
+ * (from the cache), or NULL. */
+static void event_dims_of(const ss_event *ev, const ss_attrib *at, const uint64_t *dh,
+                          event_dims *d)
 {
     d->v[SS_DIM_OVERALL] = s_all;
     d->v[SS_DIM_CITY] = at->city;
     d->v[SS_DIM_COUNTRY] = at->country;
     d->v[SS_DIM_CATEGORY] = at->category;
+    d->v[SS_DIM_PAYMENT_METHOD] = at->payment_method;
+    d->h[SS_DIM_OVERALL] = hash_all;
+    for (int i = 1; i < SS_DIM_COUNT; i++)
+        d->h[i] = dh ? dh[i - 1] : hash_bytes(d->v[i].p, d->v[i].n, (uint64_t)i);
     /* A payment counts under its own method, not the order's. */
-    d->v[SS_DIM_PAYMENT_METHOD] =
-        ev->type == SS_EV_PAYMENT ? ev->u.payment.payment_method : at->payment_method;
-    for (int i = 0; i < SS_DIM_COUNT; i++)
-        d->h[i] = hash_bytes(d->v[i].p, d->v[i].n, (uint64_t)i);
+    if (ev->type == SS_EV_PAYMENT) {
+        ss_str m = ev->u.payment.payment_method;
+        d->v[SS_DIM_PAYMENT_METHOD] = m;
+        d->h[SS_DIM_PAYMENT_METHOD] = hash_bytes(m.p, m.n, SS_DIM_PAYMENT_METHOD);
+    }
 }
 
 static int aggregate(ss_engine *e, const ss_event *ev, const event_dims *dims)
@@ -459,8 +473,7 @@ static int upsert_dims(ss_engine *e, const ss_event *ev, const event_dims *dims)
     const ss_order *o = &ev->u.order;
     uint64_t hp = hash_bytes(o->product_id.p, o->product_id.n, 13) ^
                   hash_bytes(o->product_name.p, o->product_name.n, 17) ^
-                  hash_bytes(o->category.p, o->category.n, 19) ^
-                  (uint64_t)o->unit_price * 0x9e3779b97f4a7c15ULL;
+                  (dims->h[SS_DIM_CATEGORY] * 19) ^ (uint64_t)o->unit_price * 0x9e3779b97f4a7c15ULL;
     uint64_t hplace = dims->h[SS_DIM_CITY] ^ (dims->h[SS_DIM_COUNTRY] * 3) ^
                       (dims->h[SS_DIM_CATEGORY] * 5) ^ (dims->h[SS_DIM_PAYMENT_METHOD] * 7);
     unsigned what = SS_DIMS_CUSTOMER;
@@ -471,15 +484,18 @@ static int upsert_dims(ss_engine *e, const ss_event *ev, const event_dims *dims)
     return e->hot->ops->put_order_dims(e->hot->st, ev, what);
 }
 
-static int resolve(ss_engine *e, const ss_event *ev, ss_attrib *at)
+static int resolve(ss_engine *e, const ss_event *ev, ss_attrib *at, uint64_t dh[4], int *have_dh)
 {
+    *have_dh = 0;
     if (ev->type == SS_EV_ORDER) {
         const ss_order *o = &ev->u.order;
         *at = (ss_attrib){o->city, o->country, o->category, o->payment_method};
         return SS_OK;
     }
-    if (attr_find(e, ev->order_id, at))
+    if (attr_find(e, ev->order_id, at, dh)) {
+        *have_dh = 1;
         return SS_OK;
+    }
     int found = 0;
     int rc = e->hot->ops->lookup_order(e->hot->st, ev->order_id, at, e->lookup_buf,
                                        sizeof e->lookup_buf, &found);
@@ -540,7 +556,9 @@ int ss_engine_process(ss_engine *e, const ss_bus_msg *msg)
     }
 
     ss_attrib at;
-    rc = resolve(e, &ev, &at);
+    uint64_t dh[4];
+    int have_dh;
+    rc = resolve(e, &ev, &at, dh, &have_dh);
     if (rc)
         return rc;
     const ss_event *evp = &ev;
@@ -553,9 +571,9 @@ int ss_engine_process(ss_engine *e, const ss_bus_msg *msg)
     } else {
         e->st.stored++;
         event_dims dims;
-        event_dims_of(&ev, &at, &dims);
+        event_dims_of(&ev, &at, have_dh ? dh : NULL, &dims);
         if (ev.type == SS_EV_ORDER) {
-            attr_add(e, ev.order_id, &ev.u.order);
+            attr_add(e, ev.order_id, &ev.u.order, dims.h + 1);
             rc = upsert_dims(e, &ev, &dims);
         }
         if (rc == SS_OK)
