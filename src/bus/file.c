@@ -110,6 +110,7 @@ const ss_bus_ops ss_bus_file_ops = {
 #include <limits.h>
 #include <poll.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #define READ_CHUNK  (4u << 20)
@@ -117,7 +118,7 @@ const ss_bus_ops ss_bus_file_ops = {
 #define LINE_LIMIT  (1u << 20)
 
 typedef struct file_consumer {
-    int fd, own_fd, seekable, eof;
+    int fd, own_fd, seekable, eof, mapped;
     char *source;
     char *buf;
     size_t start, end, cap; /* unread bytes are buf[start..end) */
@@ -127,6 +128,10 @@ typedef struct file_consumer {
     int64_t skip_offset;
     char *prefix; /* first bytes of the over-long record */
     size_t prefix_len;
+    char *map; /* a regular file, mapped; NULL when reading with read(2) */
+    size_t map_len;
+    size_t pos;     /* next unread byte of the mapping */
+    size_t dropped; /* pages before this offset were given back */
 } file_consumer;
 
 static int file_consumer_open(const char *target, void **state, char *err, size_t errlen)
@@ -153,6 +158,7 @@ static int file_consumer_open(const char *target, void **state, char *err, size_
      * particular bytes (each run may redirect another file), and reading it
      * again from its start is safe because replays are deduplicated. */
     fc->seekable = fc->own_fd && fstat(fc->fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    fc->mapped = fc->seekable;
     fc->cap = READ_CHUNK + LINE_LIMIT;
     fc->buf = ss_malloc(fc->cap);
     fc->prefix = ss_malloc(PREFIX_KEEP);
@@ -180,6 +186,7 @@ static int file_consumer_seek(void *state, int64_t offset)
                 fc->source, (long long)sb.st_size, (long long)offset);
         offset = 0;
     }
+    fc->pos = fc->dropped = (size_t)offset;
     if (lseek(fc->fd, offset, SEEK_SET) < 0)
         return SS_EIO;
     fc->start = fc->end = 0;
@@ -214,9 +221,67 @@ static int fill(file_consumer *fc, int timeout_ms)
     return SS_OK;
 }
 
+/* (Re)maps the whole file when it has grown; returns SS_OK, SS_EOF when it
+ * has not, or SS_EIO. A file truncated while mapped is not supported. */
+static int remap(file_consumer *fc)
+{
+    struct stat sb;
+    if (fstat(fc->fd, &sb) != 0)
+        return SS_EIO;
+    size_t len = (size_t)sb.st_size;
+    if (len <= fc->map_len)
+        return SS_EOF;
+    if (fc->map)
+        munmap(fc->map, fc->map_len);
+    fc->map = NULL;
+    fc->map_len = 0;
+    void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fc->fd, 0);
+    if (m == MAP_FAILED)
+        return SS_EIO;
+    madvise(m, len, MADV_SEQUENTIAL);
+    fc->map = m;
+    fc->map_len = len;
+    return SS_OK;
+}
+
+/* Regular files are mapped and their records handed out in place, without
+ * the copy that read(2) makes; pages already consumed are given back so that
+ * the resident size does not grow with the file. */
+static int mapped_poll(file_consumer *fc, ss_bus_msg *msg)
+{
+    for (;;) {
+        if (fc->pos < fc->map_len) {
+            const size_t step = 16u << 20, page = 4096;
+            if (fc->pos - fc->dropped > step) {
+                size_t to = fc->pos / page * page, from = fc->dropped / page * page;
+                madvise(fc->map + from, to - from, MADV_DONTNEED);
+                fc->dropped = to;
+            }
+            char *p = fc->map + fc->pos;
+            size_t avail = fc->map_len - fc->pos;
+            char *nl = memchr(p, '\n', avail);
+            if (!nl && remap(fc) == SS_OK)
+                continue;
+            size_t len = nl ? (size_t)(nl - p) : avail;
+            int64_t off = (int64_t)fc->pos;
+            int64_t next = off + (int64_t)len + (nl != NULL);
+            fc->pos = (size_t)next;
+            /* A record over the limit is cut to its prefix, as when reading. */
+            size_t keep = len > LINE_LIMIT ? PREFIX_KEEP : len;
+            *msg = (ss_bus_msg){p, keep, len, fc->source, off, next, 0};
+            return SS_OK;
+        }
+        int rc = remap(fc);
+        if (rc != SS_OK)
+            return rc;
+    }
+}
+
 static int file_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
 {
     file_consumer *fc = state;
+    if (fc->mapped)
+        return mapped_poll(fc, msg);
     for (;;) {
         char *p = fc->buf + fc->start;
         size_t avail = fc->end - fc->start;
@@ -283,6 +348,8 @@ static void file_consumer_close(void *state)
     file_consumer *fc = state;
     if (!fc)
         return;
+    if (fc->map)
+        munmap(fc->map, fc->map_len);
     if (fc->own_fd)
         close(fc->fd);
     free(fc->source);
