@@ -14,6 +14,7 @@
 #include "common/status.h"
 #include "common/timeutil.h"
 #include "engine/engine.h"
+#include "engine/pipeline.h"
 #include "gen/profile.h"
 #include "hot/hot.h"
 
@@ -89,44 +90,16 @@ int ss_run_engine(ss_engine *eng, ss_bus_consumer *in, int follow, int (*idle)(v
             return SS_EXIT_FAIL;
         }
     }
-    ss_bus_msg msg;
-    uint32_t busy = 0;
-    for (;;) {
-        if (ss_stop_requested)
-            break;
-        int rc = ss_bus_poll(in, &msg, 100);
-        if (rc == SS_OK) {
-            rc = ss_engine_process(eng, &msg);
-            if (rc == SS_OK)
-                rc = ss_engine_tick(eng, 0);
-            if (idle && ++busy % 4096 == 0 && idle(ctx))
-                break;
-            if (rc != SS_OK) {
-                SS_ERROR("process",
-                         "the hot store failed (%s); stopping without losing data: "
-                         "the next start resumes at the last commit",
-                         ss_status_str(rc));
-                return SS_EXIT_FAIL;
-            }
-            continue;
-        }
-        if (rc == SS_EOF && !follow)
-            break;
-        if (rc == SS_EIO) {
-            SS_ERROR("process", "cannot read the input: %s", strerror(errno));
-            return SS_EXIT_FAIL;
-        }
-        /* Idle: commit what is pending so that readers see it promptly. */
-        if (ss_engine_tick(eng, 1) != SS_OK)
-            return SS_EXIT_FAIL;
-        if (idle && idle(ctx))
-            break;
-        if (rc == SS_EOF) {
-            struct timespec ts = {0, 100 * 1000000L};
-            nanosleep(&ts, NULL);
-        }
+    ss_pipeline_hooks hooks = {
+        .idle = idle, .ctx = ctx, .stop = &ss_stop_requested, .follow = follow};
+    int rc = ss_engine_run_pipeline(eng, in, &hooks);
+    if (rc != SS_OK) {
+        SS_ERROR("process",
+                 "stopped (%s); nothing is lost: the next start resumes at the last commit",
+                 ss_status_str(rc));
+        return SS_EXIT_FAIL;
     }
-    return ss_engine_tick(eng, 1) == SS_OK ? SS_EXIT_OK : SS_EXIT_FAIL;
+    return SS_EXIT_OK;
 }
 
 static int process_run(const void *vopts, int argc, char **argv)

@@ -181,7 +181,7 @@ struct ss_engine {
     uint64_t commits;
     int64_t last_commit_wall;
     char lookup_buf[1024];
-    char reason[512];
+    ss_record rec; /* for ss_engine_process */
 };
 
 static const ss_str s_all = {"all", 3};
@@ -506,8 +506,35 @@ static int resolve(ss_engine *e, const ss_event *ev, ss_attrib *at, uint64_t dh[
     return SS_OK;
 }
 
+int ss_engine_decode(ss_decoder *d, const ss_bus_msg *msg, ss_record *rec)
+{
+    rec->msg = *msg;
+    /* Blank lines separate nothing and carry nothing. */
+    size_t i = 0;
+    while (i < msg->len && (msg->data[i] == ' ' || msg->data[i] == '\t' || msg->data[i] == '\r'))
+        i++;
+    if (i == msg->len && msg->raw_bytes == msg->len)
+        return rec->status = SS_RECORD_BLANK;
+    if (msg->raw_bytes > msg->len) {
+        snprintf(rec->reason, sizeof rec->reason,
+                 "record of %zu bytes exceeds the limit of %u bytes (first %zu bytes kept)",
+                 msg->raw_bytes, SS_LINE_MAX, msg->len);
+        return rec->status = SS_RECORD_REJECTED;
+    }
+    if (ss_event_decode(d, msg->data, msg->len, &rec->ev, rec->reason, sizeof rec->reason))
+        return rec->status = SS_RECORD_REJECTED;
+    return rec->status = SS_RECORD_EVENT;
+}
+
 int ss_engine_process(ss_engine *e, const ss_bus_msg *msg)
 {
+    ss_engine_decode(&e->dec, msg, &e->rec);
+    return ss_engine_apply(e, &e->rec);
+}
+
+int ss_engine_apply(ss_engine *e, const ss_record *rec)
+{
+    const ss_bus_msg *msg = &rec->msg;
     int rc = ensure_tx(e);
     if (rc)
         return rc;
@@ -515,29 +542,16 @@ int ss_engine_process(ss_engine *e, const ss_bus_msg *msg)
     if (sp)
         sp->pending = msg->next;
     e->since_commit++;
-
-    /* Blank lines separate nothing and carry nothing. */
-    size_t i = 0;
-    while (i < msg->len && (msg->data[i] == ' ' || msg->data[i] == '\t' || msg->data[i] == '\r'))
-        i++;
-    if (i == msg->len && msg->raw_bytes == msg->len)
+    if (rec->status == SS_RECORD_BLANK)
         return SS_OK;
 
     e->st.events_in++;
-    ss_event ev;
-    if (msg->raw_bytes > msg->len) {
-        snprintf(e->reason, sizeof e->reason,
-                 "record of %zu bytes exceeds the limit of %u bytes (first %zu bytes kept)",
-                 msg->raw_bytes, SS_LINE_MAX, msg->len);
-        rc = SS_EINVAL;
-    } else {
-        rc = ss_event_decode(&e->dec, msg->data, msg->len, &ev, e->reason, sizeof e->reason);
-    }
-    if (rc) {
+    if (rec->status == SS_RECORD_REJECTED) {
         e->st.rejected++;
-        return e->hot->ops->put_rejected(e->hot->st, msg->data, msg->len, msg->raw_bytes, e->reason,
-                                         msg->source, msg->offset);
+        return e->hot->ops->put_rejected(e->hot->st, msg->data, msg->len, msg->raw_bytes,
+                                         rec->reason, msg->source, msg->offset);
     }
+    const ss_event ev = rec->ev;
 
     /* An event whose window the watermark has closed is late, unless the
      * store already holds it (a replay), which makes it a duplicate. */

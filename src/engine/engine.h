@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "engine/decode.h"
 #include "gen/profile.h"
 #include "hot/hot.h"
 
@@ -46,8 +47,31 @@ void ss_engine_free(ss_engine *e);
 /* The committed position of a source, or -1 if none. */
 int64_t ss_engine_position(const ss_engine *e, const char *source);
 
-/* Processes one input record. Errors returned are store failures; a bad
- * record is never an error (it is recorded as rejected). */
+/* A decoded input record: the message, and its event or why it was refused. */
+typedef enum ss_record_status {
+    SS_RECORD_EVENT = 0,
+    SS_RECORD_REJECTED = 1,
+    SS_RECORD_BLANK = 2,
+} ss_record_status;
+
+typedef struct ss_record {
+    ss_bus_msg msg;
+    int status;       /* ss_record_status */
+    ss_event ev;      /* when SS_RECORD_EVENT */
+    char reason[256]; /* when SS_RECORD_REJECTED */
+} ss_record;
+
+/* Decodes and validates a message into rec; depends on nothing but the
+ * decoder, so any thread may call it. The event's strings point into the
+ * message data and the decoder's scratch space. Returns rec->status. */
+int ss_engine_decode(ss_decoder *d, const ss_bus_msg *msg, ss_record *rec);
+
+/* Applies a decoded record: deduplication, watermark, windows, store.
+ * Errors returned are store failures; a bad record is never an error (it is
+ * recorded as rejected). @locality the engine's thread. */
+int ss_engine_apply(ss_engine *e, const ss_record *rec);
+
+/* Decodes and applies one input record. */
 int ss_engine_process(ss_engine *e, const ss_bus_msg *msg);
 
 /* Commits when due (or always when force): windows the watermark has passed

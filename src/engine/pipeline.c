@@ -1,0 +1,226 @@
+#define _POSIX_C_SOURCE 200809L
+#include "engine/pipeline.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/status.h"
+
+#define BATCH_RECORDS 2048
+#define BATCH_BYTES   (4u << 20)
+#define NBATCHES      4
+
+typedef struct batch {
+    ss_record *recs;
+    size_t n;
+    char *arena; /* copies of the records' bytes and unescaped strings */
+    size_t used;
+    int end; /* SS_OK: more follows; SS_AGAIN: input idle; SS_EOF/SS_EIO: last batch */
+} batch;
+
+typedef struct pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    batch *full[NBATCHES], *free_[NBATCHES];
+    int nfull, nfree, head; /* full is a FIFO ring starting at head */
+    int quit;
+    ss_bus_consumer *in;
+    const ss_pipeline_hooks *hooks;
+    ss_decoder dec;
+} pipe_t;
+
+static void push(batch **ring, int *n, int head, batch *b)
+{
+    ring[(head + *n) % NBATCHES] = b;
+    (*n)++;
+}
+
+static batch *take_free(pipe_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->nfree == 0 && !p->quit)
+        pthread_cond_wait(&p->cv, &p->mu);
+    batch *b = p->quit ? NULL : p->free_[--p->nfree];
+    pthread_mutex_unlock(&p->mu);
+    if (b) {
+        b->n = 0;
+        b->used = 0;
+        b->end = SS_OK;
+    }
+    return b;
+}
+
+static void hand_over(pipe_t *p, batch *b)
+{
+    pthread_mutex_lock(&p->mu);
+    push(p->full, &p->nfull, p->head, b);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Moves a string of the record's event that points into src[0..len) to the
+ * same offset of dst. */
+static void rebase(ss_str *s, const char *src, size_t len, char *dst)
+{
+    if (s->n && s->p >= src && s->p < src + len)
+        s->p = dst + (s->p - src);
+}
+
+static void rebase_event(ss_event *ev, const char *src, size_t len, char *dst)
+{
+    ss_str *common[] = {&ev->event_id, &ev->order_id};
+    for (size_t i = 0; i < 2; i++)
+        rebase(common[i], src, len, dst);
+    if (ev->type == SS_EV_ORDER) {
+        ss_order *o = &ev->u.order;
+        ss_str *f[] = {&o->customer_id,  &o->customer_segment, &o->product_id,
+                       &o->product_name, &o->category,         &o->city,
+                       &o->country,      &o->currency,         &o->payment_method};
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+            rebase(f[i], src, len, dst);
+    } else if (ev->type == SS_EV_PAYMENT) {
+        rebase(&ev->u.payment.payment_method, src, len, dst);
+        rebase(&ev->u.payment.failure_reason, src, len, dst);
+    } else {
+        rebase(&ev->u.cancel.reason, src, len, dst);
+    }
+}
+
+/* Copies a message into the batch and decodes the copy; returns 0, or -1
+ * when the batch has no room left. */
+static int add(pipe_t *p, batch *b, const ss_bus_msg *msg)
+{
+    if (b->n == BATCH_RECORDS || b->used + 2 * msg->len + 16 > BATCH_BYTES)
+        return -1;
+    char *copy = b->arena + b->used;
+    memcpy(copy, msg->data, msg->len);
+    b->used += msg->len;
+    ss_bus_msg m = *msg;
+    m.data = copy;
+    ss_record *r = &b->recs[b->n++];
+    if (ss_engine_decode(&p->dec, &m, r) == SS_RECORD_EVENT && p->dec.scratch.len) {
+        /* Unescaped strings live in the decoder's scratch until the next
+         * record: keep them with the batch. */
+        char *esc = b->arena + b->used;
+        memcpy(esc, p->dec.scratch.data, p->dec.scratch.len);
+        rebase_event(&r->ev, p->dec.scratch.data, p->dec.scratch.len, esc);
+        b->used += p->dec.scratch.len;
+    }
+    return 0;
+}
+
+static void *reader_main(void *arg)
+{
+    pipe_t *p = arg;
+    batch *b = take_free(p);
+    ss_bus_msg msg;
+    int pending = 0; /* a message that did not fit the last batch */
+    while (b) {
+        int rc = SS_OK;
+        if (!pending) {
+            if (*p->hooks->stop) {
+                rc = SS_EOF;
+            } else {
+                rc = ss_bus_poll(p->in, &msg, 100);
+                if (rc == SS_EOF && p->hooks->follow)
+                    rc = SS_AGAIN;
+            }
+        }
+        if (rc == SS_OK) {
+            if (add(p, b, &msg) == 0) {
+                pending = 0;
+                continue;
+            }
+            pending = 1;
+        }
+        /* The batch is full, the input idle or at its end: hand it over. */
+        b->end = rc == SS_OK ? SS_OK : rc;
+        int last = rc != SS_OK && rc != SS_AGAIN;
+        hand_over(p, b);
+        if (last)
+            break;
+        if (rc == SS_AGAIN && p->hooks->follow && !*p->hooks->stop) {
+            /* A file at its end: wait a little before looking again. */
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        b = take_free(p);
+    }
+    return NULL;
+}
+
+int ss_engine_run_pipeline(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_hooks *hooks)
+{
+    pipe_t p = {.in = in, .hooks = hooks};
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    ss_decoder_init(&p.dec);
+    batch store[NBATCHES];
+    for (int i = 0; i < NBATCHES; i++) {
+        store[i].recs = ss_malloc(BATCH_RECORDS * sizeof *store[i].recs);
+        store[i].arena = ss_malloc(BATCH_BYTES);
+        p.free_[p.nfree++] = &store[i];
+    }
+    pthread_t tid;
+    int rc = SS_OK;
+    if (pthread_create(&tid, NULL, reader_main, &p) != 0) {
+        SS_ERROR("engine", "cannot start the reader thread");
+        rc = SS_ERR;
+        goto out;
+    }
+    uint32_t applied = 0;
+    for (int done = 0; !done && rc == SS_OK;) {
+        pthread_mutex_lock(&p.mu);
+        while (p.nfull == 0)
+            pthread_cond_wait(&p.cv, &p.mu);
+        batch *b = p.full[p.head];
+        p.head = (p.head + 1) % NBATCHES;
+        p.nfull--;
+        pthread_mutex_unlock(&p.mu);
+
+        for (size_t i = 0; i < b->n && rc == SS_OK; i++) {
+            rc = ss_engine_apply(e, &b->recs[i]);
+            if (rc == SS_OK)
+                rc = ss_engine_tick(e, 0);
+            if (rc == SS_OK && hooks->idle && ++applied % 4096 == 0 && hooks->idle(hooks->ctx))
+                done = 1;
+        }
+        if (rc == SS_OK && b->end != SS_OK) {
+            /* Idle or finished: commit what is pending so readers see it. */
+            rc = ss_engine_tick(e, 1);
+            if (rc == SS_OK && hooks->idle && hooks->idle(hooks->ctx))
+                done = 1;
+            if (b->end == SS_EOF)
+                done = 1;
+            else if (b->end == SS_EIO) {
+                SS_ERROR("engine", "cannot read the input");
+                rc = SS_EIO;
+            }
+        }
+        pthread_mutex_lock(&p.mu);
+        p.free_[p.nfree++] = b;
+        pthread_cond_broadcast(&p.cv);
+        pthread_mutex_unlock(&p.mu);
+    }
+    /* Release the reader, wherever it waits, and wait for it. */
+    pthread_mutex_lock(&p.mu);
+    p.quit = 1;
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.mu);
+    pthread_join(tid, NULL);
+    if (rc == SS_OK)
+        rc = ss_engine_tick(e, 1);
+out:
+    for (int i = 0; i < NBATCHES; i++) {
+        free(store[i].recs);
+        free(store[i].arena);
+    }
+    ss_decoder_free(&p.dec);
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    return rc;
+}
