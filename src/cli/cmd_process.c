@@ -26,6 +26,7 @@ typedef struct process_opts {
     int64_t commit_ms;
     int64_t commit_records;
     int follow;
+    int64_t threads;
 } process_opts;
 
 #define F(f) offsetof(process_opts, f)
@@ -45,6 +46,9 @@ static const ss_opt process_table[] = {
      "Commit after this many records at the latest."},
     {"follow", SS_OPT_FLAG, F(follow), NULL, 0, 0, NULL, NULL,
      "At the end of a file, wait for more data instead of exiting (like tail -f)."},
+    {"threads", SS_OPT_INT, F(threads), "2", 1, 2, NULL, "N",
+     "2: a reader thread decodes while the engine writes to the store; 1: one thread does "
+     "both."},
     SS_OPT_END,
 };
 
@@ -78,7 +82,8 @@ int ss_open_hot_for_data(const char *data, const char *hot_uri, int read_only, s
     return SS_EXIT_OK;
 }
 
-int ss_run_engine(ss_engine *eng, ss_bus_consumer *in, int follow, int (*idle)(void *), void *ctx)
+int ss_run_engine(ss_engine *eng, ss_bus_consumer *in, int follow, int threads, int (*idle)(void *),
+                  void *ctx)
 {
     int seekable = 0;
     const char *source = in->ops->source(in->state, &seekable);
@@ -92,7 +97,7 @@ int ss_run_engine(ss_engine *eng, ss_bus_consumer *in, int follow, int (*idle)(v
     }
     ss_pipeline_hooks hooks = {
         .idle = idle, .ctx = ctx, .stop = &ss_stop_requested, .follow = follow};
-    int rc = ss_engine_run_pipeline(eng, in, &hooks);
+    int rc = threads > 1 ? ss_engine_run_pipeline(eng, in, &hooks) : ss_engine_run(eng, in, &hooks);
     if (rc != SS_OK) {
         SS_ERROR("process",
                  "stopped (%s); nothing is lost: the next start resumes at the last commit",
@@ -135,7 +140,7 @@ static int process_run(const void *vopts, int argc, char **argv)
         ec = SS_EXIT_FAIL;
     } else {
         ss_install_stop_handlers();
-        ec = ss_run_engine(eng, &in, o->follow, NULL, NULL);
+        ec = ss_run_engine(eng, &in, o->follow, (int)o->threads, NULL, NULL);
         ss_engine_stats st;
         ss_engine_get_stats(eng, &st);
         SS_INFO("process",

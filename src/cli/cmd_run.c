@@ -185,7 +185,7 @@ static int run_run(const void *vopts, int argc, char **argv)
     } else {
         SS_INFO("run", "pipeline running: data in %s (stop with Ctrl-C)", o->data);
         summary sm = {.eng = eng, .hot = &hot, .next_ms = ss_mono_ms() + 10000};
-        ec = ss_run_engine(eng, &in, 0, on_idle, &sm);
+        ec = ss_run_engine(eng, &in, 0, 2, on_idle, &sm);
         /* The engine stops on a signal or a store failure: release the generator. */
         ss_stop_requested = 1;
         ss_bus_consumer_close(&in);

@@ -51,7 +51,10 @@ static int sql_run(const void *vopts, int argc, char **argv)
     ss_buf out;
     ss_buf_init(&out, 1 << 16);
     rc = ss_query_exec(q, argv[0], fmt, &lim, &out, err, sizeof err);
-    fwrite(out.data, 1, out.len, stdout);
+    /* A failed query (a limit reached, an error while running) prints no
+     * partial result that could pass for a complete one. */
+    if (rc == SS_OK)
+        fwrite(out.data, 1, out.len, stdout);
     ss_buf_free(&out);
     ss_query_close(q);
     if (rc) {

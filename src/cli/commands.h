@@ -18,8 +18,9 @@ struct ss_bus_consumer;
 int ss_open_hot_for_data(const char *data, const char *hot_uri, int read_only, struct ss_hot *hot);
 
 /* Feeds the engine from the input until its end (or forever when follow),
- * committing when due and when idle; idle(ctx) returning non-zero stops. */
-int ss_run_engine(struct ss_engine *eng, struct ss_bus_consumer *in, int follow,
+ * committing when due and when idle, on one thread or with a decoding reader
+ * thread (threads = 2); idle(ctx) returning non-zero stops. */
+int ss_run_engine(struct ss_engine *eng, struct ss_bus_consumer *in, int follow, int threads,
                   int (*idle)(void *), void *ctx);
 
 /* Set by SIGINT and SIGTERM: long-running commands finish their current step,

@@ -224,3 +224,36 @@ out:
     pthread_mutex_destroy(&p.mu);
     return rc;
 }
+
+int ss_engine_run(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_hooks *hooks)
+{
+    ss_bus_msg msg;
+    uint32_t applied = 0;
+    int rc = SS_OK;
+    while (rc == SS_OK && !*hooks->stop) {
+        int prc = ss_bus_poll(in, &msg, 100);
+        if (prc == SS_OK) {
+            rc = ss_engine_process(e, &msg);
+            if (rc == SS_OK)
+                rc = ss_engine_tick(e, 0);
+            if (rc == SS_OK && hooks->idle && ++applied % 4096 == 0 && hooks->idle(hooks->ctx))
+                break;
+            continue;
+        }
+        if (prc == SS_EOF && !hooks->follow)
+            break;
+        if (prc == SS_EIO) {
+            SS_ERROR("engine", "cannot read the input");
+            return SS_EIO;
+        }
+        /* Idle: commit what is pending so that readers see it promptly. */
+        rc = ss_engine_tick(e, 1);
+        if (rc == SS_OK && hooks->idle && hooks->idle(hooks->ctx))
+            break;
+        if (prc == SS_EOF) {
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return rc == SS_OK ? ss_engine_tick(e, 1) : rc;
+}

@@ -18,6 +18,9 @@ typedef struct ss_pipeline_hooks {
     int follow;         /* at the end of a file, wait for more */
 } ss_pipeline_hooks;
 
+/* The same on the caller's thread alone: poll, decode, apply. */
+int ss_engine_run(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_hooks *hooks);
+
 /* Returns SS_OK at the end of the input (or on stop) after a final commit,
  * SS_EIO when the input fails, or the store's failure status. */
 int ss_engine_run_pipeline(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_hooks *hooks);
