@@ -204,6 +204,12 @@ static void memq_consumer_close(void *state)
     memq_consumer *c = state;
     if (!c)
         return;
+    /* Nobody will read any more: a producer waiting for room, or producing
+     * later, gets SS_EIO instead of waiting forever on a full queue. */
+    pthread_mutex_lock(&c->q->mu);
+    c->q->closed = 1;
+    pthread_cond_broadcast(&c->q->can_put);
+    pthread_mutex_unlock(&c->q->mu);
     memq_unref(c->q);
     free(c->batch);
     free(c);

@@ -9,10 +9,15 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
+#include "common/timeutil.h"
 
 #define BATCH_RECORDS 2048
 #define BATCH_BYTES   (4u << 20)
 #define NBATCHES      4
+/* A batch that is not full is handed over after this long, with a commit, so
+ * that a slow but steady stream (never idle, never filling a batch) reaches
+ * the store and its readers promptly: the engine's default commit interval. */
+#define BATCH_MAX_MS 250
 
 typedef struct batch {
     ss_record *recs;
@@ -119,8 +124,9 @@ static void *reader_main(void *arg)
     batch *b = take_free(p);
     ss_bus_msg msg;
     int pending = 0; /* a message that did not fit the last batch */
+    int64_t opened = 0;
     while (b) {
-        int rc = SS_OK;
+        int rc = SS_OK, aged = 0;
         if (!pending) {
             if (*p->hooks->stop) {
                 rc = SS_EOF;
@@ -133,12 +139,19 @@ static void *reader_main(void *arg)
         if (rc == SS_OK) {
             if (add(p, b, &msg) == 0) {
                 pending = 0;
-                continue;
+                int64_t now = ss_mono_ms();
+                if (b->n == 1)
+                    opened = now;
+                if (now - opened < BATCH_MAX_MS)
+                    continue;
+                aged = 1;
+            } else {
+                pending = 1;
             }
-            pending = 1;
         }
-        /* The batch is full, the input idle or at its end: hand it over. */
-        b->end = rc == SS_OK ? SS_OK : rc;
+        /* The batch is full or old, the input idle or at its end: hand it
+         * over. An old batch is committed like an idle input's. */
+        b->end = rc != SS_OK ? rc : aged ? SS_AGAIN : SS_OK;
         int last = rc != SS_OK && rc != SS_AGAIN;
         hand_over(p, b);
         if (last)

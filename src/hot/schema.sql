@@ -111,11 +111,18 @@ CREATE VIEW IF NOT EXISTS kpi_minute AS SELECT
   SUM(cancelled_revenue_cents) / 100.0 AS cancelled_revenue,
   MIN(final) AS final
   FROM kpi_minute_data GROUP BY minute_start, dimension, dimension_value;
+-- Payments and cancellations have no index on order_id (the fact tables are
+-- clustered by time): the view aggregates them per order once and joins the
+-- results, which SQLite indexes on the fly, instead of a correlated lookup per
+-- order, which would scan the table for every order.
 CREATE VIEW IF NOT EXISTS order_state AS SELECT
   o.order_id, o.ts AS ordered_at,
-  CASE WHEN c.reason = 'payment_failed' THEN 'payment_failed'
+  CASE WHEN c.payment_failed THEN 'payment_failed'
        WHEN c.order_id IS NOT NULL THEN 'cancelled'
-       WHEN EXISTS (SELECT 1 FROM payments_data p
-                    WHERE p.order_id = o.order_id AND p.status = 'success') THEN 'paid'
+       WHEN p.order_id IS NOT NULL THEN 'paid'
        ELSE 'created' END AS status
-  FROM orders_data o LEFT JOIN cancellations_data c ON c.order_id = o.order_id;
+  FROM orders_data o
+  LEFT JOIN (SELECT order_id, max(reason = 'payment_failed') AS payment_failed
+             FROM cancellations_data GROUP BY order_id) c ON c.order_id = o.order_id
+  LEFT JOIN (SELECT DISTINCT order_id FROM payments_data WHERE status = 'success') p
+    ON p.order_id = o.order_id;

@@ -32,8 +32,9 @@ static int authorizer(void *ctx, int action, const char *a, const char *b, const
     case SQLITE_RECURSIVE:
         return SQLITE_OK;
     case SQLITE_PRAGMA:
-        /* Pragmas that only describe the schema; no pragma may set a value. */
-        if (!b && a &&
+        /* Pragmas that only describe the schema; their argument (b) names a
+         * table or index. Any other pragma is refused, with or without a value. */
+        if (a &&
             (!strcmp(a, "table_info") || !strcmp(a, "table_xinfo") || !strcmp(a, "table_list") ||
              !strcmp(a, "index_list") || !strcmp(a, "index_info") ||
              !strcmp(a, "foreign_key_list") || !strcmp(a, "function_list") ||
@@ -109,26 +110,60 @@ void ss_query_close(ss_query *q)
 
 void ss_query_format_real(double x, char *out, size_t n)
 {
+    /* Whole cents up to the rounding error of money arithmetic in doubles
+     * (cents / 100.0, sums of a million such values). A relative tolerance of
+     * 1e-6 made every number from 5000 up "whole cents" and printed it
+     * rounded to two decimals (105806.244 as 105806.24). */
     double c = x * 100.0;
-    if (isfinite(x) && fabs(c - nearbyint(c)) < 1e-6 * fmax(1.0, fabs(c)) && fabs(x) < 1e13)
+    if (isfinite(x) && fabs(c - nearbyint(c)) < 1e-11 * fmax(1.0, fabs(c)) && fabs(x) < 1e13)
         snprintf(out, n, "%.2f", x);
     else
         snprintf(out, n, "%.15g", x);
 }
 
+/* Strict UTF-8: overlong forms, surrogates and code points past U+10FFFF are
+ * invalid, as in the engine's decoder, so that JSON output is always UTF-8. */
 static int is_utf8(const unsigned char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         unsigned char c = s[i];
-        size_t k = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
-        if (k == 9 || i + k >= n + (k == 0))
-            return k == 0;
-        for (size_t j = 1; j <= k; j++)
+        size_t k;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            k = 1, cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2, cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3, cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (i + k >= n)
+            return 0;
+        for (size_t j = 1; j <= k; j++) {
             if ((s[i + j] & 0xc0) != 0x80)
                 return 0;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return 0;
         i += k + 1;
     }
     return 1;
+}
+
+/* A blob prints as text only if it is UTF-8 without control characters (tab
+ * aside): raw bytes such as ESC or NUL never reach a terminal or a CSV file. */
+static int is_printable_utf8(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
+            return 0;
+    return is_utf8(s, n);
 }
 
 /* The text of a cell as shown in table and CSV output. */
@@ -148,7 +183,7 @@ static void cell_text(sqlite3_stmt *st, int i, ss_buf *b)
     case SQLITE_BLOB: {
         const unsigned char *p = sqlite3_column_blob(st, i);
         size_t n = (size_t)sqlite3_column_bytes(st, i);
-        if (is_utf8(p, n)) {
+        if (is_printable_utf8(p, n)) {
             ss_buf_put(b, p, n);
         } else {
             ss_buf_puts(b, "x'");
@@ -380,6 +415,9 @@ int ss_query_exec(ss_query *q, const char *sql, ss_query_format fmt, const ss_qu
         sqlite3_stmt *st = NULL;
         q->denied[0] = '\0';
         if (sqlite3_prepare_v2(q->db, tail, -1, &st, &tail) != SQLITE_OK) {
+            /* DELETE or UPDATE of a view fails before the guard sees it. */
+            if (!q->denied[0] && !strncmp(sqlite3_errmsg(q->db), "cannot modify ", 14))
+                snprintf(q->denied, sizeof q->denied, "%s", sqlite3_errmsg(q->db));
             if (q->denied[0])
                 snprintf(err, errlen,
                          "refused: the statement would change the store (%s); shopstream sql "
