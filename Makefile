@@ -30,9 +30,12 @@ format-check: deps
 	echo "format-check: all sources clang-formatted"
 
 # Unit tests under ASan+UBSan, then every tier on the release build.
+# Unit tests and the quicker black-box tests under ASan+UBSan, then every
+# test on the release build (which also feeds its bad-input corpus to the
+# sanitizer binary).
 test: build asan format-check
-	cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j $(JOBS)
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && SHOPSTREAM_ASAN_BIN=$(CURDIR)/$(ASAN_BUILD)/shopstream ctest --output-on-failure -j $(JOBS)
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit

@@ -5,7 +5,8 @@ bytes (a prefix for a record over the line limit, with raw_bytes the full
 length) and a reason that names the problem; engine_state.rejected counts them;
 every good line around them is stored; blank lines are skipped, not rejected;
 the process exits 0. The corpus also runs through stdin and, when available,
-through the ASan+UBSan build (SHOPSTREAM_ASAN_BIN, else build-eng-asan/shopstream),
+through the ASan+UBSan build (SHOPSTREAM_ASAN_BIN, else build-asan/shopstream, which
+`make test` builds),
 which must give the same store.
 """
 
@@ -21,7 +22,7 @@ from conftest import (ENGINE_START, REPO, RawJSON, assert_same_store, cancellati
 SEED, COUNT = 57, 3000
 LINE_MAX = 1 << 20  # SS_LINE_MAX: the longest accepted record
 
-ASAN_BIN = os.environ.get("SHOPSTREAM_ASAN_BIN") or str(REPO / "build-eng-asan" / "shopstream")
+ASAN_BIN = os.environ.get("SHOPSTREAM_ASAN_BIN") or str(REPO / "build-asan" / "shopstream")
 
 
 def replaced(line, old, new, count=1):
@@ -358,7 +359,9 @@ def test_same_bad_bytes_twice_are_recorded_once(tmp_path):
 
 def test_asan_build_survives_the_corpus(bad_input, tmp_path):
     if not os.access(ASAN_BIN, os.X_OK):
-        pytest.skip(f"no ASan build at {ASAN_BIN} (set SHOPSTREAM_ASAN_BIN)")
+        if os.environ.get("SHOPSTREAM_ASAN_BIN"):
+            pytest.fail(f"SHOPSTREAM_ASAN_BIN={ASAN_BIN} is not an executable")
+        pytest.skip(f"no ASan build at {ASAN_BIN} (make asan, or set SHOPSTREAM_ASAN_BIN)")
     path, data, _, _, _, _ = bad_input
     other = tmp_path / "asan"
     process(other, path, binary=ASAN_BIN, timeout=600)
