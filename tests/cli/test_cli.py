@@ -21,37 +21,14 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(os.environ.get("SHOPSTREAM_SRC") or Path(__file__).resolve().parents[2])
-BIN = os.environ.get("SHOPSTREAM_BIN") or str(REPO / "build" / "shopstream")
+from harness import BIN, REPO, assert_ok, clean_env, cli, describe
+
 
 # A fixed start makes --max output a pure function of the flags.
 GEN_FIXED = ["gen", "--max", "--count", "20", "--start", "2026-11-02"]
 
 GEN_OPTIONS = ["--seed", "--count", "--rate", "--start", "--max", "--speedup", "--out",
                "--profile", "--print-profile", "--config", "--log-level", "--help"]
-
-
-def clean_env(extra=None):
-    """The test's environment without any SHOPSTREAM_* variable, plus extra."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPSTREAM_")}
-    env.update(extra or {})
-    return env
-
-
-def cli(*args, env=None, timeout=60):
-    """Runs the binary with a clean environment; returns the CompletedProcess."""
-    return subprocess.run([BIN, *map(str, args)], capture_output=True, timeout=timeout,
-                          env=clean_env(env))
-
-
-def describe(proc):
-    return (f"exit {proc.returncode}\nstdout: {proc.stdout[:500]!r}\n"
-            f"stderr: {proc.stderr.decode(errors='replace')}")
-
-
-def assert_ok(proc):
-    assert proc.returncode == 0, describe(proc)
-    return proc
 
 
 def parse_jsonl(data):

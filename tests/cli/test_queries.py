@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(os.environ.get("SHOPSTREAM_SRC") or Path(__file__).resolve().parents[2])
-BIN = os.environ.get("SHOPSTREAM_BIN") or str(REPO / "build" / "shopstream")
+from harness import BIN, REPO, assert_ok, clean_env, cli, describe
+
 DOC = REPO / "docs" / "queries.md"
 
 SEED, COUNT, START = 11, 50_000, "2026-11-02T00:00:00Z"
@@ -41,25 +41,6 @@ BAD_LINES = [
     b"\xff\xfe binary \x00\x01",
     b'{"type":"payment","event_id":"e-000000000000-1-p1"}',
 ]
-
-
-def clean_env():
-    return {k: v for k, v in os.environ.items() if not k.startswith("SHOPSTREAM_")}
-
-
-def cli(*args, timeout=120):
-    return subprocess.run([BIN, *map(str, args)], capture_output=True, timeout=timeout,
-                          env=clean_env())
-
-
-def describe(proc):
-    return (f"exit {proc.returncode}\nstdout: {proc.stdout[:500]!r}\n"
-            f"stderr: {proc.stderr.decode(errors='replace')}")
-
-
-def assert_ok(proc):
-    assert proc.returncode == 0, describe(proc)
-    return proc
 
 
 # ---- the document ----

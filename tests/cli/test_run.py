@@ -22,33 +22,14 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(os.environ.get("SHOPSTREAM_SRC") or Path(__file__).resolve().parents[2])
-BIN = os.environ.get("SHOPSTREAM_BIN") or str(REPO / "build" / "shopstream")
+from harness import BIN, REPO, assert_ok, clean_env, cli, describe
+
 
 SEED, COUNT, START = 5, 20_000, "2026-11-02T00:00:00Z"
 
 # Polling a running pipeline gives up after this long: generous, so that a
 # slow machine is not a failure; nothing else depends on timing.
 PATIENCE_S = 60
-
-
-def clean_env():
-    return {k: v for k, v in os.environ.items() if not k.startswith("SHOPSTREAM_")}
-
-
-def cli(*args, timeout=120):
-    return subprocess.run([BIN, *map(str, args)], capture_output=True, timeout=timeout,
-                          env=clean_env())
-
-
-def describe(proc):
-    out = proc.stdout[:500] if proc.stdout else b""
-    return f"exit {proc.returncode}\nstdout: {out!r}\nstderr: {proc.stderr.decode(errors='replace')}"
-
-
-def assert_ok(proc):
-    assert proc.returncode == 0, describe(proc)
-    return proc
 
 
 def query(data, sql):

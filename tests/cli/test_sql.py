@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(os.environ.get("SHOPSTREAM_SRC") or Path(__file__).resolve().parents[2])
-BIN = os.environ.get("SHOPSTREAM_BIN") or str(REPO / "build" / "shopstream")
+from harness import BIN, REPO, assert_ok, clean_env, cli, describe
+
 
 SEED, COUNT, START = 3, 2000, "2026-11-02T00:00:00Z"
 
@@ -43,25 +43,6 @@ BINARY_BAD = [
     b"esc \x1b[31mred\x1b[0m",      # terminal escape sequence
     b"bell \x07 and del \x7f",      # other control characters
 ]
-
-
-def clean_env():
-    return {k: v for k, v in os.environ.items() if not k.startswith("SHOPSTREAM_")}
-
-
-def cli(*args, timeout=60):
-    return subprocess.run([BIN, *map(str, args)], capture_output=True, timeout=timeout,
-                          env=clean_env())
-
-
-def describe(proc):
-    return (f"exit {proc.returncode}\nstdout: {proc.stdout[:500]!r}\n"
-            f"stderr: {proc.stderr.decode(errors='replace')}")
-
-
-def assert_ok(proc):
-    assert proc.returncode == 0, describe(proc)
-    return proc
 
 
 @pytest.fixture(scope="module")
