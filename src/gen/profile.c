@@ -109,7 +109,7 @@ static double num_in(pctx *c, json_t *v, const char *path, double lo, double hi)
 static double num(pctx *c, json_t *obj, const char *path, const char *key, double lo, double hi)
 {
     char p[256];
-    snprintf(p, sizeof p, "%s.%s", path, key);
+    snprintf(p, sizeof p, "%s%s%s", path, *path ? "." : "", key);
     json_t *v = get(c, obj, path, key, JSON_REAL);
     return v ? num_in(c, v, p, lo, hi) : lo;
 }
@@ -118,7 +118,7 @@ static int64_t integer(pctx *c, json_t *obj, const char *path, const char *key, 
                        int64_t hi)
 {
     char p[256];
-    snprintf(p, sizeof p, "%s.%s", path, key);
+    snprintf(p, sizeof p, "%s%s%s", path, *path ? "." : "", key);
     json_t *v = get(c, obj, path, key, JSON_REAL);
     if (!v)
         return lo;
@@ -141,7 +141,7 @@ static char *str(pctx *c, json_t *obj, const char *path, const char *key)
         return ss_strdup("");
     if (json_string_length(v) == 0) {
         char p[256];
-        snprintf(p, sizeof p, "%s.%s", path, key);
+        snprintf(p, sizeof p, "%s%s%s", path, *path ? "." : "", key);
         fail(c, p, "must not be empty");
     }
     return ss_strdup(json_string_value(v));
@@ -152,7 +152,7 @@ static json_t *arr(pctx *c, json_t *obj, const char *path, const char *key, size
     json_t *v = get(c, obj, path, key, JSON_ARRAY);
     if (v && (json_array_size(v) < lo || json_array_size(v) > hi)) {
         char p[256];
-        snprintf(p, sizeof p, "%s.%s", path, key);
+        snprintf(p, sizeof p, "%s%s%s", path, *path ? "." : "", key);
         fail(c, p, "must have between %zu and %zu entries (got %zu)", lo, hi, json_array_size(v));
         return NULL;
     }
@@ -199,7 +199,7 @@ static char **strings(pctx *c, json_t *a, const char *path, uint32_t *n)
 static void choice(pctx *c, json_t *obj, const char *path, const char *key, ss_prof_choice *ch)
 {
     char p[256];
-    snprintf(p, sizeof p, "%s.%s", path, key);
+    snprintf(p, sizeof p, "%s%s%s", path, *path ? "." : "", key);
     json_t *m = get(c, obj, path, key, JSON_OBJECT);
     size_t n = m ? json_object_size(m) : 0;
     ch->names = ss_calloc(n ? n : 1, sizeof *ch->names);
@@ -872,13 +872,19 @@ int ss_profile_dump(const char *path, char **json_out, char *err, size_t errlen)
     char *text = NULL;
     if (path && !(text = read_file(path, err, errlen)))
         return SS_EINVAL;
-    json_t *root = merged(text, path ? path : "built-in", err, errlen);
+    const char *name = path ? path : "built-in";
+    json_t *root = merged(text, name, err, errlen);
+    /* What is printed must be a profile that loads: validate it first. */
+    json_t *over = text ? json_loads(text, 0, NULL) : NULL;
+    ss_profile *p = NULL;
+    int rc = root ? load_doc(root, over, name, &p, err, errlen) : SS_EINVAL;
+    ss_profile_free(p);
+    json_decref(over);
     free(text);
-    if (!root)
-        return SS_EINVAL;
-    *json_out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (rc == SS_OK)
+        *json_out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
-    return SS_OK;
+    return rc;
 }
 
 void ss_profile_free(ss_profile *p)
