@@ -2,12 +2,20 @@
 #ifndef SS_CLI_COMMANDS_H
 #define SS_CLI_COMMANDS_H
 
+#include <stddef.h>
+
 #include "cli/opt.h"
 
 extern const ss_cmd ss_cmd_gen;
 extern const ss_cmd ss_cmd_process;
 extern const ss_cmd ss_cmd_sql;
 extern const ss_cmd ss_cmd_run;
+extern const ss_cmd ss_cmd_archive;
+
+/* The hot and cold store URIs of a data directory (cold: the given URI, or
+ * DIR/cold). */
+void ss_archive_uris(const char *data, const char *cold, char *hot_uri, size_t hn, char *cold_uri,
+                     size_t cn);
 
 struct ss_hot;
 struct ss_engine;

@@ -62,7 +62,8 @@ typedef struct ss_position {
 enum { SS_DIMS_CUSTOMER = 1, SS_DIMS_PRODUCT = 2, SS_DIMS_PLACES = 4 };
 
 typedef int (*ss_kpi_cb)(void *ctx, const ss_kpi_row *row);
-/* Called with each stored event of a scanned range as its JSON line. */
+/* Called with each stored event of a scanned range, oldest first, as its JSON
+ * line in the cold layout (docs/lifecycle.md), without a newline. */
 typedef int (*ss_scan_cb)(void *ctx, const char *table, int64_t ts, const char *json, size_t len);
 
 typedef struct ss_hot_open_opts {
@@ -124,6 +125,30 @@ typedef struct ss_hot_ops {
                       void *ctx);
     /* Deletes events with ts in [from, to) of a fact table; *deleted = rows. */
     int (*delete_range)(void *st, const char *table, int64_t from, int64_t to, int64_t *deleted);
+
+    /* ---- the archive lifecycle (docs/lifecycle.md) ---- */
+
+    /* The event time of the n-th oldest event over all fact tables (n from
+     * 0), or INT64_MIN when there are fewer; *total is the number of events. */
+    int (*nth_oldest)(void *st, int64_t n, int64_t *ts, int64_t *total);
+    /* Records an archive run as `writing` (committed at once). */
+    int (*archive_begin)(void *st, const char *id, int64_t cutoff, const char *created_at);
+    /* In one transaction: deletes every fact with ts < cutoff and marks the
+     * archive committed with its manifest. */
+    int (*archive_commit)(void *st, const char *id, int64_t cutoff, const char *manifest);
+    /* Drops the record of an archive that was rolled back. */
+    int (*archive_forget)(void *st, const char *id);
+    /* Reports every archive record, oldest first. */
+    int (*archive_list)(void *st,
+                        int (*cb)(void *ctx, const char *id, const char *state, int64_t cutoff,
+                                  const char *created_at, const char *manifest),
+                        void *ctx);
+    /* Gives freed pages back to the file system (as far as the backend can). */
+    int (*reclaim)(void *st);
+    /* Small named notes about the lifecycle (last archiver error, ...), so
+     * that `shopstream archive --status` in another process can show them. */
+    int (*note_set)(void *st, const char *key, const char *value);
+    int (*note_list)(void *st, int (*cb)(void *ctx, const char *key, const char *value), void *ctx);
 } ss_hot_ops;
 
 typedef struct ss_hot {

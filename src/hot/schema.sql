@@ -79,6 +79,13 @@ CREATE TABLE IF NOT EXISTS late_events (
   event_id TEXT PRIMARY KEY, type TEXT NOT NULL, ts TEXT NOT NULL,
   watermark TEXT NOT NULL, received_at TEXT NOT NULL, raw TEXT NOT NULL);
 
+-- Archive runs (docs/lifecycle.md): only committed archives count in cold data.
+CREATE TABLE IF NOT EXISTS archives (
+  archive_id TEXT PRIMARY KEY, state TEXT NOT NULL, cutoff TEXT NOT NULL,
+  created_at TEXT NOT NULL, manifest TEXT) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS lifecycle_notes (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS ingest_positions (
   source TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS engine_state (key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;

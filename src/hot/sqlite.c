@@ -175,7 +175,8 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
     sqlite3_db_config(h->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 1024, 2048);
     char *msg = NULL;
     const char *pragmas = ro ? "PRAGMA query_only = 1;"
-                             : "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA "
+                             : "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA page_size = 16384; "
+                               "PRAGMA journal_mode = WAL; PRAGMA "
                                "synchronous = NORMAL; PRAGMA wal_autocheckpoint = 8192; "
                                "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
     if (sqlite3_exec(h->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
@@ -668,6 +669,8 @@ static const char *data_table(const char *table)
     return NULL;
 }
 
+/* Streams rows as JSON lines in the cold layout: the view's columns, money
+ * formatted from integer cents with exactly two decimals, NULLs left out. */
 static int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss_scan_cb cb,
                              void *ctx)
 {
@@ -675,37 +678,52 @@ static int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t
     const char *t = data_table(table);
     if (!t)
         return SS_EINVAL;
-    char text[256];
-    sqlite3_stmt *cols;
-    snprintf(text, sizeof text, "SELECT * FROM %s LIMIT 0", t);
-    if (sqlite3_prepare_v2(h->db, text, -1, &cols, NULL) != SQLITE_OK)
-        return db_error(h, "scanning a range");
-    ss_buf q;
-    ss_buf_init(&q, 512);
-    ss_buf_puts(&q, "SELECT ts, json_object(");
-    for (int i = 0; i < sqlite3_column_count(cols); i++)
-        ss_buf_printf(&q, "%s'%s', %s", i ? ", " : "", sqlite3_column_name(cols, i),
-                      sqlite3_column_name(cols, i));
-    sqlite3_finalize(cols);
-    ss_buf_printf(&q, ") FROM %s WHERE ts >= ?1 AND ts < ?2 ORDER BY ts", t);
+    char text[160];
+    snprintf(text, sizeof text, "SELECT * FROM %s WHERE ts >= ?1 AND ts < ?2 ORDER BY ts", t);
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(h->db, ss_buf_cstr(&q), -1, &st, NULL);
-    ss_buf_free(&q);
-    if (rc != SQLITE_OK)
+    if (sqlite3_prepare_v2(h->db, text, -1, &st, NULL) != SQLITE_OK)
         return db_error(h, "scanning a range");
     char a[SS_ISO_LEN], b[SS_ISO_LEN];
     bind_time(st, 1, from, a);
     bind_time(st, 2, to, b);
-    int out = SS_OK;
+    int ncol = sqlite3_column_count(st), ts_col = -1, rc, out = SS_OK;
+    for (int i = 0; i < ncol; i++)
+        if (!strcmp(sqlite3_column_name(st, i), "ts"))
+            ts_col = i;
+    ss_buf line;
+    ss_buf_init(&line, 1024);
     while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        line.len = 0;
+        ss_buf_putc(&line, '{');
+        for (int i = 0, first = 1; i < ncol; i++) {
+            int type = sqlite3_column_type(st, i);
+            if (type == SQLITE_NULL)
+                continue;
+            const char *name = sqlite3_column_name(st, i);
+            size_t nlen = strlen(name);
+            int money = nlen > 6 && !strcmp(name + nlen - 6, "_cents");
+            if (!first)
+                ss_buf_putc(&line, ',');
+            first = 0;
+            ss_buf_put_jstr(&line, name, money ? nlen - 6 : nlen);
+            ss_buf_putc(&line, ':');
+            if (money)
+                ss_buf_put_cents(&line, sqlite3_column_int64(st, i));
+            else if (type == SQLITE_INTEGER)
+                ss_buf_put_i64(&line, sqlite3_column_int64(st, i));
+            else
+                ss_buf_put_jstr(&line, (const char *)sqlite3_column_text(st, i),
+                                (size_t)sqlite3_column_bytes(st, i));
+        }
+        ss_buf_putc(&line, '}');
         int64_t ts = 0;
-        ss_time_parse_iso((const char *)sqlite3_column_text(st, 0),
-                          (size_t)sqlite3_column_bytes(st, 0), &ts);
-        out = cb(ctx, table, ts, (const char *)sqlite3_column_text(st, 1),
-                 (size_t)sqlite3_column_bytes(st, 1));
+        ss_time_parse_iso((const char *)sqlite3_column_text(st, ts_col),
+                          (size_t)sqlite3_column_bytes(st, ts_col), &ts);
+        out = cb(ctx, table, ts, line.data, line.len);
     }
     if (out == SS_OK && rc != SQLITE_DONE)
         out = db_error(h, "scanning a range");
+    ss_buf_free(&line);
     sqlite3_finalize(st);
     return out;
 }
@@ -731,6 +749,157 @@ static int sqlite_delete_range(void *vst, const char *table, int64_t from, int64
     return rc == SQLITE_DONE ? SS_OK : db_error(h, "deleting a range");
 }
 
+/* Runs a one-off statement with text parameters; NULL ends the list. */
+static int exec_args(hot_sqlite *h, const char *text, const char *const *args, int64_t *changes)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h->db, text, -1, &st, NULL) != SQLITE_OK)
+        return db_error(h, text);
+    for (int i = 0; args && args[i]; i++)
+        sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (changes)
+        *changes = sqlite3_changes64(h->db);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SS_OK : db_error(h, text);
+}
+
+static int sqlite_nth_oldest(void *vst, int64_t n, int64_t *ts, int64_t *total)
+{
+    hot_sqlite *h = vst;
+    *ts = INT64_MIN;
+    *total = 0;
+    sqlite3_stmt *st;
+    /* Each table is scanned in its clustered ts order and SQLite merges them. */
+    const char *text = "SELECT ts FROM (SELECT ts FROM orders_data UNION ALL SELECT ts FROM "
+                       "payments_data UNION ALL SELECT ts FROM cancellations_data) ORDER BY ts "
+                       "LIMIT 1 OFFSET ?1";
+    if (sqlite3_prepare_v2(h->db, text, -1, &st, NULL) != SQLITE_OK)
+        return db_error(h, "finding the oldest events");
+    sqlite3_bind_int64(st, 1, n);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        ss_time_parse_iso((const char *)sqlite3_column_text(st, 0),
+                          (size_t)sqlite3_column_bytes(st, 0), ts);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(h, "finding the oldest events");
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT (SELECT count(*) FROM orders_data) + (SELECT count(*) FROM "
+                           "payments_data) + (SELECT count(*) FROM cancellations_data)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(h, "counting events");
+    rc = sqlite3_step(st);
+    *total = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? SS_OK : db_error(h, "counting events");
+}
+
+static int sqlite_archive_begin(void *vst, const char *id, int64_t cutoff, const char *created_at)
+{
+    char c[SS_ISO_LEN + 1] = {0};
+    ss_time_format_iso(cutoff, c);
+    const char *args[] = {id, c, created_at, NULL};
+    return exec_args(vst,
+                     "INSERT INTO archives (archive_id, state, cutoff, created_at) VALUES "
+                     "(?1, 'writing', ?2, ?3)",
+                     args, NULL);
+}
+
+static int sqlite_archive_commit(void *vst, const char *id, int64_t cutoff, const char *manifest)
+{
+    hot_sqlite *h = vst;
+    char c[SS_ISO_LEN + 1] = {0};
+    ss_time_format_iso(cutoff, c);
+    const char *del[] = {c, NULL};
+    const char *upd[] = {manifest, id, NULL};
+    int rc = exec_args(h, "BEGIN IMMEDIATE", NULL, NULL);
+    if (rc)
+        return rc;
+    rc = exec_args(h, "DELETE FROM orders_data WHERE ts < ?1", del, NULL);
+    rc = rc ? rc : exec_args(h, "DELETE FROM payments_data WHERE ts < ?1", del, NULL);
+    rc = rc ? rc : exec_args(h, "DELETE FROM cancellations_data WHERE ts < ?1", del, NULL);
+    rc = rc ? rc
+            : exec_args(h,
+                        "UPDATE archives SET state = 'committed', manifest = ?1 WHERE "
+                        "archive_id = ?2",
+                        upd, NULL);
+    rc = rc ? rc : exec_args(h, "COMMIT", NULL, NULL);
+    if (rc)
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int sqlite_archive_forget(void *vst, const char *id)
+{
+    const char *args[] = {id, NULL};
+    return exec_args(vst, "DELETE FROM archives WHERE archive_id = ?1 AND state <> 'committed'",
+                     args, NULL);
+}
+
+static int sqlite_archive_list(void *vst,
+                               int (*cb)(void *ctx, const char *id, const char *state,
+                                         int64_t cutoff, const char *created_at,
+                                         const char *manifest),
+                               void *ctx)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT archive_id, state, cutoff, created_at, manifest FROM archives "
+                           "ORDER BY archive_id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(h, "listing archives");
+    int rc, out = SS_OK;
+    while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t cutoff = 0;
+        ss_time_parse_iso((const char *)sqlite3_column_text(st, 2),
+                          (size_t)sqlite3_column_bytes(st, 2), &cutoff);
+        out =
+            cb(ctx, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1), cutoff,
+               (const char *)sqlite3_column_text(st, 3), (const char *)sqlite3_column_text(st, 4));
+    }
+    if (out == SS_OK && rc != SQLITE_DONE)
+        out = db_error(h, "listing archives");
+    sqlite3_finalize(st);
+    return out;
+}
+
+static int sqlite_reclaim(void *vst)
+{
+    hot_sqlite *h = vst;
+    /* Stores created with auto_vacuum = INCREMENTAL hand free pages back to
+     * the file system; in others the free pages are reused by new data. */
+    return sqlite3_exec(h->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL) == SQLITE_OK
+               ? SS_OK
+               : db_error(h, "giving space back");
+}
+
+static int sqlite_note_set(void *vst, const char *key, const char *value)
+{
+    const char *args[] = {key, value, NULL};
+    return exec_args(vst, "INSERT OR REPLACE INTO lifecycle_notes VALUES (?1, ?2)", args, NULL);
+}
+
+static int sqlite_note_list(void *vst, int (*cb)(void *ctx, const char *key, const char *value),
+                            void *ctx)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h->db, "SELECT key, value FROM lifecycle_notes ORDER BY key", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_error(h, "reading lifecycle notes");
+    int rc, out = SS_OK;
+    while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        out = cb(ctx, (const char *)sqlite3_column_text(st, 0),
+                 (const char *)sqlite3_column_text(st, 1));
+    if (out == SS_OK && rc != SQLITE_DONE)
+        out = db_error(h, "reading lifecycle notes");
+    sqlite3_finalize(st);
+    return out;
+}
+
 const ss_hot_ops ss_hot_sqlite_ops = {
     .name = "sqlite",
     .scheme = "sqlite:",
@@ -754,4 +923,12 @@ const ss_hot_ops ss_hot_sqlite_ops = {
     .data_size = sqlite_data_size,
     .scan_range = sqlite_scan_range,
     .delete_range = sqlite_delete_range,
+    .nth_oldest = sqlite_nth_oldest,
+    .archive_begin = sqlite_archive_begin,
+    .archive_commit = sqlite_archive_commit,
+    .archive_forget = sqlite_archive_forget,
+    .archive_list = sqlite_archive_list,
+    .reclaim = sqlite_reclaim,
+    .note_set = sqlite_note_set,
+    .note_list = sqlite_note_list,
 };

@@ -1,0 +1,752 @@
+#define _POSIX_C_SOURCE 200809L
+#include "cold/archiver.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <time.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/rng.h"
+#include "common/status.h"
+#include "common/timeutil.h"
+
+static const char *const tables[] = {"orders", "payments", "cancellations"};
+#define NTABLES 3
+
+#ifdef SS_FAULT_POINTS
+void ss_fault_point(const char *name)
+{
+    const char *want = getenv("SHOPSTREAM_FAULT");
+    if (want && !strcmp(want, name)) {
+        SS_WARN("archive", "fault point '%s': killing the process", name);
+        raise(SIGKILL);
+    }
+}
+#endif
+
+/* ---- writing one archive ---- */
+
+typedef struct part {
+    void *w; /* open cold writer, or NULL */
+    char path[256];
+    int64_t hour; /* the hour (ms) the file holds */
+    int64_t records, bytes, min_ts, max_ts;
+    uLong crc;
+    z_stream z; /* when compressing */
+    int zinit;
+} part;
+
+typedef struct run {
+    ss_cold *cold;
+    const ss_archiver_config *cfg;
+    const char *id;
+    part cur;
+    json_t *files; /* of the current table */
+    int64_t t_records, t_min, t_max;
+    int rc;
+    unsigned char zbuf[1 << 16];
+} run;
+
+static int part_emit(run *r, const void *p, size_t n)
+{
+    part *pt = &r->cur;
+    pt->crc = crc32(pt->crc, p, (uInt)n);
+    pt->bytes += (int64_t)n;
+    return r->cold->ops->put_write(pt->w, p, n);
+}
+
+static int part_write(run *r, const void *p, size_t n, int flush)
+{
+    part *pt = &r->cur;
+    if (!r->cfg->gzip)
+        return part_emit(r, p, n);
+    pt->z.next_in = (Bytef *)(uintptr_t)p;
+    pt->z.avail_in = (uInt)n;
+    do {
+        pt->z.next_out = r->zbuf;
+        pt->z.avail_out = sizeof r->zbuf;
+        deflate(&pt->z, flush ? Z_FINISH : Z_NO_FLUSH);
+        size_t have = sizeof r->zbuf - pt->z.avail_out;
+        if (have) {
+            int rc = part_emit(r, r->zbuf, have);
+            if (rc)
+                return rc;
+        }
+    } while (pt->z.avail_out == 0);
+    return SS_OK;
+}
+
+static void iso(int64_t ms, char out[SS_ISO_LEN + 1])
+{
+    ss_time_format_iso(ms, out);
+    out[SS_ISO_LEN] = '\0';
+}
+
+static int part_close(run *r)
+{
+    part *pt = &r->cur;
+    if (!pt->w)
+        return SS_OK;
+    int rc = SS_OK;
+    if (r->cfg->gzip) {
+        rc = part_write(r, "", 0, 1);
+        deflateEnd(&pt->z);
+        pt->zinit = 0;
+    }
+    /* put_commit releases the writer whatever it returns; on a compression
+     * failure the writer is still open and must be discarded. */
+    if (rc)
+        r->cold->ops->put_abort(pt->w);
+    else
+        rc = r->cold->ops->put_commit(pt->w);
+    pt->w = NULL;
+    if (rc)
+        return rc;
+    char a[SS_ISO_LEN + 1], b[SS_ISO_LEN + 1], crc[16];
+    iso(pt->min_ts, a);
+    iso(pt->max_ts, b);
+    snprintf(crc, sizeof crc, "%08lx", (unsigned long)pt->crc);
+    json_array_append_new(r->files,
+                          json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "path", pt->path, "records",
+                                    (json_int_t)pt->records, "bytes", (json_int_t)pt->bytes,
+                                    "crc32", crc, "min_ts", a, "max_ts", b));
+    return SS_OK;
+}
+
+static void part_abort(run *r)
+{
+    part *pt = &r->cur;
+    if (pt->zinit)
+        deflateEnd(&pt->z);
+    pt->zinit = 0;
+    if (pt->w)
+        r->cold->ops->put_abort(pt->w);
+    pt->w = NULL;
+}
+
+static int on_row(void *ctx, const char *table, int64_t ts, const char *json, size_t len)
+{
+    run *r = ctx;
+    int64_t hour = ss_time_floor(ts, SS_MS_PER_HOUR);
+    part *pt = &r->cur;
+    if (!pt->w || hour != pt->hour) {
+        int rc = part_close(r);
+        if (rc)
+            return r->rc = rc;
+        memset(pt, 0, sizeof *pt);
+        char day[SS_ISO_LEN + 1];
+        iso(hour, day);
+        snprintf(pt->path, sizeof pt->path, "%s/dt=%.10s/hour=%.2s/part-%s.jsonl%s", table, day,
+                 day + 11, r->id, r->cfg->gzip ? ".gz" : "");
+        pt->hour = hour;
+        pt->crc = crc32(0L, Z_NULL, 0);
+        pt->min_ts = ts;
+        if (r->cfg->gzip) {
+            /* windowBits 15 + 16: a gzip stream that gzip and Spark read. */
+            deflateInit2(&pt->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+            pt->zinit = 1;
+        }
+        rc = r->cold->ops->put_open(r->cold->st, pt->path, &pt->w);
+        if (rc)
+            return r->rc = rc;
+    }
+    int rc = part_write(r, json, len, 0);
+    rc = rc ? rc : part_write(r, "\n", 1, 0);
+    if (rc)
+        return r->rc = rc;
+    pt->records++;
+    pt->max_ts = ts;
+    if (r->t_records++ == 0)
+        r->t_min = ts;
+    r->t_max = ts;
+    return SS_OK;
+}
+
+/* Removes every part file of an archive and its manifest. */
+typedef struct sweep_ctx {
+    ss_cold *cold;
+    char needle[64];
+    int rc;
+} sweep_ctx;
+
+static int sweep_one(void *ctx, const char *path, int64_t bytes)
+{
+    sweep_ctx *s = ctx;
+    (void)bytes;
+    if (strstr(path, s->needle)) {
+        int rc = s->cold->ops->remove(s->cold->st, path);
+        if (rc)
+            s->rc = rc;
+    }
+    return SS_OK;
+}
+
+static int roll_back(ss_hot *hot, ss_cold *cold, const char *id)
+{
+    sweep_ctx s = {.cold = cold};
+    snprintf(s.needle, sizeof s.needle, "part-%s.", id);
+    int rc = cold->ops->list(cold->st, "", sweep_one, &s);
+    char manifest[128];
+    snprintf(manifest, sizeof manifest, "_archives/%s.json", id);
+    rc = rc ? rc : s.rc;
+    rc = rc ? rc : cold->ops->remove(cold->st, manifest);
+    if (rc)
+        return rc;
+    return hot->ops->archive_forget(hot->st, id);
+}
+
+/* ---- checking files against a manifest ---- */
+
+static void count_lines(const ss_buf *b, int gz, int64_t *lines, int *ok)
+{
+    *lines = 0;
+    *ok = 1;
+    if (!gz) {
+        for (size_t i = 0; i < b->len; i++)
+            *lines += b->data[i] == '\n';
+        return;
+    }
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 15 + 32) != Z_OK) {
+        *ok = 0;
+        return;
+    }
+    unsigned char out[1 << 16];
+    z.next_in = (Bytef *)b->data;
+    z.avail_in = (uInt)b->len;
+    int zr;
+    do {
+        z.next_out = out;
+        z.avail_out = sizeof out;
+        zr = inflate(&z, Z_NO_FLUSH);
+        for (size_t i = 0; i < sizeof out - z.avail_out; i++)
+            *lines += out[i] == '\n';
+    } while (zr == Z_OK);
+    if (zr != Z_STREAM_END)
+        *ok = 0;
+    inflateEnd(&z);
+}
+
+/* Checks one manifest's files; appends problems to out (when not NULL) and
+ * returns the number found. */
+static int check_manifest(ss_cold *cold, const char *id, json_t *m, ss_buf *out)
+{
+    int problems = 0;
+    ss_buf data;
+    ss_buf_init(&data, 1 << 16);
+    json_t *tabs = json_object_get(m, "tables");
+    for (int t = 0; t < NTABLES; t++) {
+        json_t *files = json_object_get(json_object_get(tabs, tables[t]), "files");
+        size_t i;
+        json_t *f;
+        json_array_foreach(files, i, f)
+        {
+            const char *path = json_string_value(json_object_get(f, "path"));
+            json_int_t bytes = json_integer_value(json_object_get(f, "bytes"));
+            json_int_t records = json_integer_value(json_object_get(f, "records"));
+            const char *crc = json_string_value(json_object_get(f, "crc32"));
+            if (!path || !crc) {
+                problems++;
+                if (out)
+                    ss_buf_printf(out, "archive %s: a file entry of %s lacks path or crc32\n", id,
+                                  tables[t]);
+                continue;
+            }
+            int rc = cold->ops->read(cold->st, path, &data);
+            const char *what = NULL;
+            char detail[160] = "";
+            if (rc == SS_EOF) {
+                what = "missing";
+            } else if (rc) {
+                what = "unreadable";
+            } else if ((json_int_t)data.len != bytes) {
+                what = "damaged";
+                snprintf(detail, sizeof detail, " (%zu bytes, manifest says %lld)", data.len,
+                         (long long)bytes);
+            } else {
+                char got[16];
+                snprintf(got, sizeof got, "%08lx",
+                         (unsigned long)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)data.data,
+                                              (uInt)data.len));
+                int64_t lines;
+                int ok;
+                count_lines(&data, strstr(path, ".gz") != NULL, &lines, &ok);
+                if (strcmp(got, crc) != 0) {
+                    what = "damaged";
+                    snprintf(detail, sizeof detail, " (CRC-32 %s, manifest says %s)", got, crc);
+                } else if (!ok || lines != records) {
+                    what = "damaged";
+                    snprintf(detail, sizeof detail, " (%lld records, manifest says %lld)",
+                             (long long)lines, (long long)records);
+                }
+            }
+            if (what) {
+                problems++;
+                if (out)
+                    ss_buf_printf(out, "archive %s: file %s is %s%s\n", id, path, what, detail);
+            }
+        }
+    }
+    ss_buf_free(&data);
+    return problems;
+}
+
+/* ---- recovery ---- */
+
+typedef struct pending_run {
+    char id[64];
+    int64_t cutoff;
+} pending_run;
+
+typedef struct list_ctx {
+    pending_run *v;
+    size_t n, cap;
+} list_ctx;
+
+static int collect_writing(void *ctx, const char *id, const char *state, int64_t cutoff,
+                           const char *created_at, const char *manifest)
+{
+    list_ctx *l = ctx;
+    (void)created_at;
+    (void)manifest;
+    if (strcmp(state, "writing") != 0)
+        return SS_OK;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 8;
+        l->v = ss_realloc(l->v, l->cap * sizeof *l->v);
+    }
+    snprintf(l->v[l->n].id, sizeof l->v[l->n].id, "%s", id);
+    l->v[l->n++].cutoff = cutoff;
+    return SS_OK;
+}
+
+int ss_archiver_recover(ss_hot *hot, ss_cold *cold)
+{
+    if (!hot->ops->archive_list)
+        return SS_OK;
+    list_ctx l = {0};
+    int rc = hot->ops->archive_list(hot->st, collect_writing, &l);
+    ss_buf b;
+    ss_buf_init(&b, 4096);
+    for (size_t i = 0; i < l.n && rc == SS_OK; i++) {
+        const char *id = l.v[i].id;
+        char path[128];
+        snprintf(path, sizeof path, "_archives/%s.json", id);
+        json_t *m = NULL;
+        if (cold->ops->read(cold->st, path, &b) == SS_OK)
+            m = json_loadb(b.data, b.len, 0, NULL);
+        if (m && check_manifest(cold, id, m, NULL) == 0) {
+            /* Everything reached the cold store: finish the run. */
+            char *text = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            rc = hot->ops->archive_commit(hot->st, id, l.v[i].cutoff, text);
+            free(text);
+            SS_INFO("archive", "recovered archive %s: finished (files and manifest complete)", id);
+        } else {
+            rc = roll_back(hot, cold, id);
+            SS_INFO("archive", "recovered archive %s: rolled back (%s)", id,
+                    m ? "a file is incomplete" : "no complete manifest");
+        }
+        json_decref(m);
+    }
+    ss_buf_free(&b);
+    free(l.v);
+    return rc;
+}
+
+/* ---- one run ---- */
+
+static void new_id(char *out, size_t n, int64_t now)
+{
+    char t[SS_ISO_LEN + 1];
+    iso(now, t);
+    ss_rng rng;
+    ss_rng_seed(&rng, ss_hash2((uint64_t)now, (uint64_t)getpid() ^ (uint64_t)(uintptr_t)out));
+    /* 2026-11-24T15:01:02.345Z -> 20261124T150102345Z */
+    snprintf(out, n, "%.4s%.2s%.2sT%.2s%.2s%.2s%.3sZ-%08x", t, t + 5, t + 8, t + 11, t + 14, t + 17,
+             t + 20, (unsigned)(ss_rng_next(&rng) >> 32));
+}
+
+/* One archive: the oldest minutes estimated to bring the store under its
+ * threshold. */
+static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cfg,
+                        int64_t freed_per_event, ss_archive_result *res)
+{
+    memset(res, 0, sizeof *res);
+    int rc;
+    int64_t size;
+    rc = hot->ops->data_size(hot->st, &size);
+    if (rc)
+        return rc;
+    res->hot_bytes_before = res->hot_bytes_after = size;
+    if (size <= cfg->max_bytes)
+        return SS_OK;
+
+    /* Enough of the oldest whole minutes to bring the data under the
+     * threshold, estimated from the average bytes per stored event, but never
+     * past the watermark: behind it no new event can enter the range. */
+    ss_hot_state state;
+    rc = hot->ops->load_state(hot->st, &state, NULL, NULL);
+    if (rc || state.watermark == INT64_MIN)
+        return rc;
+    int64_t oldest, total, nth;
+    rc = hot->ops->nth_oldest(hot->st, 0, &oldest, &total);
+    if (rc || total == 0)
+        return rc;
+    /* The first estimate counts all data; later ones use what a moved event
+     * actually freed (dimensions and KPIs stay hot). */
+    int64_t per_event = freed_per_event > 0 ? freed_per_event : size / total + 1;
+    int64_t n = (size - cfg->max_bytes) / per_event + 1;
+    rc = hot->ops->nth_oldest(hot->st, n < total ? n : total - 1, &nth, &total);
+    if (rc)
+        return rc;
+    int64_t cutoff = ss_time_floor(nth, SS_MS_PER_MIN) + SS_MS_PER_MIN;
+    int64_t limit = ss_time_floor(state.watermark, SS_MS_PER_MIN);
+    if (cutoff > limit)
+        cutoff = limit;
+    if (cutoff <= oldest) {
+        SS_DEBUG("archive", "over the threshold, but every event is within the watermark");
+        return SS_OK;
+    }
+
+    char id[48], created[SS_ISO_LEN + 1];
+    int64_t now = ss_now_ms();
+    new_id(id, sizeof id, now);
+    iso(now, created);
+    rc = hot->ops->archive_begin(hot->st, id, cutoff, created);
+    if (rc)
+        return rc;
+
+    json_t *m = json_object();
+    char cut[SS_ISO_LEN + 1];
+    iso(cutoff, cut);
+    json_object_set_new(m, "archive_id", json_string(id));
+    json_object_set_new(m, "archived_at", json_string(created));
+    json_object_set_new(m, "source", json_string(cfg->source ? cfg->source : hot->ops->name));
+    json_object_set_new(m, "cutoff", json_string(cut));
+    json_t *tabs = json_object();
+    json_object_set_new(m, "tables", tabs);
+    run r = {.cold = cold, .cfg = cfg, .id = id};
+    for (int t = 0; t < NTABLES && rc == SS_OK; t++) {
+        r.files = json_array();
+        r.t_records = 0;
+        r.rc = SS_OK;
+        rc = hot->ops->scan_range(hot->st, tables[t], 0, cutoff, on_row, &r);
+        if (rc == SS_OK && r.rc)
+            rc = r.rc;
+        else if (rc != SS_OK && r.rc)
+            rc = r.rc; /* the cold store's failure, not the scan's */
+        rc = rc ? rc : part_close(&r);
+        json_t *tab = json_object();
+        json_object_set_new(tab, "records", json_integer(r.t_records));
+        if (r.t_records) {
+            char a[SS_ISO_LEN + 1], b[SS_ISO_LEN + 1];
+            iso(r.t_min, a);
+            iso(r.t_max, b);
+            json_object_set_new(tab, "min_ts", json_string(a));
+            json_object_set_new(tab, "max_ts", json_string(b));
+        }
+        json_object_set_new(tab, "files", r.files);
+        json_object_set_new(tabs, tables[t], tab);
+        res->records += r.t_records;
+        size_t i;
+        json_t *f;
+        json_array_foreach(r.files, i, f) res->bytes +=
+            json_integer_value(json_object_get(f, "bytes"));
+    }
+    part_abort(&r);
+    ss_fault_point("after_files");
+    char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(m);
+    char mpath[128];
+    snprintf(mpath, sizeof mpath, "_archives/%s.json", id);
+    if (rc == SS_OK)
+        rc = ss_cold_put(cold, mpath, text, strlen(text));
+    ss_fault_point("after_manifest");
+    if (rc == SS_OK) {
+        rc = hot->ops->archive_commit(hot->st, id, cutoff, text);
+        ss_fault_point("after_commit");
+    } else {
+        /* The cold store failed: undo what reached it; the events stay hot. */
+        int rb = roll_back(hot, cold, id);
+        if (rb)
+            SS_WARN("archive", "could not roll back archive %s yet (%s); the next run will", id,
+                    ss_status_str(rb));
+    }
+    free(text);
+    if (rc)
+        return rc == SS_EIO ? SS_AGAIN : rc;
+    hot->ops->reclaim(hot->st);
+    hot->ops->data_size(hot->st, &res->hot_bytes_after);
+    snprintf(res->archive_id, sizeof res->archive_id, "%s", id);
+    res->cutoff = cutoff;
+    SS_INFO("archive",
+            "archive %s: %lld events before %s, %.1f MB to the cold store; hot store "
+            "%.1f MB -> %.1f MB",
+            id, (long long)res->records, cut, (double)res->bytes / 1e6,
+            (double)res->hot_bytes_before / 1e6, (double)res->hot_bytes_after / 1e6);
+    return SS_OK;
+}
+
+int ss_archiver_run_once(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cfg,
+                         ss_archive_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!hot->ops->archive_begin) {
+        SS_ERROR("archive", "the hot store '%s' cannot archive", hot->ops->name);
+        return SS_ENOTSUP;
+    }
+    int rc = ss_archiver_recover(hot, cold);
+    /* Dimensions and KPIs stay hot, so one estimate can fall short: repeat
+     * while the store is over its threshold and a step still moves events. */
+    int64_t freed_per_event = 0;
+    for (int step = 0; rc == SS_OK && step < 64; step++) {
+        ss_archive_result r;
+        rc = archive_step(hot, cold, cfg, freed_per_event, &r);
+        if (rc != SS_OK || !r.archive_id[0])
+            break;
+        if (!res->archive_id[0]) {
+            *res = r;
+        } else {
+            snprintf(res->archive_id, sizeof res->archive_id, "%s", r.archive_id);
+            res->records += r.records;
+            res->bytes += r.bytes;
+            res->cutoff = r.cutoff;
+            res->hot_bytes_after = r.hot_bytes_after;
+        }
+        if (r.hot_bytes_after <= cfg->max_bytes)
+            break;
+        if (r.records > 0 && r.hot_bytes_before > r.hot_bytes_after)
+            freed_per_event = (r.hot_bytes_before - r.hot_bytes_after) / r.records + 1;
+    }
+    return rc;
+}
+
+/* ---- verify and status ---- */
+
+typedef struct verify_ctx {
+    ss_cold *cold;
+    ss_buf *out;
+    int problems, archives;
+    json_t *known; /* paths listed by committed manifests */
+} verify_ctx;
+
+static int verify_one(void *ctx, const char *id, const char *state, int64_t cutoff,
+                      const char *created_at, const char *manifest)
+{
+    verify_ctx *v = ctx;
+    (void)cutoff;
+    (void)created_at;
+    if (strcmp(state, "committed") != 0)
+        return SS_OK;
+    v->archives++;
+    json_t *m = manifest ? json_loads(manifest, 0, NULL) : NULL;
+    if (!m) {
+        ss_buf_printf(v->out, "archive %s: its manifest in the hot store is not valid JSON\n", id);
+        v->problems++;
+        return SS_OK;
+    }
+    ss_buf b;
+    ss_buf_init(&b, 4096);
+    char path[128];
+    snprintf(path, sizeof path, "_archives/%s.json", id);
+    int rc = v->cold->ops->read(v->cold->st, path, &b);
+    json_t *onfile = rc == SS_OK ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+    if (!onfile || !json_equal(onfile, m)) {
+        ss_buf_printf(v->out, "archive %s: manifest file %s is %s\n", id, path,
+                      rc == SS_EOF ? "missing" : "damaged or different from the record");
+        v->problems++;
+    }
+    json_decref(onfile);
+    ss_buf_free(&b);
+    v->problems += check_manifest(v->cold, id, m, v->out);
+    json_object_set_new(v->known, path, json_true());
+    json_t *tabs = json_object_get(m, "tables");
+    for (int t = 0; t < NTABLES; t++) {
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(json_object_get(tabs, tables[t]), "files"), i, f)
+            json_object_set_new(v->known, json_string_value(json_object_get(f, "path")),
+                                json_true());
+    }
+    json_decref(m);
+    return SS_OK;
+}
+
+static int stray(void *ctx, const char *path, int64_t bytes)
+{
+    verify_ctx *v = ctx;
+    if (!json_object_get(v->known, path)) {
+        ss_buf_printf(v->out,
+                      "stray file %s (%lld bytes): no committed archive lists it; it is not "
+                      "counted\n",
+                      path, (long long)bytes);
+        v->problems++;
+    }
+    return SS_OK;
+}
+
+int ss_archiver_verify(ss_hot *hot, ss_cold *cold, ss_buf *out)
+{
+    verify_ctx v = {.cold = cold, .out = out, .known = json_object()};
+    int rc = hot->ops->archive_list(hot->st, verify_one, &v);
+    rc = rc ? rc : cold->ops->list(cold->st, "", stray, &v);
+    json_decref(v.known);
+    if (rc)
+        return rc;
+    ss_buf_printf(out, "%d committed archive%s checked: %s\n", v.archives,
+                  v.archives == 1 ? "" : "s",
+                  v.problems ? "PROBLEMS FOUND" : "all files match their manifests");
+    return v.problems ? SS_ECORRUPT : SS_OK;
+}
+
+typedef struct status_ctx {
+    ss_buf *out;
+    int64_t records, bytes;
+    int n;
+} status_ctx;
+
+static int status_one(void *ctx, const char *id, const char *state, int64_t cutoff,
+                      const char *created_at, const char *manifest)
+{
+    status_ctx *s = ctx;
+    (void)cutoff;
+    json_t *m = manifest ? json_loads(manifest, 0, NULL) : NULL;
+    int64_t records = 0, bytes = 0;
+    const char *from = NULL, *to = NULL;
+    json_t *tabs = json_object_get(m, "tables");
+    for (int t = 0; t < NTABLES; t++) {
+        json_t *tab = json_object_get(tabs, tables[t]);
+        records += json_integer_value(json_object_get(tab, "records"));
+        const char *a = json_string_value(json_object_get(tab, "min_ts"));
+        const char *b = json_string_value(json_object_get(tab, "max_ts"));
+        if (a && (!from || strcmp(a, from) < 0))
+            from = a;
+        if (b && (!to || strcmp(b, to) > 0))
+            to = b;
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(tab, "files"), i, f) bytes +=
+            json_integer_value(json_object_get(f, "bytes"));
+    }
+    ss_buf_printf(s->out, "%-30s %-9s %-24s %10lld %12lld  %s .. %s\n", id, state, created_at,
+                  (long long)records, (long long)bytes, from ? from : "-", to ? to : "-");
+    s->records += records;
+    s->bytes += bytes;
+    s->n++;
+    json_decref(m);
+    return SS_OK;
+}
+
+static int status_note(void *ctx, const char *key, const char *value)
+{
+    ss_buf_printf(ctx, "  %s: %s\n", key, value);
+    return SS_OK;
+}
+
+int ss_archiver_status(ss_hot *hot, ss_cold *cold, int64_t max_bytes, ss_buf *out)
+{
+    int64_t size = 0;
+    int rc = hot->ops->data_size(hot->st, &size);
+    if (rc)
+        return rc;
+    ss_buf_printf(out, "hot store: %.1f MB of data, threshold %.1f MB (%s)\n", (double)size / 1e6,
+                  (double)max_bytes / 1e6, size > max_bytes ? "over: archiving due" : "under");
+    ss_buf_printf(out, "cold store: %s\n", cold->ops->describe(cold->st));
+    ss_buf_printf(out, "\n%-30s %-9s %-24s %10s %12s  %s\n", "archive", "state", "created",
+                  "records", "bytes", "event time range");
+    status_ctx s = {.out = out};
+    rc = hot->ops->archive_list(hot->st, status_one, &s);
+    if (rc)
+        return rc;
+    ss_buf_printf(out, "(%d archive%s, %lld records, %lld bytes)\n", s.n, s.n == 1 ? "" : "s",
+                  (long long)s.records, (long long)s.bytes);
+    ss_buf_printf(out, "\narchiver:\n");
+    size_t before = out->len;
+    rc = hot->ops->note_list(hot->st, status_note, out);
+    if (rc == SS_OK && out->len == before)
+        ss_buf_printf(out, "  no runs recorded\n");
+    return rc;
+}
+
+/* ---- the loop ---- */
+
+static void note(ss_hot *hot, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void note(ss_hot *hot, const char *key, const char *fmt, ...)
+{
+    char v[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    hot->ops->note_set(hot->st, key, v);
+}
+
+int ss_archiver_loop(const ss_archiver_loop_config *lc)
+{
+    char err[1024];
+    ss_hot hot;
+    ss_cold cold;
+    int rc = ss_hot_open(lc->hot_uri, &(ss_hot_open_opts){0}, &hot, err, sizeof err);
+    if (rc) {
+        SS_ERROR("archive", "%s", err);
+        return rc;
+    }
+    rc = ss_cold_open(lc->cold_uri, &cold, err, sizeof err);
+    if (rc) {
+        SS_ERROR("archive", "%s", err);
+        ss_hot_close(&hot);
+        return rc;
+    }
+    int64_t delay = lc->every_ms, failures = 0;
+    for (;;) {
+        ss_archive_result res;
+        rc = ss_archiver_run_once(&hot, &cold, &lc->cfg, &res);
+        char now[SS_ISO_LEN + 1];
+        iso(ss_now_ms(), now);
+        if (rc == SS_OK) {
+            if (failures)
+                note(&hot, "last_error", "none (recovered at %s after %lld failed runs)", now,
+                     (long long)failures);
+            failures = 0;
+            delay = lc->every_ms;
+            if (res.archive_id[0])
+                note(&hot, "last_archive", "%s at %s: %lld events, %lld bytes", res.archive_id, now,
+                     (long long)res.records, (long long)res.bytes);
+        } else if (rc == SS_AGAIN) {
+            failures++;
+            delay = failures == 1 ? 1000 : delay * 2 > 60000 ? 60000 : delay * 2;
+            SS_WARN("archive",
+                    "the cold store %s cannot take data now; the events stay in the hot store "
+                    "and ingestion goes on; retrying in %lld s",
+                    cold.ops->describe(cold.st), (long long)(delay / 1000));
+            note(&hot, "last_error",
+                 "%s: cold store %s unavailable (write failed, see the log); %lld failed runs; "
+                 "retrying every %lld s",
+                 now, cold.ops->describe(cold.st), (long long)failures, (long long)(delay / 1000));
+        } else {
+            note(&hot, "last_error", "%s: %s", now, ss_status_str(rc));
+        }
+        if (lc->once || (rc != SS_OK && rc != SS_AGAIN))
+            break;
+        /* Sleep in short steps so that a stop is seen promptly. */
+        for (int64_t slept = 0; slept < delay && !*lc->stop; slept += 100) {
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (*lc->stop)
+            break;
+    }
+    ss_cold_close(&cold);
+    ss_hot_close(&hot);
+    return rc == SS_AGAIN && !lc->once ? SS_OK : rc;
+}
