@@ -1,6 +1,7 @@
 /* shopstream archive: moves the oldest events from the hot store to the cold
  * store past a size threshold; --status and --verify inspect the archives. */
 #include <limits.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -9,6 +10,8 @@
 #include "cli/commands.h"
 #include "cold/archiver.h"
 #include "common/buf.h"
+#include "common/log.h"
+#include "common/mem.h"
 #include "common/status.h"
 
 typedef struct archive_opts {
@@ -55,6 +58,59 @@ void ss_archive_uris(const char *data, const char *cold, char *hot_uri, size_t h
         snprintf(cold_uri, cn, "%s", cold);
     else
         snprintf(cold_uri, cn, "file:%s/cold", data);
+}
+
+typedef struct archiver_thread {
+    ss_archiver_loop_config lc;
+    char hot_uri[4096], cold_uri[4096];
+    volatile int stop;
+    pthread_t tid;
+    int running;
+} archiver_thread;
+
+static void *archiver_main(void *arg)
+{
+    archiver_thread *t = arg;
+    ss_archiver_loop(&t->lc);
+    return NULL;
+}
+
+archiver_thread *ss_archiver_start(const char *data, const char *cold, int64_t hot_max_mb,
+                                   int64_t every_s, int gzip)
+{
+    if (every_s <= 0)
+        return NULL;
+    archiver_thread *t = ss_calloc(1, sizeof *t);
+    ss_archive_uris(data, cold, t->hot_uri, sizeof t->hot_uri, t->cold_uri, sizeof t->cold_uri);
+    t->lc = (ss_archiver_loop_config){
+        .hot_uri = t->hot_uri,
+        .cold_uri = t->cold_uri,
+        .cfg = {.max_bytes = hot_max_mb * 1000000, .gzip = gzip, .source = t->hot_uri},
+        .every_ms = every_s * 1000,
+        .stop = &t->stop,
+    };
+    t->running = pthread_create(&t->tid, NULL, archiver_main, t) == 0;
+    if (!t->running)
+        SS_ERROR("archive", "cannot start the archiver thread; archiving is off");
+    return t;
+}
+
+int ss_archiver_finish(archiver_thread *t, int final_pass)
+{
+    if (!t)
+        return SS_OK;
+    t->stop = 1;
+    if (t->running)
+        pthread_join(t->tid, NULL);
+    int rc = SS_OK;
+    if (final_pass) {
+        /* A finite input has ended: leave the store within its threshold. */
+        ss_archiver_loop_config lc = t->lc;
+        lc.once = 1;
+        rc = ss_archiver_loop(&lc);
+    }
+    free(t);
+    return rc;
 }
 
 static int archive_run(const void *vopts, int argc, char **argv)

@@ -27,6 +27,8 @@ typedef struct process_opts {
     int64_t commit_records;
     int follow;
     int64_t threads;
+    const char *cold;
+    int64_t hot_max_mb, archive_every;
 } process_opts;
 
 #define F(f) offsetof(process_opts, f)
@@ -49,6 +51,7 @@ static const ss_opt process_table[] = {
     {"threads", SS_OPT_INT, F(threads), "2", 1, 2, NULL, "N",
      "2: a reader thread decodes while the engine writes to the store; 1: one thread does "
      "both."},
+    SS_ARCHIVE_OPTS(process_opts, cold, hot_max_mb, archive_every),
     SS_OPT_END,
 };
 
@@ -140,7 +143,12 @@ static int process_run(const void *vopts, int argc, char **argv)
         ec = SS_EXIT_FAIL;
     } else {
         ss_install_stop_handlers();
+        archiver_thread *arch =
+            o->hot ? NULL : ss_archiver_start(o->data, o->cold, o->hot_max_mb, o->archive_every, 0);
         ec = ss_run_engine(eng, &in, o->follow, (int)o->threads, NULL, NULL);
+        if (ss_archiver_finish(arch, ec == SS_EXIT_OK && !ss_stop_requested) != SS_OK &&
+            ec == SS_EXIT_OK)
+            SS_WARN("process", "the final archive run did not complete; the next one will");
         ss_engine_stats st;
         ss_engine_get_stats(eng, &st);
         SS_INFO("process",

@@ -30,6 +30,8 @@ typedef struct run_opts {
     int64_t lateness;
     int64_t commit_ms;
     int64_t queue_mb;
+    const char *cold;
+    int64_t hot_max_mb, archive_every;
 } run_opts;
 
 #define F(f) offsetof(run_opts, f)
@@ -57,6 +59,7 @@ static const ss_opt run_table[] = {
      "Commit at least this often while data flows."},
     {"queue-mb", SS_OPT_INT, F(queue_mb), "16", 1, 4096, NULL, "MB",
      "Capacity of the in-process bus; a full bus holds the generator back."},
+    SS_ARCHIVE_OPTS(run_opts, cold, hot_max_mb, archive_every),
     SS_OPT_END,
 };
 
@@ -185,11 +188,15 @@ static int run_run(const void *vopts, int argc, char **argv)
     } else {
         SS_INFO("run", "pipeline running: data in %s (stop with Ctrl-C)", o->data);
         summary sm = {.eng = eng, .hot = &hot, .next_ms = ss_mono_ms() + 10000};
+        archiver_thread *arch =
+            ss_archiver_start(o->data, o->cold, o->hot_max_mb, o->archive_every, 0);
         ec = ss_run_engine(eng, &in, 0, 2, on_idle, &sm);
         /* The engine stops on a signal or a store failure: release the generator. */
+        int signalled = ss_stop_requested;
         ss_stop_requested = 1;
         ss_bus_consumer_close(&in);
         pthread_join(tid, NULL);
+        ss_archiver_finish(arch, ec == SS_EXIT_OK && o->count > 0 && !signalled);
         sm.next_ms = 0;
         log_summary(&sm);
     }

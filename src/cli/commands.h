@@ -3,6 +3,7 @@
 #define SS_CLI_COMMANDS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cli/opt.h"
 
@@ -11,6 +12,39 @@ extern const ss_cmd ss_cmd_process;
 extern const ss_cmd ss_cmd_sql;
 extern const ss_cmd ss_cmd_run;
 extern const ss_cmd ss_cmd_archive;
+
+/* The archiver as a thread of `process` and `run`: checks every every_s
+ * seconds (0: off); ss_archiver_finish stops it and, with final_pass, runs it
+ * once more. */
+typedef struct archiver_thread archiver_thread;
+archiver_thread *ss_archiver_start(const char *data, const char *cold, int64_t hot_max_mb,
+                                   int64_t every_s, int gzip);
+int ss_archiver_finish(archiver_thread *t, int final_pass);
+
+/* The option table entries of the archiver, shared by process and run. */
+#define SS_ARCHIVE_OPTS(type, f_cold, f_max, f_every)                                              \
+    {"cold",                                                                                       \
+     SS_OPT_STRING,                                                                                \
+     offsetof(type, f_cold),                                                                       \
+     NULL,                                                                                         \
+     0,                                                                                            \
+     0,                                                                                            \
+     NULL,                                                                                         \
+     "URI",                                                                                        \
+     "Cold store for archived events: a directory or file:PATH (default DIR/cold)."},              \
+        {"hot-max-mb",                                                                             \
+         SS_OPT_INT,                                                                               \
+         offsetof(type, f_max),                                                                    \
+         "300",                                                                                    \
+         1,                                                                                        \
+         1e9,                                                                                      \
+         NULL,                                                                                     \
+         "N",                                                                                      \
+         "Archive the oldest events while the hot store holds more than N MB of data."},           \
+    {                                                                                              \
+        "archive-every", SS_OPT_INT, offsetof(type, f_every), "5", 0, 86400, NULL, "SECONDS",      \
+            "How often the archiver checks the hot store's size (0: no archiving)."                \
+    }
 
 /* The hot and cold store URIs of a data directory (cold: the given URI, or
  * DIR/cold). */
