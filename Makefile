@@ -17,7 +17,8 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 asan: deps
-	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=ON >/dev/null
+	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=ON \
+	  -DSS_FAULT_POINTS=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 format:
