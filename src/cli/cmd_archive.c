@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cold/archiver.h"
+#include "cold/index.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -111,6 +112,17 @@ int ss_archiver_finish(archiver_thread *t, int final_pass)
     }
     free(t);
     return rc;
+}
+
+struct ss_cold_index *ss_cold_index_for(const char *data, const char *cold_uri, ss_cold *cold)
+{
+    char hot_uri[4096], uri[4096], err[1024];
+    ss_archive_uris(data, cold_uri, hot_uri, sizeof hot_uri, uri, sizeof uri);
+    if (ss_cold_open(uri, cold, err, sizeof err) != SS_OK) {
+        SS_WARN("process", "%s; archived events will not be recognised", err);
+        return NULL;
+    }
+    return ss_cold_index_new(cold);
 }
 
 static int archive_run(const void *vopts, int argc, char **argv)

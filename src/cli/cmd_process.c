@@ -16,6 +16,8 @@
 #include "engine/engine.h"
 #include "engine/pipeline.h"
 #include "gen/profile.h"
+#include "cold/cold.h"
+#include "cold/index.h"
 #include "hot/hot.h"
 
 typedef struct process_opts {
@@ -132,7 +134,10 @@ static int process_run(const void *vopts, int argc, char **argv)
     }
     ss_profile *prof = NULL;
     ss_profile_load(NULL, &prof, err, sizeof err);
-    ss_engine_config cfg = {.lateness_ms = o->lateness,
+    ss_cold cold = {0};
+    struct ss_cold_index *cix = o->hot ? NULL : ss_cold_index_for(o->data, o->cold, &cold);
+    ss_engine_config cfg = {.cold = cix,
+                            .lateness_ms = o->lateness,
                             .commit_ms = o->commit_ms,
                             .commit_records = (uint32_t)o->commit_records,
                             .places = prof};
@@ -160,6 +165,8 @@ static int process_run(const void *vopts, int argc, char **argv)
         ss_engine_free(eng);
     }
     ss_profile_free(prof);
+    ss_cold_index_free(cix);
+    ss_cold_close(&cold);
     ss_hot_close(&hot);
     ss_bus_consumer_close(&in);
     return ec;

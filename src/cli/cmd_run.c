@@ -15,6 +15,8 @@
 #include "gen/gen.h"
 #include "gen/profile.h"
 #include "gen/pump.h"
+#include "cold/cold.h"
+#include "cold/index.h"
 #include "hot/hot.h"
 
 typedef struct run_opts {
@@ -154,7 +156,10 @@ static int run_run(const void *vopts, int argc, char **argv)
         ss_profile_free(prof);
         return ec;
     }
-    ss_engine_config cfg = {.lateness_ms = o->lateness,
+    ss_cold cold = {0};
+    struct ss_cold_index *cix = ss_cold_index_for(o->data, o->cold, &cold);
+    ss_engine_config cfg = {.cold = cix,
+                            .lateness_ms = o->lateness,
                             .commit_ms = o->commit_ms,
                             .commit_records = 50000,
                             .places = prof};
@@ -163,6 +168,8 @@ static int run_run(const void *vopts, int argc, char **argv)
         fprintf(stderr, "shopstream run: %s\n", err);
         ss_hot_close(&hot);
         ss_profile_free(prof);
+        ss_cold_index_free(cix);
+        ss_cold_close(&cold);
         return SS_EXIT_FAIL;
     }
     ss_install_stop_handlers();
@@ -204,6 +211,8 @@ static int run_run(const void *vopts, int argc, char **argv)
         ec = SS_EXIT_FAIL;
     ss_gen_free(gt.g);
     ss_engine_free(eng);
+    ss_cold_index_free(cix);
+    ss_cold_close(&cold);
     ss_hot_close(&hot);
     ss_profile_free(prof);
     return ec;

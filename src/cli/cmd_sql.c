@@ -11,6 +11,7 @@
 
 typedef struct sql_opts {
     const char *data;
+    const char *cold;
     const char *format;
     int64_t timeout_ms;
     int64_t max_rows;
@@ -21,6 +22,9 @@ typedef struct sql_opts {
 static const ss_opt sql_table[] = {
     {"data", SS_OPT_STRING, F(data), "./data", 0, 0, NULL, "DIR",
      "Directory of the embedded stores."},
+    {"cold", SS_OPT_STRING, F(cold), NULL, 0, 0, NULL, "URI",
+     "Cold storage to read with the hot store: a directory PATH or file:PATH (default "
+     "DIR/cold)."},
     {"format", SS_OPT_CHOICE, F(format), "table", 0, 0, "table|csv|json", "FMT", "Output format."},
     {"timeout-ms", SS_OPT_INT, F(timeout_ms), "0", 0, 86400000, NULL, "MS",
      "Stop a query that runs longer than this (0 = no limit)."},
@@ -39,7 +43,7 @@ static int sql_run(const void *vopts, int argc, char **argv)
     }
     char err[1024];
     ss_query *q;
-    int rc = ss_query_open(o->data, &q, err, sizeof err);
+    int rc = ss_query_open(o->data, o->cold, &q, err, sizeof err);
     if (rc) {
         fprintf(stderr, "shopstream sql: %s\n", err);
         return rc == SS_EINVAL ? SS_EXIT_USAGE : SS_EXIT_FAIL;
@@ -70,9 +74,13 @@ const ss_cmd ss_cmd_sql = {
     .args = "\"QUERY\"",
     .description = "SQLite's dialect: WHERE, GROUP BY, HAVING, ORDER BY, joins of the fact "
                    "tables (orders, payments, cancellations) with the dimensions, and kpi_minute. "
+                   "The fact tables read the hot store and the committed archives of cold "
+                   "storage as one; hot_orders, cold_orders (and so on for payments and "
+                   "cancellations) read one side, and a condition on ts reads only the cold "
+                   "files that can match. "
                    "A statement that would write is refused (exit code 2). Money reads in "
                    "currency units; whole-cent numbers print with two decimals. See "
-                   "docs/queries.md.",
+                   "docs/queries.md and docs/lifecycle.md.",
     .opts = sql_table,
     .opts_size = sizeof(sql_opts),
     .run = sql_run,

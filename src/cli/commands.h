@@ -46,6 +46,13 @@ int ss_archiver_finish(archiver_thread *t, int final_pass);
             "How often the archiver checks the hot store's size (0: no archiving)."                \
     }
 
+/* Opens the cold store of a data directory into cold and returns an index
+ * of its archives for the engine (NULL, with a warning, when it cannot). */
+struct ss_cold;
+struct ss_cold_index;
+struct ss_cold_index *ss_cold_index_for(const char *data, const char *cold_uri,
+                                        struct ss_cold *cold);
+
 /* The hot and cold store URIs of a data directory (cold: the given URI, or
  * DIR/cold). */
 void ss_archive_uris(const char *data, const char *cold, char *hot_uri, size_t hn, char *cold_uri,

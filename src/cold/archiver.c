@@ -16,6 +16,7 @@
 #include "common/rng.h"
 #include "common/status.h"
 #include "common/timeutil.h"
+#include "cold/index.h"
 
 static const char *const tables[] = {"orders", "payments", "cancellations"};
 #define NTABLES 3
@@ -193,9 +194,11 @@ static int roll_back(ss_hot *hot, ss_cold *cold, const char *id)
     sweep_ctx s = {.cold = cold};
     snprintf(s.needle, sizeof s.needle, "part-%s.", id);
     int rc = cold->ops->list(cold->st, "", sweep_one, &s);
-    char manifest[128];
+    char manifest[128], keys[128];
     snprintf(manifest, sizeof manifest, "_archives/%s.json", id);
+    snprintf(keys, sizeof keys, "_archives/%s.keys", id);
     rc = rc ? rc : s.rc;
+    rc = rc ? rc : cold->ops->remove(cold->st, keys);
     rc = rc ? rc : cold->ops->remove(cold->st, manifest);
     if (rc)
         return rc;
@@ -293,6 +296,24 @@ static int check_manifest(ss_cold *cold, const char *id, json_t *m, ss_buf *out)
                 if (out)
                     ss_buf_printf(out, "archive %s: file %s is %s%s\n", id, path, what, detail);
             }
+        }
+    }
+    json_t *keys = json_object_get(m, "keys");
+    const char *kpath = json_string_value(json_object_get(keys, "path"));
+    if (kpath) {
+        int rc = cold->ops->read(cold->st, kpath, &data);
+        char got[16] = "";
+        if (rc == SS_OK)
+            snprintf(got, sizeof got, "%08lx",
+                     (unsigned long)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)data.data,
+                                          (uInt)data.len));
+        const char *want = json_string_value(json_object_get(keys, "crc32"));
+        if (rc != SS_OK || !want || strcmp(got, want) != 0 ||
+            (json_int_t)data.len != json_integer_value(json_object_get(keys, "bytes"))) {
+            problems++;
+            if (out)
+                ss_buf_printf(out, "archive %s: keys file %s is %s\n", id, kpath,
+                              rc == SS_EOF ? "missing" : "damaged");
         }
     }
     ss_buf_free(&data);
@@ -462,6 +483,17 @@ static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cf
             json_integer_value(json_object_get(f, "bytes"));
     }
     part_abort(&r);
+    if (rc == SS_OK) {
+        char kpath[128], kcrc[16];
+        int64_t kbytes = 0;
+        unsigned long crc = 0;
+        rc = ss_cold_keys_write(hot, cold, id, cutoff, kpath, sizeof kpath, &kbytes, &crc);
+        snprintf(kcrc, sizeof kcrc, "%08lx", crc);
+        if (rc == SS_OK)
+            json_object_set_new(m, "keys",
+                                json_pack("{s:s, s:I, s:s}", "path", kpath, "bytes",
+                                          (json_int_t)kbytes, "crc32", kcrc));
+    }
     ss_fault_point("after_files");
     char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(m);
@@ -568,6 +600,9 @@ static int verify_one(void *ctx, const char *id, const char *state, int64_t cuto
     ss_buf_free(&b);
     v->problems += check_manifest(v->cold, id, m, v->out);
     json_object_set_new(v->known, path, json_true());
+    const char *kpath = json_string_value(json_object_get(json_object_get(m, "keys"), "path"));
+    if (kpath)
+        json_object_set_new(v->known, kpath, json_true());
     json_t *tabs = json_object_get(m, "tables");
     for (int t = 0; t < NTABLES; t++) {
         size_t i;

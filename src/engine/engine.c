@@ -8,6 +8,7 @@
 #include "common/mem.h"
 #include "common/status.h"
 #include "common/timeutil.h"
+#include "cold/index.h"
 #include "engine/decode.h"
 
 #define ATTR_CAP         (1u << 16) /* orders remembered per cache generation */
@@ -499,6 +500,9 @@ static int resolve(ss_engine *e, const ss_event *ev, ss_attrib *at, uint64_t dh[
     int found = 0;
     int rc = e->hot->ops->lookup_order(e->hot->st, ev->order_id, at, e->lookup_buf,
                                        sizeof e->lookup_buf, &found);
+    if (rc == SS_OK && !found && e->cfg.cold)
+        rc = ss_cold_index_lookup_order(e->cfg.cold, e->hot, ev->order_id, ev->ts, at,
+                                        e->lookup_buf, sizeof e->lookup_buf, &found);
     if (rc)
         return rc;
     if (!found)
@@ -559,6 +563,8 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
     if (e->st.watermark != INT64_MIN && window_end <= e->st.watermark) {
         int found = 0, is_new = 0;
         rc = e->hot->ops->has_event(e->hot->st, ev.event_id, &found);
+        if (rc == SS_OK && !found && e->cfg.cold)
+            rc = ss_cold_index_has_event(e->cfg.cold, e->hot, ev.event_id, ev.ts, &found);
         if (rc == SS_OK && !found)
             rc = e->hot->ops->put_late(e->hot->st, &ev, msg->data, msg->len, e->st.watermark,
                                        &is_new);

@@ -27,6 +27,9 @@ typedef struct ss_engine_config {
     uint32_t commit_records;  /* ... or after this many records */
     int shard;                /* KPI shard written by this engine */
     const ss_profile *places; /* reference data for cities and countries; may be NULL */
+    /* What archived events the cold store holds; NULL when there is none.
+     * Deduplication and order attribution consult it on a hot-store miss. */
+    struct ss_cold_index *cold;
 } ss_engine_config;
 
 typedef struct ss_engine_stats {

@@ -131,6 +131,10 @@ typedef struct ss_hot_ops {
     /* The event time of the n-th oldest event over all fact tables (n from
      * 0), or INT64_MIN when there are fewer; *total is the number of events. */
     int (*nth_oldest)(void *st, int64_t n, int64_t *ts, int64_t *total);
+    /* Reports the keys of the facts with ts < cutoff: every event_id through
+     * ev, and each order's dimensions through order (in no set order). */
+    int (*archive_keys)(void *st, int64_t cutoff, int (*ev)(void *ctx, ss_str event_id),
+                        int (*order)(void *ctx, ss_str order_id, const ss_attrib *at), void *ctx);
     /* Records an archive run as `writing` (committed at once). */
     int (*archive_begin)(void *st, const char *id, int64_t cutoff, const char *created_at);
     /* In one transaction: deletes every fact with ts < cutoff and marks the
@@ -145,6 +149,9 @@ typedef struct ss_hot_ops {
                         void *ctx);
     /* Gives freed pages back to the file system (as far as the backend can). */
     int (*reclaim)(void *st);
+    /* A number that changes whenever another connection has committed to the
+     * store (the archiver, for one): a cheap test for "look again". */
+    int (*version)(void *st, uint64_t *v);
     /* Small named notes about the lifecycle (last archiver error, ...), so
      * that `shopstream archive --status` in another process can show them. */
     int (*note_set)(void *st, const char *key, const char *value);

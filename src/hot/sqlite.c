@@ -795,6 +795,44 @@ static int sqlite_nth_oldest(void *vst, int64_t n, int64_t *ts, int64_t *total)
     return rc == SQLITE_ROW ? SS_OK : db_error(h, "counting events");
 }
 
+static int sqlite_archive_keys(void *vst, int64_t cutoff, int (*ev)(void *ctx, ss_str event_id),
+                              int (*order)(void *ctx, ss_str order_id, const ss_attrib *at),
+                              void *ctx)
+{
+    hot_sqlite *h = vst;
+    static const char *const q[] = {
+        "SELECT event_id FROM orders_data WHERE ts < ?1",
+        "SELECT event_id FROM payments_data WHERE ts < ?1",
+        "SELECT event_id FROM cancellations_data WHERE ts < ?1",
+        "SELECT order_id, city, country, category, payment_method FROM orders_data WHERE ts < ?1",
+    };
+    char c[SS_ISO_LEN];
+    int out = SS_OK;
+    for (size_t i = 0; i < sizeof q / sizeof q[0] && out == SS_OK; i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(h->db, q[i], -1, &st, NULL) != SQLITE_OK)
+            return db_error(h, "listing archived keys");
+        bind_time(st, 1, cutoff, c);
+        int rc;
+        while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            ss_str col[5];
+            for (int k = 0; k < sqlite3_column_count(st); k++)
+                col[k] = (ss_str){(const char *)sqlite3_column_text(st, k),
+                                  (uint32_t)sqlite3_column_bytes(st, k)};
+            if (i < 3) {
+                out = ev(ctx, col[0]);
+            } else {
+                ss_attrib at = {col[1], col[2], col[3], col[4]};
+                out = order(ctx, col[0], &at);
+            }
+        }
+        if (out == SS_OK && rc != SQLITE_DONE)
+            out = db_error(h, "listing archived keys");
+        sqlite3_finalize(st);
+    }
+    return out;
+}
+
 static int sqlite_archive_begin(void *vst, const char *id, int64_t cutoff, const char *created_at)
 {
     char c[SS_ISO_LEN + 1] = {0};
@@ -876,6 +914,18 @@ static int sqlite_reclaim(void *vst)
                : db_error(h, "giving space back");
 }
 
+static int sqlite_version(void *vst, uint64_t *v)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+        return db_error(h, "reading the data version");
+    int rc = sqlite3_step(st);
+    *v = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? SS_OK : db_error(h, "reading the data version");
+}
+
 static int sqlite_note_set(void *vst, const char *key, const char *value)
 {
     const char *args[] = {key, value, NULL};
@@ -924,11 +974,13 @@ const ss_hot_ops ss_hot_sqlite_ops = {
     .scan_range = sqlite_scan_range,
     .delete_range = sqlite_delete_range,
     .nth_oldest = sqlite_nth_oldest,
+    .archive_keys = sqlite_archive_keys,
     .archive_begin = sqlite_archive_begin,
     .archive_commit = sqlite_archive_commit,
     .archive_forget = sqlite_archive_forget,
     .archive_list = sqlite_archive_list,
     .reclaim = sqlite_reclaim,
+    .version = sqlite_version,
     .note_set = sqlite_note_set,
     .note_list = sqlite_note_list,
 };
