@@ -11,6 +11,7 @@
 #include "common/mem.h"
 #include "common/status.h"
 #include "common/timeutil.h"
+#include "query/coldtab.h"
 
 struct ss_query {
     sqlite3 *db;
@@ -71,10 +72,105 @@ static int progress(void *ctx)
     return q->deadline && ss_mono_ms() > q->deadline;
 }
 
-int ss_query_open(const char *data_dir, ss_query **out, char *err, size_t errlen)
+/* The cold storage directory from the user's form of it. */
+static int cold_root(const char *data_dir, const char *cold, char *out, size_t n, char *err,
+                     size_t errlen)
+{
+    const char *dir = cold;
+    if (!cold) {
+        if ((size_t)snprintf(out, n, "%s/cold", data_dir) < n)
+            return SS_OK;
+        snprintf(err, errlen, "the data directory path '%s' is too long", data_dir);
+        return SS_EINVAL;
+    }
+    if (strstr(cold, "://")) {
+        snprintf(err, errlen,
+                 "cold storage '%s' is not supported here; give a directory: PATH or file:PATH",
+                 cold);
+        return SS_EINVAL;
+    }
+    if (!strncmp(cold, "file:", 5))
+        dir = cold + 5;
+    if (!*dir || (size_t)snprintf(out, n, "%s", dir) >= n) {
+        snprintf(err, errlen, "cold storage '%s' is not a usable directory path", cold);
+        return SS_EINVAL;
+    }
+    return SS_OK;
+}
+
+/* Checks that cold_<t> has the columns of hot_<t>, by name and in order: the
+ * union view pairs them by position, so a hot view that gained or renamed a
+ * column would otherwise pair values with the wrong names. */
+static int check_columns(ss_query *q, const char *t, char *err, size_t errlen)
+{
+    char sql[128];
+    sqlite3_stmt *hot = NULL, *cold = NULL;
+    int rc = SS_ERR;
+    snprintf(sql, sizeof sql, "SELECT * FROM hot_%s", t);
+    if (sqlite3_prepare_v2(q->db, sql, -1, &hot, NULL) != SQLITE_OK)
+        goto out;
+    snprintf(sql, sizeof sql, "SELECT * FROM cold_%s", t);
+    if (sqlite3_prepare_v2(q->db, sql, -1, &cold, NULL) != SQLITE_OK)
+        goto out;
+    int n = sqlite3_column_count(hot);
+    for (int i = 0; i < n || i < sqlite3_column_count(cold); i++) {
+        const char *h = i < n ? sqlite3_column_name(hot, i) : "(none)";
+        const char *c = i < sqlite3_column_count(cold) ? sqlite3_column_name(cold, i) : "(none)";
+        if (strcmp(h, c) != 0) {
+            snprintf(err, errlen,
+                     "the hot store's view %s does not have the columns cold storage holds "
+                     "(column %d is '%s' in the hot store, '%s' in cold storage); this "
+                     "shopstream cannot read this store",
+                     t, i + 1, h, c);
+            rc = SS_EINVAL;
+            goto out;
+        }
+    }
+    rc = SS_OK;
+out:
+    if (rc == SS_ERR)
+        snprintf(err, errlen, "cannot set up SQL over hot and cold storage: %s",
+                 sqlite3_errmsg(q->db));
+    sqlite3_finalize(hot);
+    sqlite3_finalize(cold);
+    return rc;
+}
+
+/* Makes the fact names read hot and cold together. Temp objects shadow the
+ * main schema's views of the same name (SQLite resolves an unqualified name
+ * in temp first); they are created before the guard, which then refuses any
+ * change to them as to everything else. */
+static int attach_cold(ss_query *q, const char *root, char *err, size_t errlen)
+{
+    int rc = ss_query_coldtab_register(q->db, root, err, errlen);
+    for (int i = 0; !rc && ss_query_cold_tables[i]; i++) {
+        const char *t = ss_query_cold_tables[i];
+        char *sql = sqlite3_mprintf(
+            "CREATE TEMP VIEW hot_%s AS SELECT * FROM main.%s;"
+            "CREATE VIRTUAL TABLE temp.cold_%s USING ss_cold(%s);"
+            "CREATE TEMP VIEW %s AS SELECT * FROM hot_%s UNION ALL SELECT * FROM cold_%s;",
+            t, t, t, t, t, t, t);
+        char *msg = NULL;
+        if (!sql || sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "cannot set up SQL over hot and cold storage: %s",
+                     msg ? msg : "out of memory");
+            rc = SS_ERR;
+        }
+        sqlite3_free(msg);
+        sqlite3_free(sql);
+        if (!rc)
+            rc = check_columns(q, t, err, errlen);
+    }
+    return rc;
+}
+
+int ss_query_open(const char *data_dir, const char *cold, ss_query **out, char *err, size_t errlen)
 {
     *out = NULL;
-    char path[4096];
+    char path[4096], root[4096];
+    int rc = cold_root(data_dir, cold, root, sizeof root, err, errlen);
+    if (rc)
+        return rc;
     snprintf(path, sizeof path, "%s/hot.db", data_dir);
     struct stat sb;
     if (stat(path, &sb) != 0) {
@@ -93,6 +189,11 @@ int ss_query_open(const char *data_dir, ss_query **out, char *err, size_t errlen
         return SS_EIO;
     }
     sqlite3_busy_timeout(q->db, 5000);
+    rc = attach_cold(q, root, err, errlen);
+    if (rc) {
+        ss_query_close(q);
+        return rc;
+    }
     sqlite3_exec(q->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
     sqlite3_set_authorizer(q->db, authorizer, q);
     sqlite3_progress_handler(q->db, 10000, progress, q);
@@ -415,9 +516,12 @@ int ss_query_exec(ss_query *q, const char *sql, ss_query_format fmt, const ss_qu
         sqlite3_stmt *st = NULL;
         q->denied[0] = '\0';
         if (sqlite3_prepare_v2(q->db, tail, -1, &st, &tail) != SQLITE_OK) {
-            /* DELETE or UPDATE of a view fails before the guard sees it. */
-            if (!q->denied[0] && !strncmp(sqlite3_errmsg(q->db), "cannot modify ", 14))
-                snprintf(q->denied, sizeof q->denied, "%s", sqlite3_errmsg(q->db));
+            /* DELETE or UPDATE of a view, or of a cold table (a virtual
+             * table without xUpdate), fails before the guard sees it. */
+            const char *msg = sqlite3_errmsg(q->db);
+            if (!q->denied[0] &&
+                (!strncmp(msg, "cannot modify ", 14) || strstr(msg, " may not be modified")))
+                snprintf(q->denied, sizeof q->denied, "%s", msg);
             if (q->denied[0])
                 snprintf(err, errlen,
                          "refused: the statement would change the store (%s); shopstream sql "

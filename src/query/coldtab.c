@@ -1,0 +1,897 @@
+/* The "ss_cold" virtual table module: SQL over the cold layout of
+ * docs/lifecycle.md. See coldtab.h for what it serves and promises. */
+#define _POSIX_C_SOURCE 200809L
+#include "query/coldtab.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/status.h"
+
+#define COMP "query:cold"
+
+/* The advice every error about cold data ends with: the archiver's check
+ * tells which archives are whole, and repairs what it can. */
+#define VERIFY_HINT "run 'shopstream archive --verify'"
+
+#define READ_CHUNK (64 * 1024)
+/* A line longer than any event could be is a damaged file, not a reason to
+ * read the rest of it into memory. */
+#define MAX_LINE (16 * 1024 * 1024)
+/* ts constraints of one scan that are used for pruning; more add nothing. */
+#define MAX_TS_CONS 8
+
+typedef enum col_kind {
+    COL_TEXT,     /* a JSON string; required */
+    COL_TEXT_OPT, /* a JSON string, or null or absent (NULL) */
+    COL_INT,      /* a JSON integer */
+    COL_MONEY,    /* a JSON number in currency units, exact to the cent */
+} col_kind;
+
+typedef struct col_spec {
+    const char *name; /* the column, and the key of the JSON lines */
+    col_kind kind;
+} col_spec;
+
+typedef struct table_spec {
+    const char *name;
+    const col_spec *cols;
+    int ncols;
+} table_spec;
+
+/* The columns of the hot store's views (src/hot/schema.sql), in their order;
+ * query.c checks at open that the views still have these names. */
+static const col_spec order_cols[] = {
+    {"event_id", COL_TEXT},       {"order_id", COL_TEXT},         {"ts", COL_TEXT},
+    {"customer_id", COL_TEXT},    {"customer_segment", COL_TEXT}, {"product_id", COL_TEXT},
+    {"product_name", COL_TEXT},   {"category", COL_TEXT},         {"city", COL_TEXT},
+    {"country", COL_TEXT},        {"quantity", COL_INT},          {"unit_price", COL_MONEY},
+    {"amount", COL_MONEY},        {"discount", COL_MONEY},        {"tax", COL_MONEY},
+    {"shipping", COL_MONEY},      {"total_price", COL_MONEY},     {"currency", COL_TEXT},
+    {"payment_method", COL_TEXT},
+};
+
+static const col_spec payment_cols[] = {
+    {"event_id", COL_TEXT},
+    {"order_id", COL_TEXT},
+    {"ts", COL_TEXT},
+    {"payment_method", COL_TEXT},
+    {"amount", COL_MONEY},
+    {"status", COL_TEXT},
+    {"failure_reason", COL_TEXT_OPT},
+    {"attempt", COL_INT},
+    {"city", COL_TEXT},
+    {"country", COL_TEXT},
+    {"category", COL_TEXT},
+};
+
+static const col_spec cancellation_cols[] = {
+    {"event_id", COL_TEXT}, {"order_id", COL_TEXT}, {"ts", COL_TEXT},
+    {"reason", COL_TEXT},   {"refund", COL_MONEY},  {"city", COL_TEXT},
+    {"country", COL_TEXT},  {"category", COL_TEXT}, {"payment_method", COL_TEXT},
+};
+
+#define NCOLS(a) ((int)(sizeof a / sizeof a[0]))
+
+static const table_spec tables[] = {
+    {"orders", order_cols, NCOLS(order_cols)},
+    {"payments", payment_cols, NCOLS(payment_cols)},
+    {"cancellations", cancellation_cols, NCOLS(cancellation_cols)},
+};
+
+#define MAX_COLS NCOLS(order_cols)
+#define TS_COL   2 /* ts is the third column of every table */
+#define NTABLES  ((int)(sizeof tables / sizeof tables[0]))
+
+const char *const ss_query_cold_tables[] = {"orders", "payments", "cancellations", NULL};
+
+/* One file a committed manifest lists for the table. */
+typedef struct cold_file {
+    char *path; /* relative to the cold root, as listed */
+    char *min_ts, *max_ts;
+    int64_t records; /* -1 when the manifest does not say */
+    int64_t bytes;   /* -1 when the manifest does not say */
+} cold_file;
+
+typedef struct file_list {
+    cold_file *v;
+    size_t n, cap;
+} file_list;
+
+typedef struct cold_vtab {
+    sqlite3_vtab base; /* first: SQLite hands out pointers to it */
+    sqlite3 *db;
+    const table_spec *t;
+    const char *root; /* the module's; outlives every table */
+    /* The files of the committed archives whose ids, each followed by '\n',
+     * are in ids: read again only when that list changes, since a committed
+     * manifest never does. */
+    int loaded;
+    ss_buf ids;
+    file_list files;
+} cold_vtab;
+
+typedef struct cold_cursor {
+    sqlite3_vtab_cursor base; /* first: SQLite hands out pointers to it */
+    /* The scan's range of ts; NULL is open-ended. */
+    char *lo, *hi;
+    size_t lo_len, hi_len;
+    int lo_incl, hi_incl;
+    int empty; /* the constraints admit no ts at all */
+    size_t next_file;
+    /* The open file, if any. */
+    gzFile gz;
+    const cold_file *cur;
+    char *rbuf;
+    size_t rpos, rlen;
+    int64_t line_no, records;
+    ss_buf line;
+    json_t *row;
+    json_t *vals[MAX_COLS];
+    int64_t rowid;
+    int eof;
+    /* For the debug log: files opened and scans (xFilter calls). */
+    int64_t opened;
+    int scans;
+} cold_cursor;
+
+/* ---- errors ---- */
+
+static int vt_error(cold_vtab *vt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Sets the message SQLite reports for the failing call; returns
+ * SQLITE_ERROR. The format is SQLite's printf: no %zu (%z is its own). */
+static int vt_error(cold_vtab *vt, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sqlite3_free(vt->base.zErrMsg);
+    vt->base.zErrMsg = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
+    return SQLITE_ERROR;
+}
+
+static int file_damaged(cold_cursor *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A listed file whose content is not what the manifest promises. */
+static int file_damaged(cold_cursor *c, const char *fmt, ...)
+{
+    cold_vtab *vt = (cold_vtab *)c->base.pVtab;
+    va_list ap;
+    va_start(ap, fmt);
+    char *why = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
+    vt_error(vt, "cold file '%s' is damaged: %s; " VERIFY_HINT, c->cur->path,
+             why ? why : "out of memory");
+    sqlite3_free(why);
+    return SQLITE_ERROR;
+}
+
+/* ---- reading manifests ---- */
+
+static int tcmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    /* SQLite's BINARY collation: bytes, then length. */
+    int k = memcmp(a, b, alen < blen ? alen : blen);
+    return k ? k : (alen > blen) - (alen < blen);
+}
+
+static int file_order(const void *pa, const void *pb)
+{
+    const cold_file *a = pa, *b = pb;
+    int k = strcmp(a->min_ts, b->min_ts);
+    return k ? k : strcmp(a->path, b->path);
+}
+
+static void files_clear(file_list *fl)
+{
+    for (size_t i = 0; i < fl->n; i++) {
+        free(fl->v[i].path);
+        free(fl->v[i].min_ts);
+        free(fl->v[i].max_ts);
+    }
+    free(fl->v);
+    memset(fl, 0, sizeof *fl);
+}
+
+/* Archive ids name files under _archives/: nothing that could leave it. */
+static int valid_id(const char *id)
+{
+    if (!id || !*id || *id == '.')
+        return 0;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return 0;
+    return 1;
+}
+
+/* A listed path stays inside the table's folder of the cold root: a manifest
+ * is data, and a query must not read files elsewhere because one says so. */
+static int valid_path(const char *path, const char *table)
+{
+    size_t tl = strlen(table), n = strlen(path);
+    if (strncmp(path, table, tl) != 0 || path[tl] != '/' || strstr(path, "..") ||
+        strstr(path, "//") || strchr(path, '\\'))
+        return 0;
+    return (n > 6 && !strcmp(path + n - 6, ".jsonl")) ||
+           (n > 9 && !strcmp(path + n - 9, ".jsonl.gz"));
+}
+
+/* A non-negative integer member, or -1 when absent; -2 when not such. */
+static int64_t opt_count(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v)
+        return -1;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -2;
+    return (int64_t)json_integer_value(v);
+}
+
+/* Adds the table's files of one committed archive to fl. The manifest comes
+ * from the archives row (text, len) or, when that has none, from
+ * COLD/_archives/<id>.json. */
+static int add_manifest(cold_vtab *vt, const char *id, const char *text, int len, file_list *fl)
+{
+    json_error_t je;
+    json_t *m = NULL;
+    char path[4096];
+    const char *from = "the hot store's archives table";
+    int rc = SQLITE_OK;
+
+    if (!valid_id(id)) {
+        rc = vt_error(vt, "committed archive id '%s' is not a valid archive id; " VERIFY_HINT,
+                      id ? id : "");
+        goto out;
+    }
+    if (text && len > 0) {
+        m = json_loadb(text, (size_t)len, 0, &je);
+    } else {
+        snprintf(path, sizeof path, "%s/_archives/%s.json", vt->root, id);
+        from = path;
+        struct stat sb;
+        if (stat(path, &sb) != 0 && errno == ENOENT) {
+            rc = vt_error(vt,
+                          "committed archive '%s' has no manifest: the archives table holds "
+                          "none and '%s' is missing; " VERIFY_HINT,
+                          id, path);
+            goto out;
+        }
+        m = json_load_file(path, 0, &je);
+    }
+    if (!m) {
+        rc = vt_error(vt,
+                      "the manifest of archive '%s' (in %s) is damaged: %s (line %d); " VERIFY_HINT,
+                      id, from, je.text, je.line);
+        goto out;
+    }
+    json_t *aid = json_object_get(m, "archive_id");
+    json_t *tabs = json_object_get(m, "tables");
+    if ((aid && (!json_is_string(aid) || strcmp(json_string_value(aid), id) != 0)) ||
+        !json_is_object(tabs)) {
+        rc = vt_error(vt, "the manifest of archive '%s' (in %s) is damaged: %s; " VERIFY_HINT, id,
+                      from, json_is_object(tabs) ? "it names another archive" : "no \"tables\"");
+        goto out;
+    }
+    json_t *t = json_object_get(tabs, vt->t->name);
+    if (!t)
+        goto out; /* the run archived nothing of this table */
+    json_t *files = json_object_get(t, "files");
+    if (!json_is_array(files)) {
+        rc = vt_error(vt,
+                      "the manifest of archive '%s' (in %s) is damaged: %s has no \"files\" "
+                      "list; " VERIFY_HINT,
+                      id, from, vt->t->name);
+        goto out;
+    }
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f)
+    {
+        const char *p = json_string_value(json_object_get(f, "path"));
+        const char *lo = json_string_value(json_object_get(f, "min_ts"));
+        const char *hi = json_string_value(json_object_get(f, "max_ts"));
+        int64_t records = opt_count(f, "records"), bytes = opt_count(f, "bytes");
+        if (!p || !lo || !hi || records < -1 || bytes < -1 || !valid_path(p, vt->t->name)) {
+            rc = vt_error(vt,
+                          "the manifest of archive '%s' (in %s) is damaged: file %lld of %s "
+                          "needs a path under '%s/' ending in .jsonl or .jsonl.gz, min_ts and "
+                          "max_ts; " VERIFY_HINT,
+                          id, from, (long long)i + 1, vt->t->name, vt->t->name);
+            goto out;
+        }
+        if (fl->n == fl->cap) {
+            fl->cap = fl->cap ? fl->cap * 2 : 16;
+            fl->v = ss_realloc(fl->v, fl->cap * sizeof *fl->v);
+        }
+        fl->v[fl->n++] = (cold_file){ss_strdup(p), ss_strdup(lo), ss_strdup(hi), records, bytes};
+    }
+out:
+    json_decref(m);
+    return rc;
+}
+
+static int db_error(cold_vtab *vt, int rc, const char *what)
+{
+    vt_error(vt, "cannot read the archives table (%s): %s", what, sqlite3_errmsg(vt->db));
+    /* An interrupt (the query's time limit) stays one, for its message. */
+    return rc == SQLITE_INTERRUPT ? rc : SQLITE_ERROR;
+}
+
+/* Brings vt->files up to date with the committed archives. Runs inside the
+ * query's statement, so it sees the same snapshot of the hot store as the
+ * hot side of the query: an archive commit deletes the hot rows and marks
+ * the archive committed in one transaction, so no row is seen twice or
+ * missed. */
+static int load_files(cold_vtab *vt)
+{
+    sqlite3_stmt *st = NULL;
+    ss_buf ids;
+    file_list fl = {0};
+    int rc, exists;
+
+    ss_buf_init(&ids, 256);
+    rc = sqlite3_prepare_v2(vt->db,
+                            "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND "
+                            "name = 'archives'",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = db_error(vt, rc, "looking it up");
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    exists = rc == SQLITE_ROW;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        rc = db_error(vt, rc, "looking it up");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    rc = SQLITE_OK;
+    /* A store the archiver has never touched has no archives table: no
+     * committed archives. */
+    if (!exists)
+        goto swap;
+
+    rc = sqlite3_prepare_v2(vt->db,
+                            "SELECT archive_id, manifest FROM main.archives "
+                            "WHERE state = 'committed' ORDER BY archive_id",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = db_error(vt, rc, "listing committed archives");
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        ss_buf_puts(&ids, id ? id : "");
+        ss_buf_putc(&ids, '\n');
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_error(vt, rc, "listing committed archives");
+        goto out;
+    }
+    rc = SQLITE_OK;
+    if (vt->loaded && ids.len == vt->ids.len &&
+        (!ids.len || !memcmp(ids.data, vt->ids.data, ids.len)))
+        goto out;
+    sqlite3_reset(st);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = add_manifest(vt, (const char *)sqlite3_column_text(st, 0),
+                          (const char *)sqlite3_column_text(st, 1), sqlite3_column_bytes(st, 1),
+                          &fl);
+        if (rc)
+            goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_error(vt, rc, "reading manifests");
+        goto out;
+    }
+    rc = SQLITE_OK;
+    if (fl.n > 1)
+        qsort(fl.v, fl.n, sizeof *fl.v, file_order);
+swap:
+    files_clear(&vt->files);
+    vt->files = fl;
+    memset(&fl, 0, sizeof fl);
+    ss_buf_free(&vt->ids);
+    vt->ids = ids;
+    ss_buf_init(&ids, 0);
+    vt->loaded = 1;
+out:
+    sqlite3_finalize(st);
+    ss_buf_free(&ids);
+    files_clear(&fl);
+    return rc;
+}
+
+/* ---- the table ---- */
+
+static int cold_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                        sqlite3_vtab **out, char **errp)
+{
+    const table_spec *t = NULL;
+    ss_buf sql;
+    int rc;
+
+    *out = NULL;
+    for (int i = 0; argc == 4 && i < NTABLES; i++)
+        if (!strcmp(argv[3], tables[i].name))
+            t = &tables[i];
+    if (!t) {
+        *errp = sqlite3_mprintf("ss_cold takes one table: orders, payments or cancellations");
+        return SQLITE_ERROR;
+    }
+    ss_buf_init(&sql, 512);
+    ss_buf_lit(&sql, "CREATE TABLE x(");
+    for (int i = 0; i < t->ncols; i++)
+        ss_buf_printf(&sql, "%s%s %s", i ? ", " : "", t->cols[i].name,
+                      t->cols[i].kind == COL_INT     ? "INTEGER"
+                      : t->cols[i].kind == COL_MONEY ? "REAL"
+                                                     : "TEXT");
+    ss_buf_putc(&sql, ')');
+    rc = sqlite3_declare_vtab(db, ss_buf_cstr(&sql));
+    ss_buf_free(&sql);
+    if (rc != SQLITE_OK) {
+        *errp = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+        return rc;
+    }
+    cold_vtab *vt = ss_calloc(1, sizeof *vt);
+    vt->db = db;
+    vt->t = t;
+    vt->root = aux;
+    ss_buf_init(&vt->ids, 0);
+    *out = &vt->base;
+    return SQLITE_OK;
+}
+
+static int cold_disconnect(sqlite3_vtab *vtab)
+{
+    cold_vtab *vt = (cold_vtab *)vtab;
+    files_clear(&vt->files);
+    ss_buf_free(&vt->ids);
+    free(vt);
+    return SQLITE_OK;
+}
+
+/* Hands the usable ts comparisons to xFilter, one character per argument
+ * in idxStr ('=', '<', 'l' for <=, '>', 'g' for >=). SQLite still checks
+ * every row itself (omit stays 0): pruning is per file, and values that are
+ * not text are left to SQLite's own comparison rules. */
+static int cold_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
+{
+    char ops[MAX_TS_CONS + 1];
+    int n = 0, lower = 0, upper = 0, eq = 0;
+    (void)vtab;
+    for (int i = 0; i < info->nConstraint && n < MAX_TS_CONS; i++) {
+        const struct sqlite3_index_constraint *k = &info->aConstraint[i];
+        if (!k->usable || k->iColumn != TS_COL)
+            continue;
+        char op;
+        switch (k->op) {
+        case SQLITE_INDEX_CONSTRAINT_EQ:
+            op = '=', eq = 1;
+            break;
+        case SQLITE_INDEX_CONSTRAINT_LT:
+            op = '<', upper = 1;
+            break;
+        case SQLITE_INDEX_CONSTRAINT_LE:
+            op = 'l', upper = 1;
+            break;
+        case SQLITE_INDEX_CONSTRAINT_GT:
+            op = '>', lower = 1;
+            break;
+        case SQLITE_INDEX_CONSTRAINT_GE:
+            op = 'g', lower = 1;
+            break;
+        default:
+            continue;
+        }
+        /* Files are pruned by byte order; another collation orders
+         * differently. */
+        const char *coll = sqlite3_vtab_collation(info, i);
+        if (coll && sqlite3_stricmp(coll, "BINARY") != 0)
+            continue;
+        ops[n++] = op;
+        info->aConstraintUsage[i].argvIndex = n;
+        info->aConstraintUsage[i].omit = 0;
+    }
+    ops[n] = '\0';
+    info->idxNum = n;
+    if (n) {
+        info->idxStr = sqlite3_mprintf("%s", ops);
+        info->needToFreeIdxStr = 1;
+    }
+    /* Relative costs only: a bounded range reads a few files, an open one
+     * all of them. */
+    double rows = eq ? 10 : lower && upper ? 1e4 : lower || upper ? 2.5e5 : 1e6;
+    info->estimatedRows = (sqlite3_int64)rows;
+    info->estimatedCost = rows;
+    return SQLITE_OK;
+}
+
+static void cursor_close_file(cold_cursor *c)
+{
+    if (c->gz)
+        gzclose_r(c->gz);
+    c->gz = NULL;
+    c->cur = NULL;
+    c->rpos = c->rlen = 0;
+}
+
+static void cursor_reset(cold_cursor *c)
+{
+    cursor_close_file(c);
+    json_decref(c->row);
+    c->row = NULL;
+    free(c->lo);
+    free(c->hi);
+    c->lo = c->hi = NULL;
+    c->lo_len = c->hi_len = 0;
+    c->lo_incl = c->hi_incl = 0;
+    c->empty = 0;
+    c->next_file = 0;
+    c->rowid = 0;
+    c->eof = 1;
+}
+
+static int cold_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out)
+{
+    (void)vtab;
+    cold_cursor *c = ss_calloc(1, sizeof *c);
+    c->rbuf = ss_malloc(READ_CHUNK);
+    ss_buf_init(&c->line, 1024);
+    c->eof = 1;
+    *out = &c->base;
+    return SQLITE_OK;
+}
+
+static int cold_close(sqlite3_vtab_cursor *cur)
+{
+    cold_cursor *c = (cold_cursor *)cur;
+    cold_vtab *vt = (cold_vtab *)cur->pVtab;
+    if (c->scans == 1)
+        SS_DEBUG(COMP, "%s: opened %lld of %zu files", vt->t->name, (long long)c->opened,
+                 vt->files.n);
+    else if (c->scans > 1)
+        SS_DEBUG(COMP, "%s: opened %lld of %zu files in %d scans", vt->t->name,
+                 (long long)c->opened, vt->files.n, c->scans);
+    cursor_reset(c);
+    ss_buf_free(&c->line);
+    free(c->rbuf);
+    free(c);
+    return SQLITE_OK;
+}
+
+/* Narrows the scan's range by one constraint value. */
+static void add_bound(cold_cursor *c, char op, sqlite3_value *v)
+{
+    /* Text compares as text; other values follow SQLite's affinity rules,
+     * which SQLite applies itself when it checks each row. */
+    if (sqlite3_value_type(v) != SQLITE_TEXT)
+        return;
+    const char *s = (const char *)sqlite3_value_text(v);
+    size_t n = (size_t)sqlite3_value_bytes(v);
+    if (!s)
+        return;
+    if (op == '=' || op == '>' || op == 'g') {
+        int incl = op != '>';
+        int k = c->lo ? tcmp(s, n, c->lo, c->lo_len) : 1;
+        if (k > 0 || (k == 0 && !incl)) {
+            free(c->lo);
+            c->lo = ss_strndup(s, n), c->lo_len = n, c->lo_incl = incl;
+        }
+    }
+    if (op == '=' || op == '<' || op == 'l') {
+        int incl = op != '<';
+        int k = c->hi ? tcmp(s, n, c->hi, c->hi_len) : -1;
+        if (k < 0 || (k == 0 && !incl)) {
+            free(c->hi);
+            c->hi = ss_strndup(s, n), c->hi_len = n, c->hi_incl = incl;
+        }
+    }
+}
+
+/* Whether a ts range [min, max] can hold a ts of the scan's range. */
+static int range_overlaps(const cold_cursor *c, const char *min, size_t minlen, const char *max,
+                          size_t maxlen)
+{
+    if (c->lo) {
+        int k = tcmp(max, maxlen, c->lo, c->lo_len);
+        if (k < 0 || (k == 0 && !c->lo_incl))
+            return 0;
+    }
+    if (c->hi) {
+        int k = tcmp(min, minlen, c->hi, c->hi_len);
+        if (k > 0 || (k == 0 && !c->hi_incl))
+            return 0;
+    }
+    return 1;
+}
+
+static int open_file(cold_cursor *c, const cold_file *f)
+{
+    cold_vtab *vt = (cold_vtab *)c->base.pVtab;
+    char path[4096];
+    struct stat sb;
+
+    c->cur = f;
+    c->line_no = c->records = 0;
+    c->rpos = c->rlen = 0;
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", vt->root, f->path) >= sizeof path)
+        return vt_error(vt, "cold file '%s' under '%s': the path is too long", f->path, vt->root);
+    if (stat(path, &sb) != 0) {
+        if (errno == ENOENT)
+            return vt_error(vt, "cold file '%s' is missing (under '%s'); " VERIFY_HINT, f->path,
+                            vt->root);
+        return vt_error(vt, "cannot read cold file '%s' (under '%s'): %s", f->path, vt->root,
+                        strerror(errno));
+    }
+    if (f->bytes >= 0 && (int64_t)sb.st_size != f->bytes)
+        return file_damaged(c, "it has %lld bytes, its manifest says %lld", (long long)sb.st_size,
+                            (long long)f->bytes);
+    c->gz = gzopen(path, "rb");
+    if (!c->gz)
+        return vt_error(vt, "cannot read cold file '%s' (under '%s'): %s", f->path, vt->root,
+                        errno ? strerror(errno) : "out of memory");
+    c->opened++;
+    gzbuffer(c->gz, 128 * 1024);
+    /* zlib reads a file that is not gzip as it is; a .gz file must be one,
+     * and a .jsonl file must not be. */
+    size_t n = strlen(f->path);
+    int want_gz = n > 3 && !strcmp(f->path + n - 3, ".gz");
+    if (gzdirect(c->gz) == want_gz)
+        return file_damaged(c, "%s", want_gz ? "it is not gzip data" : "it is gzip data");
+    return SQLITE_OK;
+}
+
+/* Reads the next line of the open file into c->line, without its newline;
+ * *got = 0 at the end of the file. */
+static int read_line(cold_cursor *c, int *got)
+{
+    c->line.len = 0;
+    *got = 0;
+    for (;;) {
+        if (c->rpos == c->rlen) {
+            int n = gzread(c->gz, c->rbuf, READ_CHUNK);
+            int errnum = Z_OK;
+            const char *msg = n <= 0 ? gzerror(c->gz, &errnum) : NULL;
+            if (n < 0 || errnum != Z_OK)
+                return file_damaged(c, "%s after line %lld", msg ? msg : "read error",
+                                    (long long)c->line_no);
+            if (n == 0) {
+                *got = c->line.len > 0;
+                if (*got)
+                    c->line_no++;
+                return SQLITE_OK;
+            }
+            c->rpos = 0;
+            c->rlen = (size_t)n;
+        }
+        const char *p = c->rbuf + c->rpos;
+        size_t avail = c->rlen - c->rpos;
+        const char *nl = memchr(p, '\n', avail);
+        size_t take = nl ? (size_t)(nl - p) : avail;
+        if (c->line.len + take > MAX_LINE)
+            return file_damaged(c, "line %lld is longer than %d bytes", (long long)c->line_no + 1,
+                                MAX_LINE);
+        ss_buf_put(&c->line, p, take);
+        c->rpos += take + (nl != NULL);
+        if (nl) {
+            c->line_no++;
+            *got = 1;
+            return SQLITE_OK;
+        }
+    }
+}
+
+/* Parses c->line into c->row and c->vals, checking each column's type. */
+static int parse_row(cold_cursor *c)
+{
+    cold_vtab *vt = (cold_vtab *)c->base.pVtab;
+    json_error_t je;
+
+    json_decref(c->row);
+    c->row = json_loadb(c->line.data, c->line.len, 0, &je);
+    if (!c->row)
+        return file_damaged(c, "line %lld is not valid JSON (%s)", (long long)c->line_no, je.text);
+    if (!json_is_object(c->row))
+        return file_damaged(c, "line %lld is not a JSON object", (long long)c->line_no);
+    for (int i = 0; i < vt->t->ncols; i++) {
+        const col_spec *col = &vt->t->cols[i];
+        json_t *v = json_object_get(c->row, col->name);
+        int ok;
+        switch (col->kind) {
+        case COL_TEXT:
+            ok = json_is_string(v);
+            break;
+        case COL_TEXT_OPT:
+            ok = !v || json_is_null(v) || json_is_string(v);
+            break;
+        case COL_INT:
+            ok = json_is_integer(v);
+            break;
+        default:
+            ok = json_is_number(v) && isfinite(json_number_value(v));
+        }
+        if (!ok)
+            return file_damaged(c, "line %lld: \"%s\" is %s", (long long)c->line_no, col->name,
+                                !v                       ? "missing"
+                                : col->kind == COL_INT   ? "not an integer"
+                                : col->kind == COL_MONEY ? "not a number"
+                                                         : "not a string");
+        c->vals[i] = v;
+    }
+    /* Pruning trusts the manifest's range; a row outside it would be
+     * missed by some queries and not others. */
+    const char *ts = json_string_value(c->vals[TS_COL]);
+    size_t tl = json_string_length(c->vals[TS_COL]);
+    const cold_file *f = c->cur;
+    if (tcmp(ts, tl, f->min_ts, strlen(f->min_ts)) < 0 ||
+        tcmp(ts, tl, f->max_ts, strlen(f->max_ts)) > 0)
+        return file_damaged(c, "line %lld: ts %s is outside the manifest's range %s to %s",
+                            (long long)c->line_no, ts, f->min_ts, f->max_ts);
+    return SQLITE_OK;
+}
+
+/* Ends the open file, checking that it held the records its manifest lists. */
+static int finish_file(cold_cursor *c)
+{
+    int rc = SQLITE_OK;
+    if (c->cur->records >= 0 && c->records != c->cur->records)
+        rc = file_damaged(c, "it holds %lld records, its manifest says %lld", (long long)c->records,
+                          (long long)c->cur->records);
+    cursor_close_file(c);
+    return rc;
+}
+
+/* Moves to the next row in the scan's range, opening files as needed. */
+static int advance(cold_cursor *c)
+{
+    cold_vtab *vt = (cold_vtab *)c->base.pVtab;
+    int rc, got;
+    for (;;) {
+        if (!c->gz) {
+            while (c->next_file < vt->files.n) {
+                const cold_file *f = &vt->files.v[c->next_file];
+                if (range_overlaps(c, f->min_ts, strlen(f->min_ts), f->max_ts, strlen(f->max_ts)))
+                    break;
+                c->next_file++;
+            }
+            if (c->next_file == vt->files.n) {
+                c->eof = 1;
+                return SQLITE_OK;
+            }
+            rc = open_file(c, &vt->files.v[c->next_file++]);
+            if (rc)
+                return rc;
+        }
+        rc = read_line(c, &got);
+        if (rc)
+            return rc;
+        if (!got) {
+            rc = finish_file(c);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (c->line.len == 0)
+            continue;
+        c->records++;
+        rc = parse_row(c);
+        if (rc)
+            return rc;
+        const char *ts = json_string_value(c->vals[TS_COL]);
+        size_t tl = json_string_length(c->vals[TS_COL]);
+        if (!range_overlaps(c, ts, tl, ts, tl))
+            continue;
+        c->rowid++;
+        return SQLITE_OK;
+    }
+}
+
+static int cold_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, int argc,
+                       sqlite3_value **argv)
+{
+    cold_cursor *c = (cold_cursor *)cur;
+    cold_vtab *vt = (cold_vtab *)cur->pVtab;
+    int rc;
+
+    cursor_reset(c);
+    c->scans++;
+    for (int i = 0; i < argc && i < idx_num && idx_str && idx_str[i]; i++)
+        add_bound(c, idx_str[i], argv[i]);
+    if (c->lo && c->hi) {
+        int k = tcmp(c->lo, c->lo_len, c->hi, c->hi_len);
+        c->empty = k > 0 || (k == 0 && !(c->lo_incl && c->hi_incl));
+    }
+    rc = load_files(vt);
+    if (rc)
+        return rc;
+    c->eof = 0;
+    if (c->empty) {
+        c->eof = 1;
+        return SQLITE_OK;
+    }
+    return advance(c);
+}
+
+static int cold_next(sqlite3_vtab_cursor *cur)
+{
+    return advance((cold_cursor *)cur);
+}
+
+static int cold_eof(sqlite3_vtab_cursor *cur)
+{
+    return ((cold_cursor *)cur)->eof;
+}
+
+static int cold_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
+{
+    cold_cursor *c = (cold_cursor *)cur;
+    cold_vtab *vt = (cold_vtab *)cur->pVtab;
+    json_t *v = c->vals[i];
+    switch (vt->t->cols[i].kind) {
+    case COL_INT:
+        sqlite3_result_int64(ctx, (sqlite3_int64)json_integer_value(v));
+        break;
+    case COL_MONEY:
+        /* Through integer cents, as the hot views compute it (cents / 100.0),
+         * so that a value reads the same on both sides. */
+        sqlite3_result_double(ctx, (double)llround(json_number_value(v) * 100.0) / 100.0);
+        break;
+    default:
+        if (!v || json_is_null(v))
+            sqlite3_result_null(ctx);
+        else
+            sqlite3_result_text(ctx, json_string_value(v), (int)json_string_length(v),
+                                SQLITE_TRANSIENT);
+    }
+    return SQLITE_OK;
+}
+
+static int cold_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
+{
+    *rowid = ((cold_cursor *)cur)->rowid;
+    return SQLITE_OK;
+}
+
+/* Read-only: no xUpdate, so SQLite refuses writes whatever the guard says. */
+static const sqlite3_module cold_module = {
+    .iVersion = 0,
+    .xCreate = cold_connect,
+    .xConnect = cold_connect,
+    .xBestIndex = cold_best_index,
+    .xDisconnect = cold_disconnect,
+    .xDestroy = cold_disconnect,
+    .xOpen = cold_open,
+    .xClose = cold_close,
+    .xFilter = cold_filter,
+    .xNext = cold_next,
+    .xEof = cold_eof,
+    .xColumn = cold_column,
+    .xRowid = cold_rowid,
+};
+
+int ss_query_coldtab_register(sqlite3 *db, const char *cold_root, char *err, size_t errlen)
+{
+    char *root = ss_strdup(cold_root);
+    /* SQLite frees root with the module, also when registering fails. */
+    int rc = sqlite3_create_module_v2(db, "ss_cold", &cold_module, root, free);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot register the cold-storage tables: %s", sqlite3_errmsg(db));
+        return SS_ERR;
+    }
+    return SS_OK;
+}
