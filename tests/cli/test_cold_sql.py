@@ -325,6 +325,7 @@ def test_one_hour_opens_only_that_hours_files(store, hour):
     ("ts >= '{DAY}' COLLATE NOCASE", 4),                 # another collation: no pruning
     ("ts > 5", 4),                                        # not text: SQLite compares
     ("city = 'Berlin'", 4),
+    ("ts > (SELECT '{DAY}T03')", 1),                      # a bound from a sub-query
 ])
 def test_pruning_keeps_the_answer(store, where, files):
     moved = store["moved"]["orders"]
