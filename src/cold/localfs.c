@@ -25,10 +25,13 @@ typedef struct localfs {
     char *desc;
 } localfs;
 
+#define WRITE_BUF (1u << 20)
+
 typedef struct localfs_writer {
     localfs *fs;
     int fd;
     char *final, *tmp;
+    ss_buf buf; /* writes go out a megabyte at a time */
 } localfs_writer;
 
 static char *join(const localfs *fs, const char *path)
@@ -157,14 +160,13 @@ static int localfs_put_open(void *st, const char *path, void **out)
         free(w);
         return rc;
     }
+    ss_buf_init(&w->buf, WRITE_BUF);
     *out = w;
     return SS_OK;
 }
 
-static int localfs_put_write(void *vw, const void *p, size_t n)
+static int write_all(localfs_writer *w, const char *c, size_t n)
 {
-    localfs_writer *w = vw;
-    const char *c = p;
     while (n > 0) {
         ssize_t k = write(w->fd, c, n);
         if (k < 0) {
@@ -178,8 +180,30 @@ static int localfs_put_write(void *vw, const void *p, size_t n)
     return SS_OK;
 }
 
+static int drain(localfs_writer *w)
+{
+    int rc = write_all(w, w->buf.data, w->buf.len);
+    w->buf.len = 0;
+    return rc;
+}
+
+static int localfs_put_write(void *vw, const void *p, size_t n)
+{
+    localfs_writer *w = vw;
+    if (w->buf.len + n > WRITE_BUF) {
+        int rc = drain(w);
+        if (rc)
+            return rc;
+        if (n >= WRITE_BUF)
+            return write_all(w, p, n);
+    }
+    ss_buf_put(&w->buf, p, n);
+    return SS_OK;
+}
+
 static void writer_free(localfs_writer *w)
 {
+    ss_buf_free(&w->buf);
     free(w->final);
     free(w->tmp);
     free(w);
@@ -199,8 +223,8 @@ static void localfs_put_abort(void *vw)
 static int localfs_put_commit(void *vw)
 {
     localfs_writer *w = vw;
-    int rc = SS_OK;
-    if (fsync(w->fd) != 0)
+    int rc = drain(w);
+    if (rc == SS_OK && fsync(w->fd) != 0)
         rc = io_error("fsync", w->tmp);
     if (close(w->fd) != 0 && rc == SS_OK)
         rc = io_error("close", w->tmp);

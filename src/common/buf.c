@@ -79,17 +79,42 @@ void ss_buf_put_cents(ss_buf *b, int64_t cents)
     ss_buf_put(b, tmp + i, sizeof tmp - (size_t)i);
 }
 
+/* Length of the prefix of s[0..n) that needs no escaping: no quote, no
+ * backslash, no control byte; eight bytes at a time. */
+static size_t clean_prefix(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t q = w ^ 0x2222222222222222ULL, bs = w ^ 0x5c5c5c5c5c5c5c5cULL;
+        uint64_t hit = ((q - 0x0101010101010101ULL) & ~q) | ((bs - 0x0101010101010101ULL) & ~bs) |
+                       ((w - 0x2020202020202020ULL) & ~w);
+        if (hit & 0x8080808080808080ULL)
+            break;
+        i += 8;
+    }
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\')
+            break;
+        i++;
+    }
+    return i;
+}
+
 void ss_buf_put_jstr(ss_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     ss_buf_reserve(b, n + 2);
     b->data[b->len++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            ss_buf_putc(b, (char)c);
-            continue;
-        }
+    for (size_t i = 0; i < n;) {
+        size_t k = clean_prefix(s + i, n - i);
+        ss_buf_put(b, s + i, k);
+        i += k;
+        if (i == n)
+            break;
+        unsigned char c = (unsigned char)s[i++];
         ss_buf_reserve(b, 6);
         char *p = b->data + b->len;
         p[0] = '\\';
