@@ -1,6 +1,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cold/archiver.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <time.h>
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -189,6 +192,9 @@ static int sweep_one(void *ctx, const char *path, int64_t bytes)
     return SS_OK;
 }
 
+/* Removes an archive's part files, keys file and manifest, then forgets its
+ * record. When the cold store cannot be changed now, returns SS_AGAIN and
+ * leaves the record `writing`, so that a later run tries again. */
 static int roll_back(ss_hot *hot, ss_cold *cold, const char *id)
 {
     sweep_ctx s = {.cold = cold};
@@ -201,7 +207,7 @@ static int roll_back(ss_hot *hot, ss_cold *cold, const char *id)
     rc = rc ? rc : cold->ops->remove(cold->st, keys);
     rc = rc ? rc : cold->ops->remove(cold->st, manifest);
     if (rc)
-        return rc;
+        return SS_AGAIN;
     return hot->ops->archive_forget(hot->st, id);
 }
 
@@ -371,9 +377,16 @@ int ss_archiver_recover(ss_hot *hot, ss_cold *cold)
             free(text);
             SS_INFO("archive", "recovered archive %s: finished (files and manifest complete)", id);
         } else {
+            /* A cold store that cannot be changed now is SS_AGAIN: the
+             * caller backs off and the next run tries again. */
             rc = roll_back(hot, cold, id);
-            SS_INFO("archive", "recovered archive %s: rolled back (%s)", id,
-                    m ? "a file is incomplete" : "no complete manifest");
+            if (rc == SS_OK)
+                SS_INFO("archive", "recovered archive %s: rolled back (%s)", id,
+                        m ? "a file is incomplete" : "no complete manifest");
+            else if (rc == SS_AGAIN)
+                SS_WARN("archive",
+                        "cannot roll back archive %s yet: the cold store cannot be changed now",
+                        id);
         }
         json_decref(m);
     }
@@ -527,6 +540,36 @@ static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cf
     return SS_OK;
 }
 
+/* One archiver at a time per hot store: another one's recovery would roll
+ * back an archive while it is being written (removing its files, which the
+ * writer then commits: events lost), and two runs would archive the same
+ * events twice. The lock is an flock on a file beside a SQLite store, which
+ * the kernel releases when its holder dies. Returns the descriptor to close,
+ * -1 when there is nothing to lock, or -2 when another archiver holds it. */
+static int archiver_lock(const char *source)
+{
+    if (!source || strncmp(source, "sqlite:", 7) != 0)
+        return -1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s-archive.lock", source + 7);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        SS_WARN("archive", "cannot open the archiver lock '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        if (!busy)
+            SS_WARN("archive", "cannot lock '%s': %s", path, strerror(errno));
+        close(fd);
+        return busy ? -2 : -1;
+    }
+    return fd;
+}
+
+static int run_once_locked(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cfg,
+                           ss_archive_result *res);
+
 int ss_archiver_run_once(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cfg,
                          ss_archive_result *res)
 {
@@ -535,6 +578,21 @@ int ss_archiver_run_once(ss_hot *hot, ss_cold *cold, const ss_archiver_config *c
         SS_ERROR("archive", "the hot store '%s' cannot archive", hot->ops->name);
         return SS_ENOTSUP;
     }
+    int lock = archiver_lock(cfg->source);
+    if (lock == -2) {
+        SS_INFO("archive", "another archiver is at work on %s; leaving this run to it",
+                cfg->source);
+        return SS_OK;
+    }
+    int rc = run_once_locked(hot, cold, cfg, res);
+    if (lock >= 0)
+        close(lock);
+    return rc;
+}
+
+static int run_once_locked(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cfg,
+                           ss_archive_result *res)
+{
     int rc = ss_archiver_recover(hot, cold);
     /* Dimensions and KPIs stay hot, so one estimate can fall short: repeat
      * while the store is over its threshold and a step still moves events. */

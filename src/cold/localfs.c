@@ -1,12 +1,14 @@
 /* Cold store in a local directory. A file is written under a temporary name
  * in its final directory, fsynced, renamed into place and the directory
  * fsynced, so that after a crash it is either complete or absent (a leftover
- * temporary file is never listed and is removed by the next open). */
+ * temporary file is never listed and is removed by the next open, unless the
+ * process that writes it is still running). */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +82,22 @@ static int io_error(const char *what, const char *path)
                : SS_EIO;
 }
 
-/* Removes temporary files left by writes that a crash interrupted. */
+/* Whether the process named by a temporary file's suffix (".<pid>") still
+ * runs: then the file is a write in progress, not a leftover. */
+static int writer_alive(const char *name)
+{
+    const char *p = strstr(name, TMP_SUFFIX ".");
+    if (!p)
+        return 0;
+    char *end;
+    long pid = strtol(p + sizeof TMP_SUFFIX, &end, 10);
+    if (*end || pid <= 0)
+        return 0;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/* Removes temporary files left by writes that a crash interrupted (opening a
+ * store must not break another process's write in progress). */
 static void sweep(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -97,7 +114,7 @@ static void sweep(const char *dir)
             continue;
         if (S_ISDIR(sb.st_mode))
             sweep(p);
-        else if (strstr(e->d_name, TMP_SUFFIX))
+        else if (strstr(e->d_name, TMP_SUFFIX) && !writer_alive(e->d_name))
             unlink(p);
     }
     closedir(d);
