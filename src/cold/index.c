@@ -238,8 +238,10 @@ static keys_file *load_keys(ss_cold_index *ix, const archive_ref *r)
     }
     keys_clear(victim);
     if (!r->keys[0] || ix->cold->ops->read(ix->cold->st, r->keys, &victim->data) != SS_OK) {
-        SS_ERROR("cold:index",
-                 "cannot read keys file of archive %s; run 'shopstream archive --verify'", r->id);
+        SS_WARN("cold:index",
+                "cannot read the keys file of archive %s; waiting for the cold store (if it "
+                "persists, run 'shopstream archive --verify')",
+                r->id);
         return NULL;
     }
     /* Lines become NUL-terminated strings in place. */
@@ -298,7 +300,7 @@ int ss_cold_index_has_event(ss_cold_index *ix, ss_hot *hot, ss_str event_id, int
             continue;
         keys_file *k = load_keys(ix, r);
         if (!k)
-            return SS_EIO;
+            return SS_AGAIN;
         *found = search(k->ev, k->nev, event_id, 0) != NULL;
     }
     return rc;
@@ -317,7 +319,7 @@ int ss_cold_index_lookup_order(ss_cold_index *ix, ss_hot *hot, ss_str order_id, 
             continue;
         keys_file *k = load_keys(ix, r);
         if (!k)
-            return SS_EIO;
+            return SS_AGAIN;
         const char *line = search(k->ord, k->nord, order_id, 1);
         if (!line)
             continue;

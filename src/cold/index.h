@@ -24,7 +24,9 @@ typedef struct ss_cold_index ss_cold_index;
 ss_cold_index *ss_cold_index_new(ss_cold *cold);
 void ss_cold_index_free(ss_cold_index *ix);
 
-/* Whether a committed archive holds the event (ts: its event time). */
+/* Whether a committed archive holds the event (ts: its event time).
+ * Both lookups return SS_AGAIN when the cold store cannot be read now: the
+ * caller waits and asks again rather than guess. */
 int ss_cold_index_has_event(ss_cold_index *ix, ss_hot *hot, ss_str event_id, int64_t ts,
                             int *found);
 

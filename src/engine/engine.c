@@ -530,6 +530,16 @@ int ss_engine_decode(ss_decoder *d, const ss_bus_msg *msg, ss_record *rec)
     return rec->status = SS_RECORD_EVENT;
 }
 
+ss_record *ss_engine_scratch_record(ss_engine *e)
+{
+    return &e->rec;
+}
+
+ss_decoder *ss_engine_decoder(ss_engine *e)
+{
+    return &e->dec;
+}
+
 int ss_engine_process(ss_engine *e, const ss_bus_msg *msg)
 {
     ss_engine_decode(&e->dec, msg, &e->rec);
@@ -542,6 +552,30 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
     int rc = ensure_tx(e);
     if (rc)
         return rc;
+
+    /* First everything that only reads, hot and cold: when the cold store is
+     * unavailable it returns SS_AGAIN, and the record is applied again later
+     * from scratch, so nothing below may have happened yet. */
+    const ss_event ev = rec->ev;
+    int late = 0, found = 0, have_dh = 0;
+    ss_attrib at;
+    uint64_t dh[4];
+    if (rec->status == SS_RECORD_EVENT) {
+        /* An event whose window the watermark has closed is late, unless a
+         * store holds it already (a replay), which makes it a duplicate. */
+        int64_t window_end = ss_time_floor(ev.ts, SS_MS_PER_MIN) + SS_MS_PER_MIN;
+        late = e->st.watermark != INT64_MIN && window_end <= e->st.watermark;
+        if (late) {
+            rc = e->hot->ops->has_event(e->hot->st, ev.event_id, &found);
+            if (rc == SS_OK && !found && e->cfg.cold)
+                rc = ss_cold_index_has_event(e->cfg.cold, e->hot, ev.event_id, ev.ts, &found);
+        } else {
+            rc = resolve(e, &ev, &at, dh, &have_dh);
+        }
+        if (rc)
+            return rc;
+    }
+
     source_pos *sp = source_get(e, msg->source);
     if (sp)
         sp->pending = msg->next;
@@ -555,17 +589,9 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
         return e->hot->ops->put_rejected(e->hot->st, msg->data, msg->len, msg->raw_bytes,
                                          rec->reason, msg->source, msg->offset);
     }
-    const ss_event ev = rec->ev;
-
-    /* An event whose window the watermark has closed is late, unless the
-     * store already holds it (a replay), which makes it a duplicate. */
-    int64_t window_end = ss_time_floor(ev.ts, SS_MS_PER_MIN) + SS_MS_PER_MIN;
-    if (e->st.watermark != INT64_MIN && window_end <= e->st.watermark) {
-        int found = 0, is_new = 0;
-        rc = e->hot->ops->has_event(e->hot->st, ev.event_id, &found);
-        if (rc == SS_OK && !found && e->cfg.cold)
-            rc = ss_cold_index_has_event(e->cfg.cold, e->hot, ev.event_id, ev.ts, &found);
-        if (rc == SS_OK && !found)
+    if (late) {
+        int is_new = 0;
+        if (!found)
             rc = e->hot->ops->put_late(e->hot->st, &ev, msg->data, msg->len, e->st.watermark,
                                        &is_new);
         if (is_new)
@@ -575,12 +601,6 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
         return rc;
     }
 
-    ss_attrib at;
-    uint64_t dh[4];
-    int have_dh;
-    rc = resolve(e, &ev, &at, dh, &have_dh);
-    if (rc)
-        return rc;
     const ss_event *evp = &ev;
     uint8_t is_new = 0;
     rc = e->hot->ops->put_events(e->hot->st, &evp, &at, 1, &is_new);

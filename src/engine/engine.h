@@ -74,6 +74,11 @@ int ss_engine_decode(ss_decoder *d, const ss_bus_msg *msg, ss_record *rec);
  * recorded as rejected). @locality the engine's thread. */
 int ss_engine_apply(ss_engine *e, const ss_record *rec);
 
+/* The engine's own decoder and record, for a caller that decodes and
+ * applies on the engine's thread. */
+ss_record *ss_engine_scratch_record(ss_engine *e);
+ss_decoder *ss_engine_decoder(ss_engine *e);
+
 /* Decodes and applies one input record. */
 int ss_engine_process(ss_engine *e, const ss_bus_msg *msg);
 

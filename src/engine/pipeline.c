@@ -118,6 +118,30 @@ static int add(pipe_t *p, batch *b, const ss_bus_msg *msg)
     return 0;
 }
 
+/* Applies a record; while the engine needs the cold store and cannot read
+ * it (SS_AGAIN), commits what is done, waits with back-off and tries again,
+ * so that results stay exact. Returns SS_AGAIN when a stop came first: the
+ * record is not applied, and nothing after it may be. */
+static int apply_waiting(ss_engine *e, const ss_record *r, const ss_pipeline_hooks *hooks)
+{
+    int64_t wait_ms = 500;
+    for (;;) {
+        int rc = ss_engine_apply(e, r);
+        if (rc != SS_AGAIN || *hooks->stop)
+            return rc;
+        rc = ss_engine_tick(e, 1);
+        if (rc)
+            return rc;
+        SS_WARN("engine", "an archived event's keys are unreadable; retrying in %lld ms",
+                (long long)wait_ms);
+        for (int64_t slept = 0; slept < wait_ms && !*hooks->stop; slept += 100) {
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        wait_ms = wait_ms * 2 > 30000 ? 30000 : wait_ms * 2;
+    }
+}
+
 static void *reader_main(void *arg)
 {
     pipe_t *p = arg;
@@ -195,8 +219,14 @@ int ss_engine_run_pipeline(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_
         p.nfull--;
         pthread_mutex_unlock(&p.mu);
 
-        for (size_t i = 0; i < b->n && rc == SS_OK; i++) {
-            rc = ss_engine_apply(e, &b->recs[i]);
+        for (size_t i = 0; i < b->n && rc == SS_OK && !done; i++) {
+            rc = apply_waiting(e, &b->recs[i], hooks);
+            if (rc == SS_AGAIN) {
+                /* Stopped while waiting: end before the record. */
+                rc = SS_OK;
+                done = 1;
+                break;
+            }
             if (rc == SS_OK)
                 rc = ss_engine_tick(e, 0);
             if (rc == SS_OK && hooks->idle && ++applied % 4096 == 0 && hooks->idle(hooks->ctx))
@@ -246,7 +276,13 @@ int ss_engine_run(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_hooks *ho
     while (rc == SS_OK && !*hooks->stop) {
         int prc = ss_bus_poll(in, &msg, 100);
         if (prc == SS_OK) {
-            rc = ss_engine_process(e, &msg);
+            ss_record *r = ss_engine_scratch_record(e);
+            ss_engine_decode(ss_engine_decoder(e), &msg, r);
+            rc = apply_waiting(e, r, hooks);
+            if (rc == SS_AGAIN) {
+                rc = SS_OK;
+                break;
+            }
             if (rc == SS_OK)
                 rc = ss_engine_tick(e, 0);
             if (rc == SS_OK && hooks->idle && ++applied % 4096 == 0 && hooks->idle(hooks->ctx))

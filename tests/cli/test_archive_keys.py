@@ -101,3 +101,61 @@ def test_replay_after_archiving_changes_nothing(stores):
     assert after[3] == before[3] == 0  # no archived event became late
     events = sum(1 for _ in open(stream, "rb"))
     assert after[2]["duplicates"] - before[2]["duplicates"] == events
+
+
+def test_engine_waits_for_an_unreadable_cold_store_and_stays_exact(tmp_path):
+    """Follow-ups of archived orders arrive while the cold store is gone: the
+    engine waits for it (it does not guess an attribution, nor exit), and the
+    result equals a run that never archived."""
+    import os
+    import shutil
+    import signal
+    import time
+
+    stream = tmp_path / "all.jsonl"
+    assert_ok(cli("gen", "--seed", "9", "--count", "40000", "--max", "--start",
+                  "2026-11-02T00:00:00Z", "--out", stream))
+    lines = stream.read_bytes().splitlines(keepends=True)
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(b"".join(lines[:len(lines) // 2]))
+    data = tmp_path / "live"
+    log = open(tmp_path / "live.log", "wb")
+    proc = subprocess.Popen([BIN, "process", "--follow", "--from", str(feed), "--data", str(data),
+                             "--hot-max-mb", "1", "--archive-every", "1"], stderr=log,
+                            env=clean_env())
+    try:
+        deadline = time.time() + 60
+        while not list((data / "cold" / "_archives").glob("*.json")):
+            assert time.time() < deadline, "no archive was written"
+            time.sleep(0.2)
+        time.sleep(1.5)
+        os.rename(data / "cold", tmp_path / "cold.away")
+        (data / "cold").write_bytes(b"")  # a file where the directory was
+        with open(feed, "ab") as fh:
+            fh.write(b"".join(lines[len(lines) // 2:]))
+        time.sleep(4)
+        assert proc.poll() is None, "the engine exited while the cold store was away"
+        (data / "cold").unlink()
+        os.rename(tmp_path / "cold.away", data / "cold")
+        # Wait until everything is in: the position reaches the file's end.
+        size = feed.stat().st_size
+        while True:
+            db = sqlite3.connect(f"file:{data}/hot.db?mode=ro", uri=True)
+            pos = db.execute("SELECT max(position) FROM ingest_positions").fetchone()[0]
+            db.close()
+            if pos == size:
+                break
+            assert time.time() < deadline + 120, f"stuck at {pos} of {size}"
+            time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+        log.close()
+    assert rc == 0, (tmp_path / "live.log").read_text()
+    never = tmp_path / "never"
+    assert_ok(cli("process", "--from", stream, "--data", never, "--archive-every", "0"))
+    fa, ka, *_ = facts(data)
+    fn, kn, *_ = facts(never)
+    assert fa == fn
+    assert ka == kn
+    shutil.rmtree(tmp_path / "never")
