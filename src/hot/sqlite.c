@@ -796,8 +796,8 @@ static int sqlite_nth_oldest(void *vst, int64_t n, int64_t *ts, int64_t *total)
 }
 
 static int sqlite_archive_keys(void *vst, int64_t cutoff, int (*ev)(void *ctx, ss_str event_id),
-                              int (*order)(void *ctx, ss_str order_id, const ss_attrib *at),
-                              void *ctx)
+                               int (*order)(void *ctx, ss_str order_id, const ss_attrib *at),
+                               void *ctx)
 {
     hot_sqlite *h = vst;
     static const char *const q[] = {
