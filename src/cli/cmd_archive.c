@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -139,6 +140,15 @@ static int archive_run(const void *vopts, int argc, char **argv)
     }
     char hot_uri[4096], cold_uri[4096], err[1024];
     ss_archive_uris(o->data, o->cold, hot_uri, sizeof hot_uri, cold_uri, sizeof cold_uri);
+    /* Archiving a store that does not exist would create an empty one. */
+    struct stat sb;
+    if (stat(hot_uri + strlen("sqlite:"), &sb) != 0) {
+        fprintf(stderr,
+                "shopstream archive: no hot store at '%s'; give the --data directory that "
+                "'shopstream process' or 'shopstream run' writes\n",
+                hot_uri + strlen("sqlite:"));
+        return SS_EXIT_USAGE;
+    }
     ss_hot hot;
     int ec = ss_open_hot_for_data(o->data, NULL, 0, &hot);
     if (ec)

@@ -159,3 +159,12 @@ def test_engine_waits_for_an_unreadable_cold_store_and_stays_exact(tmp_path):
     assert fa == fn
     assert ka == kn
     shutil.rmtree(tmp_path / "never")
+
+
+@pytest.mark.parametrize("mode", ["--status", "--verify", "--once"])
+def test_archive_without_a_store_is_refused_and_creates_nothing(tmp_path, mode):
+    missing = tmp_path / "nowhere"
+    proc = cli("archive", mode, "--data", missing)
+    assert proc.returncode == 2
+    assert b"no hot store" in proc.stderr
+    assert not missing.exists()
