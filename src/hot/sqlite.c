@@ -669,24 +669,35 @@ static const char *data_table(const char *table)
     return NULL;
 }
 
+/* Prepares "<head> FROM <table> WHERE ts in [from, to)<tail>" over a fact
+ * table; a and b hold the bound times. */
+static int prepare_range(hot_sqlite *h, const char *head, const char *tail, const char *table,
+                         int64_t from, int64_t to, char *a, char *b, sqlite3_stmt **st)
+{
+    const char *t = data_table(table);
+    if (!t)
+        return SS_EINVAL;
+    char q[160];
+    snprintf(q, sizeof q, "%s FROM %s WHERE ts >= ?1 AND ts < ?2%s", head, t, tail);
+    if (sqlite3_prepare_v2(h->db, q, -1, st, NULL) != SQLITE_OK)
+        return db_error(h, "preparing a range statement");
+    bind_time(*st, 1, from, a);
+    bind_time(*st, 2, to, b);
+    return SS_OK;
+}
+
 /* Streams rows as JSON lines in the cold layout: the view's columns, money
  * formatted from integer cents with exactly two decimals, NULLs left out. */
 static int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss_scan_cb cb,
                              void *ctx)
 {
     hot_sqlite *h = vst;
-    const char *t = data_table(table);
-    if (!t)
-        return SS_EINVAL;
-    char text[160];
-    snprintf(text, sizeof text, "SELECT * FROM %s WHERE ts >= ?1 AND ts < ?2 ORDER BY ts", t);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(h->db, text, -1, &st, NULL) != SQLITE_OK)
-        return db_error(h, "scanning a range");
     char a[SS_ISO_LEN], b[SS_ISO_LEN];
-    bind_time(st, 1, from, a);
-    bind_time(st, 2, to, b);
-    int ncol = sqlite3_column_count(st), ts_col = -1, rc, out = SS_OK;
+    sqlite3_stmt *st;
+    int rc = prepare_range(h, "SELECT *", " ORDER BY ts", table, from, to, a, b, &st);
+    if (rc)
+        return rc;
+    int ncol = sqlite3_column_count(st), ts_col = -1, out = SS_OK;
     for (int i = 0; i < ncol; i++)
         if (!strcmp(sqlite3_column_name(st, i), "ts"))
             ts_col = i;
@@ -732,18 +743,12 @@ static int sqlite_delete_range(void *vst, const char *table, int64_t from, int64
                                int64_t *deleted)
 {
     hot_sqlite *h = vst;
-    const char *t = data_table(table);
-    if (!t)
-        return SS_EINVAL;
-    char text[160];
-    snprintf(text, sizeof text, "DELETE FROM %s WHERE ts >= ?1 AND ts < ?2", t);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(h->db, text, -1, &st, NULL) != SQLITE_OK)
-        return db_error(h, "deleting a range");
     char a[SS_ISO_LEN], b[SS_ISO_LEN];
-    bind_time(st, 1, from, a);
-    bind_time(st, 2, to, b);
-    int rc = sqlite3_step(st);
+    sqlite3_stmt *st;
+    int rc = prepare_range(h, "DELETE", "", table, from, to, a, b, &st);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
     *deleted = sqlite3_changes64(h->db);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? SS_OK : db_error(h, "deleting a range");
