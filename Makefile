@@ -44,6 +44,7 @@ test-unit: build
 bench: build
 	bench/gen
 	bench/engine
+	bench/archive
 
 run: build
 	$(BUILD)/shopstream run --data ./data
