@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build asan test test-unit format format-check bench run clean
+.PHONY: all deps build asan test test-unit format format-check bench run clean fuzz fuzz-build fuzz-smoke
 
 all: build
 
@@ -21,6 +21,30 @@ asan: deps
 	  -DSS_FAULT_POINTS=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# libFuzzer targets of the parsers of outside input (tests/fuzz), built with
+# clang. `make fuzz` runs each for FUZZ_SECONDS; `make test` runs a fixed,
+# seeded number of inputs, so that its result does not depend on timing.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?= 200000
+
+fuzz-build: deps
+	cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang-14 \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_FUZZ=ON -DSS_WERROR=OFF >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_decode fuzz_profile
+
+fuzz: fuzz-build
+	@for t in decode profile; do mkdir -p $(FUZZ_BUILD)/corpus-$$t; \
+	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	    $(FUZZ_BUILD)/corpus-$$t tests/fuzz/corpus/$$t || exit 1; done
+
+fuzz-smoke: fuzz-build
+	@for t in decode profile; do \
+	  runs=$(FUZZ_RUNS); [ $$t = profile ] && runs=$$(( $(FUZZ_RUNS) / 100 )); \
+	  $(FUZZ_BUILD)/fuzz_$$t -seed=1 -runs=$$runs -max_len=8192 tests/fuzz/corpus/$$t \
+	    >$(FUZZ_BUILD)/fuzz_$$t.log 2>&1 || { tail -40 $(FUZZ_BUILD)/fuzz_$$t.log; exit 1; }; \
+	  echo "fuzz_$$t: $$runs inputs, no crash"; done
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -34,7 +58,7 @@ format-check: deps
 # Unit tests and the quicker black-box tests under ASan+UBSan, then every
 # test on the release build (which also feeds its bad-input corpus to the
 # sanitizer binary).
-test: build asan format-check
+test: build asan format-check fuzz-smoke
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(BUILD) && SHOPSTREAM_ASAN_BIN=$(CURDIR)/$(ASAN_BUILD)/shopstream ctest --output-on-failure -j $(JOBS)
 
@@ -50,4 +74,4 @@ run: build
 	$(BUILD)/shopstream run --data ./data
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

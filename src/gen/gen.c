@@ -79,7 +79,8 @@ static ss_str *slices(uint32_t n, const void *base, size_t stride, size_t off)
 {
     ss_str *s = ss_calloc(n ? n : 1, sizeof *s);
     for (uint32_t i = 0; i < n; i++) {
-        const char *str = *(char *const *)((const char *)base + i * stride + off);
+        const char *str;
+        memcpy(&str, (const char *)base + i * stride + off, sizeof str);
         s[i] = (ss_str){str, (uint32_t)strlen(str)};
     }
     return s;
