@@ -23,7 +23,8 @@ asan: deps
 
 # libFuzzer targets of the parsers of outside input (tests/fuzz), built with
 # clang. `make fuzz` runs each for FUZZ_SECONDS; `make test` runs a fixed,
-# seeded number of inputs, so that its result does not depend on timing.
+# seeded number of inputs, so that its result does not depend on timing. New
+# inputs go to the build directory; tests/fuzz/corpus holds the seeds only.
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= 200000
@@ -41,7 +42,9 @@ fuzz: fuzz-build
 fuzz-smoke: fuzz-build
 	@for t in decode profile; do \
 	  runs=$(FUZZ_RUNS); [ $$t = profile ] && runs=$$(( $(FUZZ_RUNS) / 100 )); \
-	  $(FUZZ_BUILD)/fuzz_$$t -seed=1 -runs=$$runs -max_len=8192 tests/fuzz/corpus/$$t \
+	  rm -rf $(FUZZ_BUILD)/smoke-$$t; mkdir -p $(FUZZ_BUILD)/smoke-$$t; \
+	  $(FUZZ_BUILD)/fuzz_$$t -seed=1 -runs=$$runs -max_len=8192 $(FUZZ_BUILD)/smoke-$$t \
+	    tests/fuzz/corpus/$$t \
 	    >$(FUZZ_BUILD)/fuzz_$$t.log 2>&1 || { tail -40 $(FUZZ_BUILD)/fuzz_$$t.log; exit 1; }; \
 	  echo "fuzz_$$t: $$runs inputs, no crash"; done
 
