@@ -12,6 +12,7 @@ extern const ss_cmd ss_cmd_process;
 extern const ss_cmd ss_cmd_sql;
 extern const ss_cmd ss_cmd_run;
 extern const ss_cmd ss_cmd_archive;
+extern const ss_cmd ss_cmd_serve;
 
 /* The archiver as a thread of `process` and `run`: checks every every_s
  * seconds (0: off); ss_archiver_finish stops it and, with final_pass, runs it

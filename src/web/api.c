@@ -1,0 +1,571 @@
+/* The endpoints of the HTTP API (docs/api.md).
+ *
+ * Every endpoint that reads data opens its own read-only connections for the
+ * request and closes them before it returns: SQLite opens in well under a
+ * millisecond, and a connection per request needs no locking between the
+ * server's threads. Data goes through ss_query (the read-only guard, the row
+ * and time limits, and the same number formatting as `shopstream sql`); the
+ * SQL the endpoints build holds only values checked against fixed lists and
+ * times the server formatted itself. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/status.h"
+#include "common/timeutil.h"
+#include "hot/hot.h"
+#include "query/query.h"
+#include "web/web.h"
+
+/* KPI totals over a group of kpi_minute_data rows, from the integer cents, so
+ * that sums are exact; aov rounds half up to the cent as the kpi_minute view
+ * does. */
+#define KPI_AGGREGATES                                                                             \
+    "COALESCE(SUM(orders), 0) AS orders, COALESCE(SUM(units), 0) AS units, "                       \
+    "COALESCE(SUM(gross_revenue_cents), 0) / 100.0 AS gross_revenue, "                             \
+    "COALESCE(SUM(paid_revenue_cents), 0) / 100.0 AS paid_revenue, "                               \
+    "CASE WHEN SUM(orders) > 0 THEN ((2 * SUM(gross_revenue_cents) + SUM(orders)) / "              \
+    "(2 * SUM(orders))) / 100.0 END AS aov, "                                                      \
+    "COALESCE(SUM(payment_attempts), 0) AS payment_attempts, "                                     \
+    "COALESCE(SUM(failed_payments), 0) AS failed_payments, "                                       \
+    "CASE WHEN SUM(payment_attempts) > 0 THEN round(1.0 * SUM(failed_payments) / "                 \
+    "SUM(payment_attempts), 6) END AS failure_rate, "                                              \
+    "COALESCE(SUM(cancellations), 0) AS cancellations, "                                           \
+    "COALESCE(SUM(cancelled_revenue_cents), 0) / 100.0 AS cancelled_revenue"
+
+static const char *const dimensions[] = {"overall",  "city",           "country",
+                                         "category", "payment_method", NULL};
+static const char *const metrics[] = {"orders",
+                                      "units",
+                                      "gross_revenue",
+                                      "paid_revenue",
+                                      "aov",
+                                      "payment_attempts",
+                                      "failed_payments",
+                                      "failure_rate",
+                                      "cancellations",
+                                      "cancelled_revenue",
+                                      NULL};
+
+static const struct {
+    const char *name;
+    int64_t ms;
+} ranges[] = {
+    {"15m", 15 * SS_MS_PER_MIN},
+    {"1h", SS_MS_PER_HOUR},
+    {"24h", SS_MS_PER_DAY},
+    {"7d", 7 * SS_MS_PER_DAY},
+};
+#define NRANGES (sizeof ranges / sizeof ranges[0])
+
+static int in_list(const char *s, const char *const *list)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (!strcmp(s, list[i]))
+            return 1;
+    return 0;
+}
+
+static void put_list(ss_buf *b, const char *const *list)
+{
+    for (size_t i = 0; list[i]; i++) {
+        if (i)
+            ss_buf_putc(b, '|');
+        ss_buf_puts(b, list[i]);
+    }
+}
+
+/* Opens a query connection; a store that cannot be opened (not created
+ * yet, say) is a 503: the server is fine, the data is not there. */
+static ss_query *open_query(const ss_web_req *req, ss_web_resp *resp)
+{
+    char err[1024];
+    ss_query *q = NULL;
+    if (ss_query_open(req->cfg->data, req->cfg->cold, &q, err, sizeof err) != SS_OK) {
+        ss_web_error(resp, 503, "%s", err);
+        return NULL;
+    }
+    return q;
+}
+
+/* Runs SQL into out as JSON rows. A refused or invalid statement, or a limit
+ * reached, is the client's to fix (400); anything else is a 500. */
+static int run_json(const ss_web_req *req, ss_query *q, const char *sql, ss_buf *out,
+                    ss_web_resp *resp)
+{
+    char err[1024];
+    ss_query_limits lim = {.max_rows = req->cfg->max_rows,
+                           .timeout_ms = req->cfg->query_timeout_ms};
+    int rc = ss_query_exec(q, sql, SS_FMT_JSON, &lim, out, err, sizeof err);
+    if (rc == SS_EINVAL)
+        ss_web_error(resp, 400, "%s", err);
+    else if (rc)
+        ss_web_error(resp, strstr(err, "rows") || strstr(err, "longer than") ? 400 : 500, "%s",
+                     err);
+    return rc;
+}
+
+/* Runs SQL and parses its rows; NULL (with resp set) on failure. */
+static json_t *query_rows(const ss_web_req *req, ss_query *q, const char *sql, ss_web_resp *resp)
+{
+    ss_buf out;
+    ss_buf_init(&out, 1024);
+    json_t *rows = NULL;
+    if (run_json(req, q, sql, &out, resp) == SS_OK) {
+        rows = json_loadb(out.data, out.len, 0, NULL);
+        if (!json_is_array(rows)) {
+            json_decref(rows);
+            rows = NULL;
+            ss_web_error(resp, 500, "cannot read the store's answer to '%s'", sql);
+        }
+    }
+    ss_buf_free(&out);
+    return rows;
+}
+
+typedef struct time_range {
+    const char *name; /* "15m", ... or NULL when from/to were given */
+    int64_t from, to; /* [from, to) in ms */
+} time_range;
+
+/* Reads range= or from=&to= into r. Relative ranges end with the newest
+ * minute in the store, not the wall clock: generated data runs on simulated
+ * time, and a replayed store is then still readable. */
+static int parse_range(const ss_web_req *req, ss_query *q, time_range *r, ss_web_resp *resp)
+{
+    const char *range = ss_web_arg(req, "range");
+    const char *from = ss_web_arg(req, "from"), *to = ss_web_arg(req, "to");
+    memset(r, 0, sizeof *r);
+    if (from || to) {
+        if (range) {
+            ss_web_error(resp, 400, "give either range= or from= and to=, not both");
+            return SS_EINVAL;
+        }
+        if (!from || !to) {
+            ss_web_error(resp, 400,
+                         "give both from= and to= (ISO-8601 times such as "
+                         "2026-11-02T10:00:00Z), or range=");
+            return SS_EINVAL;
+        }
+        int64_t now = ss_now_ms();
+        if (ss_time_parse_user(from, now, &r->from) != 0) {
+            ss_web_error(resp, 400,
+                         "from: '%s' is not a time; give an ISO-8601 UTC time such as "
+                         "2026-11-02T10:00:00Z, a date such as 2026-11-02, or now",
+                         from);
+            return SS_EINVAL;
+        }
+        if (ss_time_parse_user(to, now, &r->to) != 0) {
+            ss_web_error(resp, 400,
+                         "to: '%s' is not a time; give an ISO-8601 UTC time such as "
+                         "2026-11-02T11:00:00Z, a date such as 2026-11-02, or now",
+                         to);
+            return SS_EINVAL;
+        }
+        if (r->to <= r->from) {
+            ss_web_error(resp, 400, "to must be after from (the range is [from, to))");
+            return SS_EINVAL;
+        }
+        return SS_OK;
+    }
+    if (!range)
+        range = "1h";
+    for (size_t i = 0; i < NRANGES; i++) {
+        if (strcmp(range, ranges[i].name) != 0)
+            continue;
+        r->name = ranges[i].name;
+        json_t *rows =
+            query_rows(req, q, "SELECT max(minute_start) AS m FROM kpi_minute_data", resp);
+        if (!rows)
+            return SS_ERR;
+        const char *m = json_string_value(json_object_get(json_array_get(rows, 0), "m"));
+        int64_t newest;
+        if (!m || ss_time_parse_iso(m, strlen(m), &newest) != 0)
+            newest = ss_time_floor(ss_now_ms(), SS_MS_PER_MIN); /* an empty store */
+        json_decref(rows);
+        r->to = newest + SS_MS_PER_MIN;
+        r->from = r->to - ranges[i].ms;
+        return SS_OK;
+    }
+    ss_web_error(resp, 400,
+                 "range: '%s' is not a known range; use 15m, 1h, 24h or 7d, or give from= and "
+                 "to=",
+                 range);
+    return SS_EINVAL;
+}
+
+static void put_range(ss_buf *b, const time_range *r)
+{
+    ss_buf_lit(b, "\"range\":{\"name\":");
+    if (r->name)
+        ss_buf_put_jstr(b, r->name, strlen(r->name));
+    else
+        ss_buf_lit(b, "null");
+    ss_buf_lit(b, ",\"from\":\"");
+    ss_buf_put_time(b, r->from);
+    ss_buf_lit(b, "\",\"to\":\"");
+    ss_buf_put_time(b, r->to);
+    ss_buf_lit(b, "\"}");
+}
+
+/* "minute_start >= 'FROM' AND minute_start < 'TO'": stored times are ISO
+ * text with milliseconds, which sorts as time does. */
+static void put_time_cond(ss_buf *sql, const time_range *r)
+{
+    ss_buf_lit(sql, "minute_start >= '");
+    ss_buf_put_time(sql, r->from);
+    ss_buf_lit(sql, "' AND minute_start < '");
+    ss_buf_put_time(sql, r->to);
+    ss_buf_putc(sql, '\'');
+}
+
+static const char *dimension_arg(const ss_web_req *req, const char *def, ss_web_resp *resp)
+{
+    const char *d = ss_web_arg(req, "dimension");
+    if (!d)
+        return def;
+    if (in_list(d, dimensions))
+        return d;
+    ss_web_error(resp, 400, "dimension: '%s' is not a dimension; use one of %s", d,
+                 "overall|city|country|category|payment_method");
+    return NULL;
+}
+
+static void handle_healthz(const ss_web_req *req, ss_web_resp *resp)
+{
+    (void)req;
+    ss_buf_lit(&resp->body, "{\"status\":\"ok\"}\n");
+}
+
+static void handle_totals(const ss_web_req *req, ss_web_resp *resp)
+{
+    ss_buf sql, rows;
+    ss_buf_init(&sql, 1024);
+    ss_buf_init(&rows, 1024);
+    time_range r;
+    ss_query *q = open_query(req, resp);
+    if (!q || parse_range(req, q, &r, resp))
+        goto out;
+    ss_buf_lit(&sql, "SELECT " KPI_AGGREGATES " FROM kpi_minute_data WHERE dimension = "
+                     "'overall' AND ");
+    put_time_cond(&sql, &r);
+    if (run_json(req, q, ss_buf_cstr(&sql), &rows, resp))
+        goto out;
+    /* One row: "[\n {...}\n]\n"; the object is what the answer holds. */
+    const char *a = memchr(rows.data, '{', rows.len);
+    const char *b = a ? strrchr(ss_buf_cstr(&rows), '}') : NULL;
+    if (!a || !b) {
+        ss_web_error(resp, 500, "the totals query returned no row");
+        goto out;
+    }
+    ss_buf_putc(&resp->body, '{');
+    put_range(&resp->body, &r);
+    ss_buf_lit(&resp->body, ",\"totals\":");
+    ss_buf_put(&resp->body, a, (size_t)(b - a + 1));
+    ss_buf_lit(&resp->body, "}\n");
+out:
+    ss_query_close(q);
+    ss_buf_free(&sql);
+    ss_buf_free(&rows);
+}
+
+static void handle_kpis(const ss_web_req *req, ss_web_resp *resp)
+{
+    ss_buf sql, rows;
+    ss_buf_init(&sql, 1024);
+    ss_buf_init(&rows, 1 << 16);
+    time_range r;
+    ss_query *q = NULL;
+    const char *dim = dimension_arg(req, "overall", resp);
+    if (!dim)
+        goto out;
+    q = open_query(req, resp);
+    if (!q || parse_range(req, q, &r, resp))
+        goto out;
+    ss_buf_printf(&sql,
+                  "SELECT minute_start, dimension_value, orders, units, gross_revenue, "
+                  "paid_revenue, aov, payment_attempts, failed_payments, CASE WHEN "
+                  "payment_attempts > 0 THEN round(1.0 * failed_payments / payment_attempts, 6) "
+                  "END AS failure_rate, cancellations, cancelled_revenue, final FROM kpi_minute "
+                  "WHERE dimension = '%s' AND ",
+                  dim);
+    put_time_cond(&sql, &r);
+    ss_buf_lit(&sql, " ORDER BY minute_start, dimension_value");
+    if (run_json(req, q, ss_buf_cstr(&sql), &rows, resp))
+        goto out;
+    ss_buf_putc(&resp->body, '{');
+    put_range(&resp->body, &r);
+    ss_buf_printf(&resp->body, ",\"dimension\":\"%s\",\"rows\":", dim);
+    ss_buf_put(&resp->body, rows.data, rows.len);
+    ss_buf_lit(&resp->body, "}\n");
+out:
+    ss_query_close(q);
+    ss_buf_free(&sql);
+    ss_buf_free(&rows);
+}
+
+static void handle_top(const ss_web_req *req, ss_web_resp *resp)
+{
+    ss_buf sql, rows;
+    ss_buf_init(&sql, 1024);
+    ss_buf_init(&rows, 4096);
+    time_range r;
+    ss_query *q = NULL;
+    const char *dim = dimension_arg(req, "city", resp);
+    const char *metric = ss_web_arg(req, "metric"), *ntext = ss_web_arg(req, "n");
+    long n = 10;
+    if (!dim)
+        goto out;
+    if (!metric)
+        metric = "gross_revenue";
+    if (!in_list(metric, metrics)) {
+        ss_buf m;
+        ss_buf_init(&m, 256);
+        put_list(&m, metrics);
+        ss_web_error(resp, 400, "metric: '%s' is not a metric; use one of %s", metric,
+                     ss_buf_cstr(&m));
+        ss_buf_free(&m);
+        goto out;
+    }
+    if (ntext) {
+        char *end;
+        n = strtol(ntext, &end, 10);
+        if (!*ntext || *end || n < 1 || n > 1000) {
+            ss_web_error(resp, 400, "n: '%s' is not a whole number from 1 to 1000", ntext);
+            goto out;
+        }
+    }
+    q = open_query(req, resp);
+    if (!q || parse_range(req, q, &r, resp))
+        goto out;
+    ss_buf_printf(&sql,
+                  "SELECT dimension_value, " KPI_AGGREGATES " FROM kpi_minute_data WHERE "
+                  "dimension = '%s' AND ",
+                  dim);
+    put_time_cond(&sql, &r);
+    /* Ties in the metric are broken by name, so that the answer is stable. */
+    ss_buf_printf(&sql, " GROUP BY dimension_value ORDER BY %s DESC, dimension_value LIMIT %ld",
+                  metric, n);
+    if (run_json(req, q, ss_buf_cstr(&sql), &rows, resp))
+        goto out;
+    ss_buf_putc(&resp->body, '{');
+    put_range(&resp->body, &r);
+    ss_buf_printf(&resp->body, ",\"dimension\":\"%s\",\"metric\":\"%s\",\"n\":%ld,\"rows\":", dim,
+                  metric, n);
+    ss_buf_put(&resp->body, rows.data, rows.len);
+    ss_buf_lit(&resp->body, "}\n");
+out:
+    ss_query_close(q);
+    ss_buf_free(&sql);
+    ss_buf_free(&rows);
+}
+
+static void handle_sql(const ss_web_req *req, ss_web_resp *resp)
+{
+    const char *text = ss_web_arg(req, "q");
+    ss_buf rows;
+    ss_buf_init(&rows, 1 << 16);
+    ss_query *q = NULL;
+    if (!text || !*text) {
+        ss_web_error(resp, 400,
+                     "q: give the SQL statement, URL-encoded, as in "
+                     "/api/sql?q=SELECT%%20count(*)%%20FROM%%20orders");
+        goto out;
+    }
+    q = open_query(req, resp);
+    if (!q || run_json(req, q, text, &rows, resp))
+        goto out;
+    /* Each statement appends its own JSON array; the answer holds one. */
+    json_error_t jerr;
+    json_t *first = json_loadb(rows.data, rows.len, JSON_DISABLE_EOF_CHECK, &jerr);
+    size_t used = first ? (size_t)jerr.position : 0;
+    json_decref(first);
+    while (used < rows.len && (rows.data[used] == '\n' || rows.data[used] == ' '))
+        used++;
+    if (!first || used != rows.len) {
+        ss_web_error(resp, 400, "q: give exactly one statement (no ';'-separated list)");
+        goto out;
+    }
+    ss_buf_lit(&resp->body, "{\"rows\":");
+    ss_buf_put(&resp->body, rows.data, rows.len);
+    ss_buf_lit(&resp->body, "}\n");
+out:
+    ss_query_close(q);
+    ss_buf_free(&rows);
+}
+
+/* Opens the hot store read-only for what SQL does not show: its size and
+ * the archive records with their manifests. */
+static int open_hot(const ss_web_req *req, ss_hot *hot, ss_web_resp *resp)
+{
+    char uri[PATH_MAX + 16], err[1024];
+    snprintf(uri, sizeof uri, "sqlite:%s/hot.db", req->cfg->data);
+    ss_hot_open_opts o = {.read_only = 1};
+    if (ss_hot_open(uri, &o, hot, err, sizeof err) != SS_OK) {
+        ss_web_error(resp, 503, "%s", err);
+        return SS_EIO;
+    }
+    return SS_OK;
+}
+
+static const char *const fact_tables[] = {"orders", "payments", "cancellations"};
+
+static int archive_one(void *ctx, const char *id, const char *state, int64_t cutoff,
+                       const char *created_at, const char *manifest)
+{
+    json_t *list = ctx;
+    json_t *m = manifest ? json_loads(manifest, 0, NULL) : NULL;
+    json_t *tabs = json_object_get(m, "tables");
+    json_int_t records = 0, bytes = 0;
+    const char *from = NULL, *to = NULL;
+    for (size_t t = 0; t < 3; t++) {
+        json_t *tab = json_object_get(tabs, fact_tables[t]);
+        records += json_integer_value(json_object_get(tab, "records"));
+        const char *a = json_string_value(json_object_get(tab, "min_ts"));
+        const char *b = json_string_value(json_object_get(tab, "max_ts"));
+        if (a && (!from || strcmp(a, from) < 0))
+            from = a;
+        if (b && (!to || strcmp(b, to) > 0))
+            to = b;
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(tab, "files"), i, f) bytes +=
+            json_integer_value(json_object_get(f, "bytes"));
+    }
+    char cut[SS_ISO_LEN + 1];
+    ss_time_format_iso(cutoff, cut);
+    cut[SS_ISO_LEN] = '\0';
+    json_array_append_new(list,
+                          json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:{s:s?, s:s?}}", "id", id,
+                                    "state", state, "created", created_at, "cutoff", cut, "records",
+                                    records, "bytes", bytes, "range", "from", from, "to", to));
+    json_decref(m);
+    return SS_OK;
+}
+
+static void handle_archive(const ss_web_req *req, ss_web_resp *resp)
+{
+    ss_hot hot = {0};
+    json_t *doc = NULL, *list = json_array();
+    const char *max_text = ss_web_arg(req, "hot_max_mb");
+    long long max_mb = 0;
+    if (max_text) {
+        char *end;
+        max_mb = strtoll(max_text, &end, 10);
+        if (!*max_text || *end || max_mb < 1 || max_mb > 1000000000) {
+            ss_web_error(resp, 400,
+                         "hot_max_mb: '%s' is not a whole number of MB from 1 to 1000000000 "
+                         "(the threshold given to --hot-max-mb)",
+                         max_text);
+            goto out;
+        }
+    }
+    if (open_hot(req, &hot, resp))
+        goto out;
+    int64_t size = 0;
+    if (hot.ops->data_size(hot.st, &size) != SS_OK ||
+        hot.ops->archive_list(hot.st, archive_one, list) != SS_OK) {
+        ss_web_error(resp, 500, "cannot read the hot store's size and archives");
+        goto out;
+    }
+    doc = json_pack("{s:I, s:o, s:o, s:O}", "hot_bytes", (json_int_t)size, "hot_max_bytes",
+                    max_mb ? json_integer(max_mb * 1000000) : json_null(), "over_threshold",
+                    max_mb ? json_boolean(size > max_mb * 1000000) : json_null(), "archives", list);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (!text) {
+        ss_web_error(resp, 500, "cannot encode the archive status");
+        goto out;
+    }
+    ss_buf_puts(&resp->body, text);
+    ss_buf_putc(&resp->body, '\n');
+    free(text);
+out:
+    json_decref(doc);
+    json_decref(list);
+    if (hot.ops)
+        ss_hot_close(&hot);
+}
+
+static void metric(ss_buf *b, const char *name, const char *type, const char *help, int64_t v)
+{
+    ss_buf_printf(b, "# HELP shopstream_%s %s\n# TYPE shopstream_%s %s\nshopstream_%s %lld\n", name,
+                  help, name, type, name, (long long)v);
+}
+
+static void handle_metrics(const ss_web_req *req, ss_web_resp *resp)
+{
+    static const struct {
+        const char *key, *name, *help;
+    } counters[] = {
+        {"events_in", "events_in_total", "Input records the engine has judged."},
+        {"stored", "events_stored_total", "Events stored as facts."},
+        {"duplicates", "events_duplicate_total", "Events dropped as duplicates of an event_id."},
+        {"rejected", "events_rejected_total", "Invalid input records (rejected_events)."},
+        {"late", "events_late_total", "Events behind the watermark (late_events)."},
+    };
+    ss_hot hot = {0};
+    ss_query *q = open_query(req, resp);
+    json_t *state = NULL, *arch = NULL;
+    if (!q)
+        goto out;
+    state = query_rows(req, q, "SELECT key, value FROM engine_state", resp);
+    arch = state ? query_rows(req, q,
+                              "SELECT count(*) AS n FROM archives WHERE state = 'committed'", resp)
+                 : NULL;
+    if (!arch || open_hot(req, &hot, resp))
+        goto out;
+    int64_t size = 0;
+    if (hot.ops->data_size(hot.st, &size) != SS_OK) {
+        ss_web_error(resp, 500, "cannot measure the hot store");
+        goto out;
+    }
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    ss_buf *b = &resp->body;
+    json_int_t watermark = INT64_MIN;
+    for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++) {
+        json_int_t v = 0;
+        size_t i;
+        json_t *row;
+        json_array_foreach(state, i, row)
+        {
+            const char *k = json_string_value(json_object_get(row, "key"));
+            if (k && !strcmp(k, counters[c].key))
+                v = json_integer_value(json_object_get(row, "value"));
+            if (k && !strcmp(k, "watermark") && json_is_integer(json_object_get(row, "value")))
+                watermark = json_integer_value(json_object_get(row, "value"));
+        }
+        metric(b, counters[c].name, "counter", counters[c].help, (int64_t)v);
+    }
+    /* Before the first event there is no watermark, and no lag to report. */
+    if (watermark != INT64_MIN)
+        ss_buf_printf(b,
+                      "# HELP shopstream_watermark_lag_seconds Wall-clock time minus the engine's "
+                      "watermark (large for simulated time).\n"
+                      "# TYPE shopstream_watermark_lag_seconds gauge\n"
+                      "shopstream_watermark_lag_seconds %.3f\n",
+                      (double)(ss_now_ms() - (int64_t)watermark) / 1000.0);
+    metric(b, "hot_data_bytes", "gauge", "Bytes of data held by the hot store.", size);
+    metric(b, "archive_runs_total", "counter", "Committed archive runs.",
+           (int64_t)json_integer_value(json_object_get(json_array_get(arch, 0), "n")));
+    ss_web_write_request_metrics(req->web, b);
+out:
+    json_decref(state);
+    json_decref(arch);
+    if (hot.ops)
+        ss_hot_close(&hot);
+    ss_query_close(q);
+}
+
+const ss_web_route ss_web_routes[] = {
+    {"/healthz", SS_WEB_ROUTE_BUFFERED, 1, handle_healthz},
+    {"/metrics", SS_WEB_ROUTE_BUFFERED, 0, handle_metrics},
+    {"/api/totals", SS_WEB_ROUTE_BUFFERED, 0, handle_totals},
+    {"/api/kpis", SS_WEB_ROUTE_BUFFERED, 0, handle_kpis},
+    {"/api/top", SS_WEB_ROUTE_BUFFERED, 0, handle_top},
+    {"/api/archive", SS_WEB_ROUTE_BUFFERED, 0, handle_archive},
+    {"/api/sql", SS_WEB_ROUTE_BUFFERED, 0, handle_sql},
+    {NULL, 0, 0, NULL},
+};
