@@ -1,5 +1,7 @@
 # Thin wrapper over CMake. `make run` and `make test` do all set-up on a fresh
-# Debian machine: scripts/deps installs what is missing, then CMake builds.
+# Debian machine: scripts/deps installs what is missing (and, through
+# scripts/web-deps, the page's npm packages of web/package-lock.json), then
+# CMake builds.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)

@@ -567,5 +567,8 @@ const ss_web_route ss_web_routes[] = {
     {"/api/top", SS_WEB_ROUTE_BUFFERED, 0, handle_top},
     {"/api/archive", SS_WEB_ROUTE_BUFFERED, 0, handle_archive},
     {"/api/sql", SS_WEB_ROUTE_BUFFERED, 0, handle_sql},
+    /* The page (assets.c): files of the binary, no data, hence no token. */
+    {"/", SS_WEB_ROUTE_ASSET, 1, NULL},
+    {"/assets/", SS_WEB_ROUTE_ASSET, 1, NULL},
     {NULL, 0, 0, NULL},
 };

@@ -111,12 +111,39 @@ static enum MHD_Result send_resp(ss_web *w, struct MHD_Connection *conn, int rou
     return ret;
 }
 
+/* An asset route whose path ends in '/' (and is not "/") covers the paths
+ * under it; assets.c then looks the rest up in its table. */
+static int asset_prefix_matches(const ss_web_route *rt, const char *path)
+{
+    size_t n = strlen(rt->path);
+    return rt->kind == SS_WEB_ROUTE_ASSET && n > 1 && rt->path[n - 1] == '/' &&
+           !strncmp(rt->path, path, n);
+}
+
 static int find_route(const char *path)
 {
     for (int i = 0; i < MAX_ROUTES && ss_web_routes[i].path; i++)
-        if (!strcmp(ss_web_routes[i].path, path))
+        if (!strcmp(ss_web_routes[i].path, path) || asset_prefix_matches(&ss_web_routes[i], path))
             return i;
     return OTHER_ROUTE;
+}
+
+/* Sends a file of the page from the binary (assets.c), or the usual 404 for
+ * a name not in its table. */
+static enum MHD_Result send_asset(ss_web *w, struct MHD_Connection *conn, int route,
+                                  const char *url, ss_web_resp *resp)
+{
+    int status = 404;
+    struct MHD_Response *r = ss_web_asset_response(conn, url, &status);
+    if (!r) {
+        ss_web_error(resp, 404, "no such asset '%s'; the page's files are listed in docs/api.md",
+                     url);
+        return send_resp(w, conn, route, resp, NULL, 0);
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    atomic_fetch_add_explicit(&w->served[route][status - MIN_STATUS], 1, memory_order_relaxed);
+    return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -153,6 +180,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                      "with the token given to 'shopstream serve --auth-token'");
     } else if (route == OTHER_ROUTE) {
         ss_web_error(&resp, 404, "no such endpoint '%s'; see docs/api.md for the endpoints", url);
+    } else if (ss_web_routes[route].kind == SS_WEB_ROUTE_ASSET) {
+        enum MHD_Result ret = send_asset(w, conn, route, url, &resp);
+        ss_buf_free(&resp.body);
+        return ret;
     } else {
         ss_web_req req = {.cfg = w->cfg, .web = w, .conn = conn, .path = url};
         ss_web_routes[route].handle(&req, &resp);

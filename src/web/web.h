@@ -76,6 +76,9 @@ void ss_web_write_request_metrics(const ss_web *w, ss_buf *out);
 
 typedef enum ss_web_route_kind {
     SS_WEB_ROUTE_BUFFERED, /* the handler fills resp->body; sent when it returns */
+    SS_WEB_ROUTE_ASSET,    /* a file of the page embedded in the binary (assets.c); no
+                            * handler; a path ending in '/' other than "/" matches every
+                            * path under it */
 } ss_web_route_kind;
 
 typedef struct ss_web_route {
@@ -87,5 +90,17 @@ typedef struct ss_web_route {
 
 /* The endpoints, terminated by an entry with a NULL path (api.c). */
 extern const ss_web_route ss_web_routes[];
+
+/* ---- the page's files (assets.c) ---- */
+
+struct MHD_Response;
+
+/* The response for an embedded asset of the page: "/" is index.html,
+ * "/assets/NAME" the asset NAME of the table; with status 200, or 304 when
+ * the request's If-None-Match has the asset's ETag. NULL (status 404) for any
+ * other path. The caller queues and destroys the response.
+ * @locality any worker thread. */
+struct MHD_Response *ss_web_asset_response(struct MHD_Connection *conn, const char *path,
+                                           int *status);
 
 #endif
