@@ -49,6 +49,10 @@ typedef struct ss_bus_consumer_ops {
      * timeout_ms, or SS_EOF at the end of a finite input. */
     int (*poll)(void *state, ss_bus_msg *msg, int timeout_ms);
     void (*close)(void *state);
+    /* Optional. With follow on, the input may still grow: a last record
+     * without its newline is not handed out (its writer may be mid-line);
+     * poll returns SS_EOF until the newline arrives. */
+    void (*follow)(void *state, int on);
 } ss_bus_consumer_ops;
 
 typedef struct ss_bus_consumer {

@@ -118,7 +118,7 @@ const ss_bus_ops ss_bus_file_ops = {
 #define LINE_LIMIT  (1u << 20)
 
 typedef struct file_consumer {
-    int fd, own_fd, seekable, eof, mapped;
+    int fd, own_fd, seekable, eof, mapped, follow;
     char *source;
     char *buf;
     size_t start, end, cap; /* unread bytes are buf[start..end) */
@@ -262,6 +262,8 @@ static int mapped_poll(file_consumer *fc, ss_bus_msg *msg)
             char *nl = memchr(p, '\n', avail);
             if (!nl && remap(fc) == SS_OK)
                 continue;
+            if (!nl && fc->follow)
+                return SS_EOF; /* the line's writer may not be done */
             size_t len = nl ? (size_t)(nl - p) : avail;
             int64_t off = (int64_t)fc->pos;
             int64_t next = off + (int64_t)len + (nl != NULL);
@@ -327,6 +329,7 @@ static int file_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
             continue;
         }
         if (fc->eof) {
+            /* The end of a pipe or of standard input is final. */
             if (avail == 0)
                 return SS_EOF;
             /* A last record without a newline. */
@@ -341,6 +344,11 @@ static int file_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
         else if (rc != SS_OK)
             return rc;
     }
+}
+
+static void file_consumer_follow(void *state, int on)
+{
+    ((file_consumer *)state)->follow = on;
 }
 
 static void file_consumer_close(void *state)
@@ -366,4 +374,5 @@ const ss_bus_consumer_ops ss_bus_file_consumer_ops = {
     .seek = file_consumer_seek,
     .poll = file_consumer_poll,
     .close = file_consumer_close,
+    .follow = file_consumer_follow,
 };

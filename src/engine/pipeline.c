@@ -190,8 +190,15 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+static void set_follow(ss_bus_consumer *in, const ss_pipeline_hooks *hooks)
+{
+    if (in->ops->follow)
+        in->ops->follow(in->state, hooks->follow);
+}
+
 int ss_engine_run_pipeline(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_hooks *hooks)
 {
+    set_follow(in, hooks);
     pipe_t p = {.in = in, .hooks = hooks};
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
@@ -270,6 +277,7 @@ out:
 
 int ss_engine_run(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_hooks *hooks)
 {
+    set_follow(in, hooks);
     ss_bus_msg msg;
     uint32_t applied = 0;
     int rc = SS_OK;
