@@ -18,6 +18,7 @@
 #include "cold/cold.h"
 #include "cold/index.h"
 #include "hot/hot.h"
+#include "web/web.h"
 
 typedef struct run_opts {
     const char *data;
@@ -34,6 +35,9 @@ typedef struct run_opts {
     int64_t queue_mb;
     const char *cold;
     int64_t hot_max_mb, archive_every;
+    int64_t port;
+    const char *bind;
+    const char *auth_token;
 } run_opts;
 
 #define F(f) offsetof(run_opts, f)
@@ -54,7 +58,15 @@ static const ss_opt run_table[] = {
     {"profile", SS_OPT_STRING, F(profile), NULL, 0, 0, NULL, "FILE",
      "Generator profile override (JSON)."},
     {"headless", SS_OPT_FLAG, F(headless), NULL, 0, 0, NULL, NULL,
-     "Log a KPI summary instead of serving the dashboard."},
+     "Start no web server (the KPI summary is logged either way)."},
+    {"port", SS_OPT_INT, F(port), "8050", 0, 65535, NULL, "PORT",
+     "TCP port of the web server, which serves the same API as `serve` (0: any free port, "
+     "logged at start)."},
+    {"bind", SS_OPT_STRING, F(bind), "127.0.0.1", 0, 0, NULL, "ADDR",
+     "Address the web server listens on; 0.0.0.0 or :: serve every interface: set "
+     "--auth-token then."},
+    {"auth-token", SS_OPT_STRING, F(auth_token), NULL, 0, 0, NULL, "TOKEN",
+     "Require 'Authorization: Bearer TOKEN' on every endpoint but /healthz (401 otherwise)."},
     {"lateness", SS_OPT_INT, F(lateness), "120000", 0, 86400000.0 * 7, NULL, "MS",
      "Allowed lateness in ms."},
     {"commit-ms", SS_OPT_INT, F(commit_ms), "250", 10, 600000, NULL, "MS",
@@ -173,6 +185,32 @@ static int run_run(const void *vopts, int argc, char **argv)
         return SS_EXIT_FAIL;
     }
     ss_install_stop_handlers();
+    /* The server reads the store through its own read-only connections, as
+     * `serve` does; the limits are serve's defaults. */
+    ss_web_config wcfg = {.data = o->data,
+                          .cold = o->cold,
+                          .bind = o->bind,
+                          .port = (int)o->port,
+                          .auth_token = o->auth_token,
+                          .max_connections = 64,
+                          .threads = 4,
+                          .max_request_size = 32 * 1024,
+                          .query_timeout_ms = 5000,
+                          .max_rows = 10000};
+    ss_web *web = NULL;
+    if (!o->headless) {
+        if (ss_web_start(&wcfg, &web, err, sizeof err)) {
+            fprintf(stderr, "shopstream run: %s (or give --headless for no web server)\n", err);
+            ss_engine_free(eng);
+            ss_hot_close(&hot);
+            ss_profile_free(prof);
+            ss_cold_index_free(cix);
+            ss_cold_close(&cold);
+            return SS_EXIT_FAIL;
+        }
+        SS_INFO("web", "listening on http://%s%s%s:%d", strchr(o->bind, ':') ? "[" : "", o->bind,
+                strchr(o->bind, ':') ? "]" : "", ss_web_port(web));
+    }
     ss_gen_config gcfg = {.seed = (uint64_t)o->seed,
                           .start_ms = o->start,
                           .rate = o->rate,
@@ -207,6 +245,7 @@ static int run_run(const void *vopts, int argc, char **argv)
         sm.next_ms = 0;
         log_summary(&sm);
     }
+    ss_web_stop(web);
     if (ec == SS_EXIT_OK && gt.rc != SS_OK && gt.rc != SS_EIO)
         ec = SS_EXIT_FAIL;
     ss_gen_free(gt.g);
@@ -223,7 +262,8 @@ const ss_cmd ss_cmd_run = {
     .summary = "Run generator and engine together in one process (the embedded pipeline)",
     .description = "The generator feeds the engine over a bounded in-process bus with "
                    "back-pressure; facts, dimensions and KPIs go to the hot store in --data. "
-                   "Without --max or --speedup it runs in real time until stopped.",
+                   "Without --max or --speedup it runs in real time until stopped. Unless "
+                   "--headless, it serves the HTTP API of `serve` (with /api/stream) on --port.",
     .opts = run_table,
     .opts_size = sizeof(run_opts),
     .run = run_run,

@@ -39,7 +39,8 @@ static const ss_opt serve_table[] = {
     {"max-connections", SS_OPT_INT, F(max_connections), "64", 1, 10000, NULL, "N",
      "Connections served at once; more are refused."},
     {"threads", SS_OPT_INT, F(threads), "4", 1, 256, NULL, "N",
-     "Worker threads answering requests."},
+     "Unused, kept for existing command lines: each connection has its own thread (an event "
+     "stream holds one), bounded by --max-connections."},
     {"max-request-kb", SS_OPT_INT, F(max_request_kb), "32", 4, 1024, NULL, "KB",
      "Largest request line and headers (the SQL of /api/sql travels in the URL)."},
     {"query-timeout-ms", SS_OPT_INT, F(query_timeout_ms), "5000", 1, 3600000, NULL, "MS",

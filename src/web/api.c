@@ -20,22 +20,6 @@
 #include "query/query.h"
 #include "web/web.h"
 
-/* KPI totals over a group of kpi_minute_data rows, from the integer cents, so
- * that sums are exact; aov rounds half up to the cent as the kpi_minute view
- * does. */
-#define KPI_AGGREGATES                                                                             \
-    "COALESCE(SUM(orders), 0) AS orders, COALESCE(SUM(units), 0) AS units, "                       \
-    "COALESCE(SUM(gross_revenue_cents), 0) / 100.0 AS gross_revenue, "                             \
-    "COALESCE(SUM(paid_revenue_cents), 0) / 100.0 AS paid_revenue, "                               \
-    "CASE WHEN SUM(orders) > 0 THEN ((2 * SUM(gross_revenue_cents) + SUM(orders)) / "              \
-    "(2 * SUM(orders))) / 100.0 END AS aov, "                                                      \
-    "COALESCE(SUM(payment_attempts), 0) AS payment_attempts, "                                     \
-    "COALESCE(SUM(failed_payments), 0) AS failed_payments, "                                       \
-    "CASE WHEN SUM(payment_attempts) > 0 THEN round(1.0 * SUM(failed_payments) / "                 \
-    "SUM(payment_attempts), 6) END AS failure_rate, "                                              \
-    "COALESCE(SUM(cancellations), 0) AS cancellations, "                                           \
-    "COALESCE(SUM(cancelled_revenue_cents), 0) / 100.0 AS cancelled_revenue"
-
 static const char *const dimensions[] = {"overall",  "city",           "country",
                                          "category", "payment_method", NULL};
 static const char *const metrics[] = {"orders",
@@ -249,7 +233,7 @@ static void handle_totals(const ss_web_req *req, ss_web_resp *resp)
     ss_query *q = open_query(req, resp);
     if (!q || parse_range(req, q, &r, resp))
         goto out;
-    ss_buf_lit(&sql, "SELECT " KPI_AGGREGATES " FROM kpi_minute_data WHERE dimension = "
+    ss_buf_lit(&sql, "SELECT " SS_WEB_KPI_AGGREGATES " FROM kpi_minute_data WHERE dimension = "
                      "'overall' AND ");
     put_time_cond(&sql, &r);
     if (run_json(req, q, ss_buf_cstr(&sql), &rows, resp))
@@ -342,7 +326,7 @@ static void handle_top(const ss_web_req *req, ss_web_resp *resp)
     if (!q || parse_range(req, q, &r, resp))
         goto out;
     ss_buf_printf(&sql,
-                  "SELECT dimension_value, " KPI_AGGREGATES " FROM kpi_minute_data WHERE "
+                  "SELECT dimension_value, " SS_WEB_KPI_AGGREGATES " FROM kpi_minute_data WHERE "
                   "dimension = '%s' AND ",
                   dim);
     put_time_cond(&sql, &r);
@@ -567,6 +551,7 @@ const ss_web_route ss_web_routes[] = {
     {"/api/top", SS_WEB_ROUTE_BUFFERED, 0, handle_top},
     {"/api/archive", SS_WEB_ROUTE_BUFFERED, 0, handle_archive},
     {"/api/sql", SS_WEB_ROUTE_BUFFERED, 0, handle_sql},
+    {"/api/stream", SS_WEB_ROUTE_STREAM, 0, NULL},
     /* The page (assets.c): files of the binary, no data, hence no token. */
     {"/", SS_WEB_ROUTE_ASSET, 1, NULL},
     {"/assets/", SS_WEB_ROUTE_ASSET, 1, NULL},

@@ -1,6 +1,11 @@
 /* The HTTP server: libmicrohttpd in its own threads, routing to the table of
  * endpoints in api.c, with the checks every request passes first (method,
- * body, bearer token) and a counter per endpoint and status for /metrics. */
+ * body, bearer token) and a counter per endpoint and status for /metrics.
+ *
+ * Each connection has its own thread (bounded by --max-connections): the
+ * body of an event stream (stream.c) is produced by a callback that blocks
+ * until the next event, which would hold up every other connection of a
+ * shared worker thread. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -24,6 +29,7 @@
 struct ss_web {
     const ss_web_config *cfg;
     struct MHD_Daemon *daemon;
+    ss_web_stream *stream; /* GET /api/stream and its store watcher */
     int port;
     /* Requests served, by route (OTHER_ROUTE: paths no route matches) and
      * status; updated by every worker thread, hence atomic. */
@@ -146,6 +152,25 @@ static enum MHD_Result send_asset(ss_web *w, struct MHD_Connection *conn, int ro
     return ret;
 }
 
+/* Queues the endless body of GET /api/stream, or the 503 when too many
+ * streams are open. */
+static enum MHD_Result send_stream(ss_web *w, struct MHD_Connection *conn, int route,
+                                   ss_web_resp *resp)
+{
+    struct MHD_Response *r = ss_web_stream_response(w->stream, resp);
+    if (!r)
+        return send_resp(w, conn, route, resp, NULL, 0);
+    MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    /* Asks a buffering reverse proxy (nginx) to pass events on at once. */
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    atomic_fetch_add_explicit(&w->served[route][MHD_HTTP_OK - MIN_STATUS], 1, memory_order_relaxed);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -184,6 +209,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         enum MHD_Result ret = send_asset(w, conn, route, url, &resp);
         ss_buf_free(&resp.body);
         return ret;
+    } else if (ss_web_routes[route].kind == SS_WEB_ROUTE_STREAM) {
+        enum MHD_Result ret = send_stream(w, conn, route, &resp);
+        ss_buf_free(&resp.body);
+        return ret;
     } else {
         ss_web_req req = {.cfg = w->cfg, .web = w, .conn = conn, .path = url};
         ss_web_routes[route].handle(&req, &resp);
@@ -213,7 +242,8 @@ int ss_web_start(const ss_web_config *cfg, ss_web **out, char *err, size_t errle
     struct sockaddr_in sa4;
     struct sockaddr_in6 sa6;
     const struct sockaddr *sa;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     memset(&sa4, 0, sizeof sa4);
     memset(&sa6, 0, sizeof sa6);
     if (inet_pton(AF_INET, cfg->bind, &sa4.sin_addr) == 1) {
@@ -233,16 +263,21 @@ int ss_web_start(const ss_web_config *cfg, ss_web **out, char *err, size_t errle
         rc = SS_EINVAL;
         goto out;
     }
+    if (ss_web_stream_new(cfg, &w->stream) != SS_OK) {
+        snprintf(err, errlen, "cannot start the thread that watches the store for changes");
+        rc = SS_ERR;
+        goto out;
+    }
     /* The logger comes first so that MHD's own messages about the other
      * options go through it too. */
-    w->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_error, NULL, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
-        /* Bounds the request line and headers; MHD answers 414 or 431 past it. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_request_size,
-        /* Idle connections (slow clients) are closed rather than held. */
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    w->daemon =
+        MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, w,
+                         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL, MHD_OPTION_SOCK_ADDR, sa,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                         /* Bounds the request line and headers; MHD answers 414 or 431 past it. */
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_request_size,
+                         /* Idle connections (slow clients) are closed rather than held. */
+                         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (!w->daemon) {
         snprintf(err, errlen,
                  "cannot listen on %s port %d: the port may be in use or need privileges; "
@@ -269,7 +304,11 @@ void ss_web_stop(ss_web *w)
 {
     if (!w)
         return;
+    /* Ends the streams first: MHD_stop_daemon waits for every connection's
+     * thread, and a stream's thread waits for the next event. */
+    ss_web_stream_stop(w->stream);
     if (w->daemon)
         MHD_stop_daemon(w->daemon);
+    ss_web_stream_free(w->stream);
     free(w);
 }

@@ -9,7 +9,9 @@
  * server.c owns the daemon, the routing, authentication and the request
  * counters; api.c holds the endpoints as a table of routes. A new endpoint
  * (a server-sent-events stream, static assets of the page) is a new entry in
- * that table with its own kind; server.c dispatches on the kind.
+ * that table with its own kind; server.c dispatches on the kind. stream.c
+ * holds GET /api/stream, server-sent events of KPI changes, with the thread
+ * that watches the store for them.
  * @locality ss_web_start and ss_web_stop from one thread; handlers run on the
  * server's worker threads, several at once. */
 #ifndef SS_WEB_H
@@ -27,7 +29,7 @@ typedef struct ss_web_config {
     int port;               /* 0: any free port (see ss_web_port) */
     const char *auth_token; /* NULL or "": no authentication */
     int64_t max_connections;
-    int64_t threads;          /* worker threads */
+    int64_t threads;          /* unused: each connection has its own thread */
     int64_t max_request_size; /* bytes of request line and headers */
     int64_t query_timeout_ms; /* per query of a request */
     int64_t max_rows;         /* rows a query may return */
@@ -76,6 +78,7 @@ void ss_web_write_request_metrics(const ss_web *w, ss_buf *out);
 
 typedef enum ss_web_route_kind {
     SS_WEB_ROUTE_BUFFERED, /* the handler fills resp->body; sent when it returns */
+    SS_WEB_ROUTE_STREAM,   /* server-sent events (stream.c); handle is NULL */
     SS_WEB_ROUTE_ASSET,    /* a file of the page embedded in the binary (assets.c); no
                             * handler; a path ending in '/' other than "/" matches every
                             * path under it */
@@ -90,6 +93,45 @@ typedef struct ss_web_route {
 
 /* The endpoints, terminated by an entry with a NULL path (api.c). */
 extern const ss_web_route ss_web_routes[];
+
+/* KPI totals over a group of kpi_minute_data rows, from the integer cents, so
+ * that sums are exact; aov rounds half up to the cent as the kpi_minute view
+ * does. */
+#define SS_WEB_KPI_AGGREGATES                                                                      \
+    "COALESCE(SUM(orders), 0) AS orders, COALESCE(SUM(units), 0) AS units, "                       \
+    "COALESCE(SUM(gross_revenue_cents), 0) / 100.0 AS gross_revenue, "                             \
+    "COALESCE(SUM(paid_revenue_cents), 0) / 100.0 AS paid_revenue, "                               \
+    "CASE WHEN SUM(orders) > 0 THEN ((2 * SUM(gross_revenue_cents) + SUM(orders)) / "              \
+    "(2 * SUM(orders))) / 100.0 END AS aov, "                                                      \
+    "COALESCE(SUM(payment_attempts), 0) AS payment_attempts, "                                     \
+    "COALESCE(SUM(failed_payments), 0) AS failed_payments, "                                       \
+    "CASE WHEN SUM(payment_attempts) > 0 THEN round(1.0 * SUM(failed_payments) / "                 \
+    "SUM(payment_attempts), 6) END AS failure_rate, "                                              \
+    "COALESCE(SUM(cancellations), 0) AS cancellations, "                                           \
+    "COALESCE(SUM(cancelled_revenue_cents), 0) / 100.0 AS cancelled_revenue"
+
+/* ---- the event stream (stream.c) ---- */
+
+struct MHD_Response;
+typedef struct ss_web_stream ss_web_stream;
+
+/* Starts the thread that watches the store for KPI changes (every 200 ms).
+ * The config must outlive the stream. */
+int ss_web_stream_new(const ss_web_config *cfg, ss_web_stream **out);
+
+/* The response of GET /api/stream: an endless body of events, one per KPI
+ * change, each sent once to each client. NULL with resp set (503) when the
+ * limit of open streams is reached or the server is stopping.
+ * @locality a worker thread; the body is produced on the connection's own
+ * thread, which may block waiting for the next event. */
+struct MHD_Response *ss_web_stream_response(ss_web_stream *hub, ss_web_resp *resp);
+
+/* Ends every open stream (their bodies end at the next read) and the watcher;
+ * the clients' state is freed as MHD destroys their responses. */
+void ss_web_stream_stop(ss_web_stream *hub);
+
+/* Stops (if still running) and frees; after MHD_stop_daemon. NULL is fine. */
+void ss_web_stream_free(ss_web_stream *hub);
 
 /* ---- the page's files (assets.c) ---- */
 

@@ -91,7 +91,7 @@ def pipelines(tmp_path_factory):
     """The store of `run --max --count` and that of gen + process."""
     tmp = tmp_path_factory.mktemp("run")
     t0 = time.monotonic()
-    proc = cli("run", "--max", "--count", COUNT, "--seed", SEED, "--start", START,
+    proc = cli("run", "--headless", "--max", "--count", COUNT, "--seed", SEED, "--start", START,
                "--data", tmp / "run")
     elapsed = time.monotonic() - t0
     events = tmp / "events.jsonl"
@@ -149,7 +149,8 @@ def test_run_engine_counters(pipelines):
 
 def test_max_and_speedup_conflict(tmp_path):
     data = tmp_path / "data"
-    proc = cli("run", "--max", "--speedup", "2", "--count", "10", "--data", data, timeout=30)
+    proc = cli("run", "--headless", "--max", "--speedup", "2", "--count", "10", "--data", data,
+               timeout=30)
     assert proc.returncode == 2, describe(proc)
     assert proc.stdout == b""
     assert b"--max and --speedup cannot be combined" in proc.stderr, describe(proc)
@@ -164,7 +165,7 @@ def test_unexpected_argument(tmp_path):
 # ---- running until stopped ----
 
 def start(*args):
-    return subprocess.Popen([BIN, "run", *map(str, args)], stdout=subprocess.PIPE,
+    return subprocess.Popen([BIN, "run", "--headless", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=clean_env())
 
 
