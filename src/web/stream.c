@@ -100,8 +100,10 @@ static void publish(struct ss_web_stream *hub, const char *data)
 }
 
 /* Reads the newest minutes and publishes the rows that changed since the
- * last look. The first look only fills ws->seen: a client that connects
- * reads the current state from /api/kpis and then follows the changes. */
+ * last look. The first look at a store with KPIs only fills ws->seen: a
+ * client that connects reads the current state from /api/kpis and then
+ * follows the changes. A store without KPIs, or none at all, is a known
+ * state: its first KPIs are announced. */
 static void look(struct ss_web_stream *hub, watch_state *ws)
 {
     char err[1024];
@@ -113,8 +115,12 @@ static void look(struct ss_web_stream *hub, watch_state *ws)
     rows = read_rows(q, "SELECT max(minute_start) AS m FROM kpi_minute_data");
     const char *m = json_string_value(json_object_get(json_array_get(rows, 0), "m"));
     int64_t newest;
-    if (!m || ss_time_parse_iso(m, strlen(m), &newest) != 0)
-        goto out; /* no KPIs yet */
+    if (!m || ss_time_parse_iso(m, strlen(m), &newest) != 0) {
+        /* No KPIs yet: the first ones are a change to announce. */
+        if (!ws->seen)
+            ws->seen = json_object();
+        goto out;
+    }
     json_decref(rows);
     char from[SS_ISO_LEN + 1] = {0}, hour[SS_ISO_LEN + 1] = {0}, to[SS_ISO_LEN + 1] = {0};
     ss_time_format_iso(newest - (WINDOW_MIN - 1) * SS_MS_PER_MIN, from);
@@ -180,8 +186,11 @@ static void poll_store(struct ss_web_stream *hub, watch_state *ws)
         char uri[PATH_MAX + 16], err[1024];
         snprintf(uri, sizeof uri, "sqlite:%s/hot.db", hub->cfg->data);
         ss_hot_open_opts o = {.read_only = 1};
-        if (ss_hot_open(uri, &o, &ws->hot, err, sizeof err) != SS_OK)
-            return; /* not created yet: look again at the next poll */
+        if (ss_hot_open(uri, &o, &ws->hot, err, sizeof err) != SS_OK) {
+            if (!ws->seen)
+                ws->seen = json_object(); /* no store: nothing seen */
+            return;                       /* look again at the next poll */
+        }
         ws->have_hot = 1;
     }
     uint64_t v;

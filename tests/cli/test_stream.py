@@ -267,3 +267,27 @@ def test_sigterm_with_open_streams_exits_0(store):
         for s in streams:
             s.close()
         kill(serve)
+
+
+def test_first_kpis_of_a_new_store_are_announced(tmp_path):
+    """A server started before the store exists announces its first KPIs."""
+    data = tmp_path / "data"
+    port = free_port()
+    serve = subprocess.Popen([BIN, "serve", "--data", str(data), "--port", str(port)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=clean_env())
+    stream = None
+    try:
+        wait_healthy(serve, port)
+        stream = Stream(port)
+        assert stream.status == 200
+        stream.opened()
+        src = tmp_path / "events.jsonl"
+        src.write_bytes(assert_ok(cli("gen", "--seed", SEED, "--count", COUNT, "--max",
+                                      "--start", START)).stdout)
+        assert_ok(cli("process", "--from", src, "--data", data))
+        got = wait_kpi(stream, lambda d: d["rows"])
+        assert all(r["minute_start"] >= START[:19] for r in got["rows"])
+    finally:
+        if stream:
+            stream.close()
+        kill(serve)
