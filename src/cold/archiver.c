@@ -706,35 +706,43 @@ typedef struct status_ctx {
     int n;
 } status_ctx;
 
+void ss_archive_summarize(const char *manifest, ss_archive_summary *sum)
+{
+    memset(sum, 0, sizeof *sum);
+    json_t *m = manifest ? json_loads(manifest, 0, NULL) : NULL;
+    json_t *tabs = json_object_get(m, "tables");
+    for (int t = 0; t < NTABLES; t++) {
+        json_t *tab = json_object_get(tabs, tables[t]);
+        sum->records += json_integer_value(json_object_get(tab, "records"));
+        const char *a = json_string_value(json_object_get(tab, "min_ts"));
+        const char *b = json_string_value(json_object_get(tab, "max_ts"));
+        if (a && (!sum->from[0] || strcmp(a, sum->from) < 0))
+            snprintf(sum->from, sizeof sum->from, "%s", a);
+        if (b && (!sum->to[0] || strcmp(b, sum->to) > 0))
+            snprintf(sum->to, sizeof sum->to, "%s", b);
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(tab, "files"), i, f)
+        {
+            sum->bytes += json_integer_value(json_object_get(f, "bytes"));
+        }
+    }
+    json_decref(m);
+}
+
 static int status_one(void *ctx, const char *id, const char *state, int64_t cutoff,
                       const char *created_at, const char *manifest)
 {
     status_ctx *s = ctx;
     (void)cutoff;
-    json_t *m = manifest ? json_loads(manifest, 0, NULL) : NULL;
-    int64_t records = 0, bytes = 0;
-    const char *from = NULL, *to = NULL;
-    json_t *tabs = json_object_get(m, "tables");
-    for (int t = 0; t < NTABLES; t++) {
-        json_t *tab = json_object_get(tabs, tables[t]);
-        records += json_integer_value(json_object_get(tab, "records"));
-        const char *a = json_string_value(json_object_get(tab, "min_ts"));
-        const char *b = json_string_value(json_object_get(tab, "max_ts"));
-        if (a && (!from || strcmp(a, from) < 0))
-            from = a;
-        if (b && (!to || strcmp(b, to) > 0))
-            to = b;
-        size_t i;
-        json_t *f;
-        json_array_foreach(json_object_get(tab, "files"), i, f) bytes +=
-            json_integer_value(json_object_get(f, "bytes"));
-    }
+    ss_archive_summary sum;
+    ss_archive_summarize(manifest, &sum);
     ss_buf_printf(s->out, "%-30s %-9s %-24s %10lld %12lld  %s .. %s\n", id, state, created_at,
-                  (long long)records, (long long)bytes, from ? from : "-", to ? to : "-");
-    s->records += records;
-    s->bytes += bytes;
+                  (long long)sum.records, (long long)sum.bytes, sum.from[0] ? sum.from : "-",
+                  sum.to[0] ? sum.to : "-");
+    s->records += sum.records;
+    s->bytes += sum.bytes;
     s->n++;
-    json_decref(m);
     return SS_OK;
 }
 

@@ -50,6 +50,16 @@ int ss_archiver_run_once(ss_hot *hot, ss_cold *cold, const ss_archiver_config *c
  * person to out. Returns SS_OK when all is well, SS_ECORRUPT otherwise. */
 int ss_archiver_verify(ss_hot *hot, ss_cold *cold, ss_buf *out);
 
+/* What a manifest holds, over its three tables: records, bytes of the part
+ * files, and the event time range (empty strings when it holds no event). */
+typedef struct ss_archive_summary {
+    int64_t records, bytes;
+    char from[32], to[32];
+} ss_archive_summary;
+
+/* Summarises a manifest's JSON text; a NULL or unreadable one gives zeros. */
+void ss_archive_summarize(const char *manifest, ss_archive_summary *sum);
+
 /* Writes the archives and the hot store's size against the threshold. */
 int ss_archiver_status(ss_hot *hot, ss_cold *cold, int64_t max_bytes, ss_buf *out);
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/status.h"
+#include "cold/archiver.h"
 #include "common/timeutil.h"
 #include "hot/hot.h"
 #include "query/query.h"
@@ -395,38 +396,20 @@ static int open_hot(const ss_web_req *req, ss_hot *hot, ss_web_resp *resp)
     return SS_OK;
 }
 
-static const char *const fact_tables[] = {"orders", "payments", "cancellations"};
-
 static int archive_one(void *ctx, const char *id, const char *state, int64_t cutoff,
                        const char *created_at, const char *manifest)
 {
     json_t *list = ctx;
-    json_t *m = manifest ? json_loads(manifest, 0, NULL) : NULL;
-    json_t *tabs = json_object_get(m, "tables");
-    json_int_t records = 0, bytes = 0;
-    const char *from = NULL, *to = NULL;
-    for (size_t t = 0; t < 3; t++) {
-        json_t *tab = json_object_get(tabs, fact_tables[t]);
-        records += json_integer_value(json_object_get(tab, "records"));
-        const char *a = json_string_value(json_object_get(tab, "min_ts"));
-        const char *b = json_string_value(json_object_get(tab, "max_ts"));
-        if (a && (!from || strcmp(a, from) < 0))
-            from = a;
-        if (b && (!to || strcmp(b, to) > 0))
-            to = b;
-        size_t i;
-        json_t *f;
-        json_array_foreach(json_object_get(tab, "files"), i, f) bytes +=
-            json_integer_value(json_object_get(f, "bytes"));
-    }
+    ss_archive_summary sum;
+    ss_archive_summarize(manifest, &sum);
     char cut[SS_ISO_LEN + 1];
     ss_time_format_iso(cutoff, cut);
     cut[SS_ISO_LEN] = '\0';
-    json_array_append_new(list,
-                          json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:{s:s?, s:s?}}", "id", id,
-                                    "state", state, "created", created_at, "cutoff", cut, "records",
-                                    records, "bytes", bytes, "range", "from", from, "to", to));
-    json_decref(m);
+    json_array_append_new(
+        list, json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:{s:s?, s:s?}}", "id", id, "state", state,
+                        "created", created_at, "cutoff", cut, "records", (json_int_t)sum.records,
+                        "bytes", (json_int_t)sum.bytes, "range", "from",
+                        sum.from[0] ? sum.from : NULL, "to", sum.to[0] ? sum.to : NULL));
     return SS_OK;
 }
 
