@@ -4,9 +4,14 @@ SHOPSTREAM_BIN names the binary (ctest sets it), SHOPSTREAM_SRC the source tree.
 Every run gets the test's environment without SHOPSTREAM_* variables, so that
 only what a test passes on purpose configures the binary.
 """
+import http.client
 import os
+import socket
 import subprocess
+import time
 from pathlib import Path
+
+import pytest
 
 REPO = Path(os.environ.get("SHOPSTREAM_SRC") or Path(__file__).resolve().parents[2])
 BIN = os.environ.get("SHOPSTREAM_BIN") or str(REPO / "build" / "shopstream")
@@ -34,3 +39,64 @@ def describe(proc):
 def assert_ok(proc):
     assert proc.returncode == 0, describe(proc)
     return proc
+
+
+def make_store(tmp, seed, count, start):
+    """Generates a stream and processes it into tmp/data; returns that path."""
+    if not os.access(BIN, os.X_OK):
+        pytest.fail(f"shopstream binary not found at {BIN}; build it or set SHOPSTREAM_BIN")
+    raw = assert_ok(cli("gen", "--seed", seed, "--count", count, "--max", "--start",
+                        start)).stdout
+    src = tmp / "events.jsonl"
+    src.write_bytes(raw)
+    assert_ok(cli("process", "--from", src, "--data", tmp / "data"))
+    return tmp / "data"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, path, headers=None):
+    """One HTTP request to the local server: (status, content type, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read()
+    finally:
+        conn.close()
+
+
+def start_server(data, *extra):
+    """Starts `shopstream serve` on a free loopback port; returns (process, port)
+    once /healthz answers."""
+    port = free_port()
+    proc = subprocess.Popen([BIN, "serve", "--data", str(data), "--port", str(port),
+                             "--bind", "127.0.0.1", *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=clean_env())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"serve exited {proc.returncode}: {proc.stderr.read().decode()}")
+        try:
+            status, _, _ = request(port, "GET", "/healthz")
+            if status == 200:
+                return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    pytest.fail("serve did not answer /healthz within 10 s")
+
+
+def stop_server(proc):
+    """Stops a server; it must exit 0."""
+    proc.terminate()
+    try:
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

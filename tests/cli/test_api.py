@@ -17,67 +17,16 @@ import urllib.parse
 
 import pytest
 
-from harness import BIN, assert_ok, clean_env, cli
+from harness import (BIN, REPO, assert_ok, clean_env, cli, make_store, request,
+                     start_server, stop_server)
 
 SEED, COUNT, START = 3, 20000, "2026-11-02T00:00:00Z"
 TOKEN = "s3cret-token"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data, *extra):
-    port = free_port()
-    proc = subprocess.Popen([BIN, "serve", "--data", str(data), "--port", str(port),
-                             "--bind", "127.0.0.1", *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=clean_env())
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited {proc.returncode}: {proc.stderr.read().decode()}")
-        try:
-            status, _, _ = request(port, "GET", "/healthz")
-            if status == 200:
-                return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    pytest.fail("serve did not answer /healthz within 10 s")
-
-
-def stop_server(proc):
-    proc.terminate()
-    try:
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def request(port, method, path, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request(method, path, headers=headers or {})
-        r = conn.getresponse()
-        return r.status, r.getheader("Content-Type"), r.read()
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    if not os.access(BIN, os.X_OK):
-        pytest.fail(f"shopstream binary not found at {BIN}; build it or set SHOPSTREAM_BIN")
-    tmp = tmp_path_factory.mktemp("api")
-    raw = assert_ok(cli("gen", "--seed", SEED, "--count", COUNT, "--max", "--start", START)).stdout
-    src = tmp / "events.jsonl"
-    src.write_bytes(raw)
-    assert_ok(cli("process", "--from", src, "--data", tmp / "data"))
-    return tmp / "data"
+    return make_store(tmp_path_factory.mktemp("api"), SEED, COUNT, START)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import re
 
 import pytest
 
-from harness import BIN, REPO, assert_ok, cli
-from test_api import start_server, stop_server
+from harness import (BIN, REPO, assert_ok, clean_env, cli, make_store, request,
+                     start_server, stop_server)
 
 SEED, COUNT, START = 5, 2000, "2026-11-02T00:00:00Z"
 TOKEN = "page-token"
@@ -30,14 +30,7 @@ TILES = ["tile-revenue", "tile-orders", "tile-aov", "tile-failed", "tile-failure
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    if not os.access(BIN, os.X_OK):
-        pytest.fail(f"shopstream binary not found at {BIN}; build it or set SHOPSTREAM_BIN")
-    tmp = tmp_path_factory.mktemp("assets")
-    raw = assert_ok(cli("gen", "--seed", SEED, "--count", COUNT, "--max", "--start", START)).stdout
-    src = tmp / "events.jsonl"
-    src.write_bytes(raw)
-    assert_ok(cli("process", "--from", src, "--data", tmp / "data"))
-    return tmp / "data"
+    return make_store(tmp_path_factory.mktemp("assets"), SEED, COUNT, START)
 
 
 @pytest.fixture(scope="module")

@@ -17,18 +17,12 @@ import time
 
 import pytest
 
-from harness import BIN, assert_ok, clean_env, cli
+from harness import BIN, assert_ok, clean_env, cli, free_port
 
 SEED, COUNT, START = 7, 200, "2026-11-02T00:00:00Z"
 LATER = "2026-11-03T00:00:00Z"  # after every minute of the first COUNT orders
 PATIENCE_S = 60
 MAX_STREAMS = 32
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def request(port, path):
