@@ -193,7 +193,6 @@ static int run_run(const void *vopts, int argc, char **argv)
                           .port = (int)o->port,
                           .auth_token = o->auth_token,
                           .max_connections = 64,
-                          .threads = 4,
                           .max_request_size = 32 * 1024,
                           .query_timeout_ms = 5000,
                           .max_rows = 10000};

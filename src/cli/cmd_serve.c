@@ -16,7 +16,6 @@ typedef struct serve_opts {
     const char *bind;
     const char *auth_token;
     int64_t max_connections;
-    int64_t threads;
     int64_t max_request_kb;
     int64_t query_timeout_ms;
     int64_t max_rows;
@@ -38,9 +37,6 @@ static const ss_opt serve_table[] = {
      "Require 'Authorization: Bearer TOKEN' on every endpoint but /healthz (401 otherwise)."},
     {"max-connections", SS_OPT_INT, F(max_connections), "64", 1, 10000, NULL, "N",
      "Connections served at once; more are refused."},
-    {"threads", SS_OPT_INT, F(threads), "4", 1, 256, NULL, "N",
-     "Unused, kept for existing command lines: each connection has its own thread (an event "
-     "stream holds one), bounded by --max-connections."},
     {"max-request-kb", SS_OPT_INT, F(max_request_kb), "32", 4, 1024, NULL, "KB",
      "Largest request line and headers (the SQL of /api/sql travels in the URL)."},
     {"query-timeout-ms", SS_OPT_INT, F(query_timeout_ms), "5000", 1, 3600000, NULL, "MS",
@@ -64,7 +60,6 @@ static int serve_run(const void *vopts, int argc, char **argv)
         .port = (int)o->port,
         .auth_token = o->auth_token,
         .max_connections = o->max_connections,
-        .threads = o->threads,
         .max_request_size = o->max_request_kb * 1024,
         .query_timeout_ms = o->query_timeout_ms,
         .max_rows = o->max_rows,

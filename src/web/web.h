@@ -29,7 +29,6 @@ typedef struct ss_web_config {
     int port;               /* 0: any free port (see ss_web_port) */
     const char *auth_token; /* NULL or "": no authentication */
     int64_t max_connections;
-    int64_t threads;          /* unused: each connection has its own thread */
     int64_t max_request_size; /* bytes of request line and headers */
     int64_t query_timeout_ms; /* per query of a request */
     int64_t max_rows;         /* rows a query may return */
