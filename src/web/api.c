@@ -326,6 +326,10 @@ static void handle_top(const ss_web_req *req, ss_web_resp *resp)
     q = open_query(req, resp);
     if (!q || parse_range(req, q, &r, resp))
         goto out;
+    /* Cities come with their coordinates (the cities dimension), for maps. */
+    int city = !strcmp(dim, "city");
+    if (city)
+        ss_buf_lit(&sql, "SELECT k.*, c.lat, c.lon FROM (");
     ss_buf_printf(&sql,
                   "SELECT dimension_value, " SS_WEB_KPI_AGGREGATES " FROM kpi_minute_data WHERE "
                   "dimension = '%s' AND ",
@@ -334,12 +338,48 @@ static void handle_top(const ss_web_req *req, ss_web_resp *resp)
     /* Ties in the metric are broken by name, so that the answer is stable. */
     ss_buf_printf(&sql, " GROUP BY dimension_value ORDER BY %s DESC, dimension_value LIMIT %ld",
                   metric, n);
+    if (city)
+        ss_buf_printf(&sql,
+                      ") k LEFT JOIN cities c ON c.city = k.dimension_value ORDER BY k.%s DESC, "
+                      "k.dimension_value",
+                      metric);
     if (run_json(req, q, ss_buf_cstr(&sql), &rows, resp))
         goto out;
     ss_buf_putc(&resp->body, '{');
     put_range(&resp->body, &r);
     ss_buf_printf(&resp->body, ",\"dimension\":\"%s\",\"metric\":\"%s\",\"n\":%ld,\"rows\":", dim,
                   metric, n);
+    ss_buf_put(&resp->body, rows.data, rows.len);
+    ss_buf_lit(&resp->body, "}\n");
+out:
+    ss_query_close(q);
+    ss_buf_free(&sql);
+    ss_buf_free(&rows);
+}
+
+/* Cancellations by reason over the range, from the facts (hot and cold: a
+ * range past the hot store reads archived events); kpi_minute counts
+ * cancellations but not their reasons. */
+static void handle_cancellations(const ss_web_req *req, ss_web_resp *resp)
+{
+    ss_buf sql, rows;
+    ss_buf_init(&sql, 512);
+    ss_buf_init(&rows, 1024);
+    time_range r;
+    ss_query *q = open_query(req, resp);
+    if (!q || parse_range(req, q, &r, resp))
+        goto out;
+    ss_buf_lit(&sql, "SELECT reason, count(*) AS cancellations, round(sum(refund), 2) AS refunded "
+                     "FROM cancellations WHERE ts >= '");
+    ss_buf_put_time(&sql, r.from);
+    ss_buf_lit(&sql, "' AND ts < '");
+    ss_buf_put_time(&sql, r.to);
+    ss_buf_lit(&sql, "' GROUP BY reason ORDER BY cancellations DESC, reason");
+    if (run_json(req, q, ss_buf_cstr(&sql), &rows, resp))
+        goto out;
+    ss_buf_putc(&resp->body, '{');
+    put_range(&resp->body, &r);
+    ss_buf_lit(&resp->body, ",\"rows\":");
     ss_buf_put(&resp->body, rows.data, rows.len);
     ss_buf_lit(&resp->body, "}\n");
 out:
@@ -532,6 +572,7 @@ const ss_web_route ss_web_routes[] = {
     {"/api/totals", SS_WEB_ROUTE_BUFFERED, 0, handle_totals},
     {"/api/kpis", SS_WEB_ROUTE_BUFFERED, 0, handle_kpis},
     {"/api/top", SS_WEB_ROUTE_BUFFERED, 0, handle_top},
+    {"/api/cancellations", SS_WEB_ROUTE_BUFFERED, 0, handle_cancellations},
     {"/api/archive", SS_WEB_ROUTE_BUFFERED, 0, handle_archive},
     {"/api/sql", SS_WEB_ROUTE_BUFFERED, 0, handle_sql},
     {"/api/stream", SS_WEB_ROUTE_STREAM, 0, NULL},

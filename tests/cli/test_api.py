@@ -10,6 +10,7 @@ and one with a token run on free loopback ports and are stopped at the end.
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -101,6 +102,8 @@ def test_token_required_when_set(secured):
     ("/api/top?n=ten", "n"),
     ("/api/sql", "q"),
     ("/api/archive?hot_max_mb=-3", "hot_max_mb"),
+    ("/api/cancellations?range=2d", "range"),
+    ("/api/cancellations?from=2026-11-02", "to"),
 ])
 def test_bad_parameters_are_400(server, path, word):
     assert word in get(server, path, 400)["error"]
@@ -181,6 +184,57 @@ def test_top_matches_sql(server, store, dim, metric):
     assert [x["dimension_value"] for x in got["rows"]] == [x["dimension_value"] for x in want]
     for a, b in zip(got["rows"], want):
         assert a[metric] == pytest.approx(b["v"], abs=0.005)
+
+
+def test_top_cities_carry_coordinates(server, store):
+    got = get(server, "/api/top?" + q(dimension="city", n=1000, range="7d"))["rows"]
+    want = {c["city"]: (c["lat"], c["lon"]) for c in sql(store, "SELECT * FROM cities")}
+    assert len(got) > 10
+    for row in got:
+        assert (row["lat"], row["lon"]) == want[row["dimension_value"]]
+    # Still ordered by the metric, as without coordinates.
+    revenue = [row["gross_revenue"] for row in got]
+    assert revenue == sorted(revenue, reverse=True)
+    assert "lat" not in get(server, "/api/top?" + q(dimension="category", range="7d"))["rows"][0]
+
+
+@pytest.mark.parametrize("params", [
+    {"from": "2026-11-02T03:00:00Z", "to": "2026-11-02T09:00:00Z"},
+    {"range": "7d"},
+])
+def test_cancellations_by_reason_match_sql_and_totals(server, store, params):
+    got = get(server, "/api/cancellations?" + q(**params))
+    r = got["range"]
+    want = sql(store, "SELECT reason, count(*) AS n, round(sum(refund), 2) AS refunded "
+                      f"FROM cancellations WHERE ts >= '{r['from']}' AND ts < '{r['to']}' "
+                      "GROUP BY reason ORDER BY n DESC, reason")
+    assert len(want) >= 3
+    assert [(x["reason"], x["cancellations"]) for x in got["rows"]] == \
+        [(x["reason"], x["n"]) for x in want]
+    for a, b in zip(got["rows"], want):
+        assert a["refunded"] == pytest.approx(b["refunded"], abs=0.005)
+    # The facts by reason add up to the KPIs of the same minutes.
+    totals = sql_totals(store, r["from"], r["to"])
+    assert sum(x["cancellations"] for x in got["rows"]) == totals["cancellations"]
+    assert sum(x["refunded"] for x in got["rows"]) == pytest.approx(
+        totals["cancelled_revenue"], abs=0.005)
+
+
+def test_cancellations_read_archived_events(store, tmp_path):
+    """A range past the hot store reads the cold store: the answer is the same
+    before and after the oldest events are archived."""
+    data = tmp_path / "data"
+    shutil.copytree(store, data)
+    proc, port = start_server(data)
+    try:
+        path = "/api/cancellations?range=7d"
+        before = get(port, path)
+        assert_ok(cli("archive", "--data", data, "--once", "--hot-max-mb", "8"))
+        archived = sql(data, "SELECT count(*) AS n FROM cold_cancellations")[0]["n"]
+        assert archived > 0
+        assert get(port, path) == before
+    finally:
+        stop_server(proc)
 
 
 # ---- archive, sql, metrics ----
