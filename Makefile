@@ -59,7 +59,6 @@ format-check: deps
 	if [ -n "$$out" ]; then echo "not clang-formatted (run 'make format'):"; echo "$$out"; exit 1; fi; \
 	echo "format-check: all sources clang-formatted"
 
-# Unit tests under ASan+UBSan, then every tier on the release build.
 # Unit tests and the quicker black-box tests under ASan+UBSan, then every
 # test on the release build (which also feeds its bad-input corpus to the
 # sanitizer binary).

