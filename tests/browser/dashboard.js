@@ -3,19 +3,22 @@
 // JSON object on stdout; tests/cli/test_browser.py judges it.
 //
 //   node tests/browser/dashboard.js URL FROM TO SCREENSHOT
+//   node tests/browser/dashboard.js URL
 //
 // FROM and TO (ISO-8601 UTC, whole minutes) are a custom range whose minutes
 // no longer change; SCREENSHOT is the PNG to write. The page must be served
 // by a `shopstream run` that is producing events, so that the live tile can
-// be seen to change.
+// be seen to change. With the URL alone, the script only loads the page
+// (which may carry #token= and #range=) and reports the tiles once the stream
+// is open and the page idle.
 'use strict';
 
 const path = require('path');
 const { chromium } = require(path.join(__dirname, '..', '..', 'web', 'node_modules', 'playwright-core'));
 
 const [url, from, to, screenshot] = process.argv.slice(2);
-if (!url || !from || !to || !screenshot) {
-  console.error('usage: node tests/browser/dashboard.js URL FROM TO SCREENSHOT');
+if (!url || (from && (!to || !screenshot))) {
+  console.error('usage: node tests/browser/dashboard.js URL [FROM TO SCREENSHOT]');
   process.exit(2);
 }
 const origin = new URL(url).origin;
@@ -49,6 +52,15 @@ async function main() {
     await page.goto(url, { waitUntil: 'load' });
     await page.waitForFunction(() => document.getElementById('live').dataset.state === 'live' &&
       document.getElementById('tile-orders').dataset.value !== undefined, null, { timeout: 15000 });
+
+    if (!from) {
+      await page.waitForFunction(() => document.body.dataset.refresh === 'idle', null, { timeout: 15000 });
+      seen.tiles = await page.evaluate(() => Object.fromEntries(
+        [...document.querySelectorAll('.tile p[id]')].map((el) => [el.id, el.dataset.value])));
+      seen.status = await page.textContent('#status');
+      seen.address = page.url();
+      return seen;
+    }
 
     // A custom range of minutes that no longer change: the tiles against
     // the API, and the charts against the tiles.
@@ -112,10 +124,10 @@ async function main() {
   } finally {
     await browser.close();
   }
-  process.stdout.write(JSON.stringify(seen) + '\n');
+  return seen;
 }
 
-main().catch((e) => {
+main().then((seen) => process.stdout.write(JSON.stringify(seen) + '\n')).catch((e) => {
   console.error(e && e.stack ? e.stack : String(e));
   process.exit(1);
 });

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import BIN, REPO, clean_env, request
+from harness import (BIN, REPO, clean_env, make_store, request, start_server,
+                     stop_server)
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
@@ -138,3 +139,27 @@ def test_dashboard_in_chromium(run, tmp_path):
 
     assert seen["phone"]["scroll_width"] <= seen["phone"]["inner_width"]
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_dashboard_with_a_token(tmp_path):
+    """With --auth-token, the page opened as /#token=T sends the token with its
+    requests and its stream, and drops it from the address bar."""
+    data = make_store(tmp_path, 5, 3000, "2026-11-02T00:00:00Z")
+    proc, port = start_server(data, "--auth-token", "t0ken")
+    try:
+        out = subprocess.run(
+            ["node", str(REPO / "tests/browser/dashboard.js"),
+             f"http://127.0.0.1:{port}/#token=t0ken&range=7d"],
+            capture_output=True, timeout=120, env=clean_env({"CHROMIUM": CHROMIUM}))
+        assert out.returncode == 0, out.stderr.decode()
+        seen = json.loads(out.stdout)
+        assert seen["errors"] == [] and seen["bad_responses"] == [], seen
+        assert seen["status"] == ""
+        assert "t0ken" not in seen["address"] and seen["address"].endswith("#range=7d")
+        status, _, body = request(port, "GET", "/api/totals?range=7d",
+                                  {"Authorization": "Bearer t0ken"})
+        totals = json.loads(body)["totals"]
+        assert int(seen["tiles"]["tile-orders"]) == totals["orders"] == 3000
+        assert float(seen["tiles"]["tile-revenue"]) == totals["gross_revenue"]
+    finally:
+        stop_server(proc)
