@@ -17,6 +17,8 @@ const char *ss_status_str(int rc)
         return "corrupt data";
     case SS_ENOTSUP:
         return "not supported";
+    case SS_EFENCED:
+        return "another process has taken over the input";
     default:
         return "error";
     }

@@ -15,6 +15,7 @@ enum ss_status {
     SS_EIO = -3,      /* I/O failure on a file, socket or store */
     SS_ECORRUPT = -4, /* stored data does not match what was written */
     SS_ENOTSUP = -5,  /* the backend does not offer this operation */
+    SS_EFENCED = -6,  /* another process has taken over this input's partition */
 };
 
 /* Exit codes of the shopstream binary. */

@@ -1,8 +1,10 @@
 #include "engine/engine.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/mem.h"
@@ -161,16 +163,29 @@ static int seen_add(seen_set *s, uint64_t h)
 typedef struct source_pos {
     char *name;
     int64_t committed, pending;
+    int shard; /* of its records; -1 before the first */
 } source_pos;
+
+/* A shard: the records of one input partition (0 for files and the
+ * in-process bus), with their own counters, watermarks, open windows and KPI
+ * rows, so that engines in several processes can each own some. */
+typedef struct shard {
+    ss_hot_state st;     /* includes uncommitted counts */
+    int active;          /* claimed: this engine applies its records */
+    window *windows;     /* open windows, oldest first */
+    window *last_window; /* the window of the last event, or NULL */
+} shard;
 
 struct ss_engine {
     ss_hot *hot;
     ss_engine_config cfg;
     ss_decoder dec;
-    ss_hot_state st;     /* includes uncommitted counts */
-    window *windows;     /* open windows, oldest first */
-    window *last_window; /* the window of the last event, or NULL */
-    uint32_t nwindows;
+    shard *shards; /* every shard the store or this engine knows */
+    int nshards, capshards;
+    int cur;           /* index of the shard of the last record, or -1 */
+    int64_t wm_min;    /* the lowest input watermark over the active shards */
+    char owner[64];    /* this engine's claim on its shards */
+    uint32_t nwindows; /* open, over all shards */
     int commit_soon;
     attr_gen gens[2]; /* [0] current, [1] previous */
     seen_set seen_dims;
@@ -261,7 +276,63 @@ static source_pos *source_get(ss_engine *e, const char *name)
     source_pos *s = &e->src[e->nsrc++];
     s->name = ss_strdup(name);
     s->committed = s->pending = -1;
+    s->shard = -1;
     return s;
+}
+
+static shard *shard_find(ss_engine *e, int id)
+{
+    for (int i = 0; i < e->nshards; i++)
+        if (e->shards[i].st.shard == id)
+            return &e->shards[i];
+    return NULL;
+}
+
+static shard *shard_add(ss_engine *e, int id)
+{
+    shard *sh = shard_find(e, id);
+    if (sh)
+        return sh;
+    if (e->nshards == e->capshards) {
+        e->capshards = e->capshards ? 2 * e->capshards : 8;
+        e->shards = ss_realloc(e->shards, (size_t)e->capshards * sizeof *e->shards);
+    }
+    sh = &e->shards[e->nshards++];
+    memset(sh, 0, sizeof *sh);
+    sh->st.shard = id;
+    sh->st.watermark = sh->st.input_watermark = sh->st.max_ts = INT64_MIN;
+    return sh;
+}
+
+/* The watermark that closes a shard's windows: the lowest input watermark
+ * over the active shards, so that partitions read at different speeds do not
+ * make each other's events late, and never below what already closed. */
+static int64_t frontier(const ss_engine *e, const shard *sh)
+{
+    return e->wm_min > sh->st.watermark ? e->wm_min : sh->st.watermark;
+}
+
+static void update_wm_min(ss_engine *e)
+{
+    int64_t m = INT64_MAX;
+    for (int i = 0; i < e->nshards; i++)
+        if (e->shards[i].active && e->shards[i].st.input_watermark < m)
+            m = e->shards[i].st.input_watermark;
+    e->wm_min = m == INT64_MAX ? INT64_MIN : m;
+}
+
+/* Writes the frontier into each active shard's own watermark, before a
+ * change of the active set may lower the lowest input watermark. */
+static void settle_watermarks(ss_engine *e)
+{
+    for (int i = 0; i < e->nshards; i++)
+        if (e->shards[i].active)
+            e->shards[i].st.watermark = frontier(e, &e->shards[i]);
+}
+
+static void on_state(void *ctx, const ss_hot_state *s)
+{
+    shard_add(ctx, s->shard)->st = *s;
 }
 
 static void on_position(void *ctx, const char *source, int64_t offset)
@@ -271,16 +342,29 @@ static void on_position(void *ctx, const char *source, int64_t offset)
         s->committed = s->pending = offset;
 }
 
-static window *window_get(ss_engine *e, int64_t minute, int create)
+/* After a claim: the stored positions of sources this engine does not
+ * write, which the shard's previous owner may have moved. */
+static void on_position_refresh(void *ctx, const char *source, int64_t offset)
+{
+    ss_engine *e = ctx;
+    source_pos *s = source_get(e, source);
+    if (!s)
+        return;
+    shard *sh = s->shard >= 0 ? shard_find(e, s->shard) : NULL;
+    if (!sh || !sh->active || s->pending < 0)
+        s->committed = s->pending = offset;
+}
+
+static window *window_get(ss_engine *e, shard *sh, int64_t minute, int create)
 {
     /* Events come mostly in time order: most hit the window of the last one. */
-    if (e->last_window && e->last_window->minute == minute)
-        return e->last_window;
-    window **pp = &e->windows;
+    if (sh->last_window && sh->last_window->minute == minute)
+        return sh->last_window;
+    window **pp = &sh->windows;
     while (*pp && (*pp)->minute < minute)
         pp = &(*pp)->next;
     if (*pp && (*pp)->minute == minute)
-        return e->last_window = *pp;
+        return sh->last_window = *pp;
     if (!create)
         return NULL;
     window *w = window_new(minute);
@@ -290,15 +374,32 @@ static window *window_get(ss_engine *e, int64_t minute, int create)
      * committing early lets the watermark close them and bounds memory. */
     if (++e->nwindows > MAX_OPEN_WINDOWS)
         e->commit_soon = 1;
-    return e->last_window = w;
+    return sh->last_window = w;
 }
+
+static void shard_drop_windows(ss_engine *e, shard *sh)
+{
+    while (sh->windows) {
+        window *w = sh->windows;
+        sh->windows = w->next;
+        window_free(w);
+        e->nwindows--;
+    }
+    sh->last_window = NULL;
+}
+
+typedef struct open_rows {
+    ss_engine *e;
+    shard *sh;
+} open_rows;
 
 static int on_open_row(void *ctx, const ss_kpi_row *r)
 {
-    ss_engine *e = ctx;
-    if (r->shard != e->cfg.shard)
+    open_rows *o = ctx;
+    if (r->shard != o->sh->st.shard)
         return SS_OK;
-    window *w = window_get(e, r->minute, 1);
+    ss_engine *e = o->e;
+    window *w = window_get(e, o->sh, r->minute, 1);
     win_entry *x =
         window_slot(w, r->dim, r->value, hash_bytes(r->value.p, r->value.n, (uint64_t)r->dim));
     x->k = r->k;
@@ -320,10 +421,12 @@ int ss_engine_open(ss_hot *hot, const ss_engine_config *cfg, ss_engine **out, ch
     ss_buf_init(&e->gens[1].bytes, 1 << 20);
     e->seen_dims.tab = ss_calloc(SEEN_CAP, sizeof *e->seen_dims.tab);
     e->last_commit_mono = ss_mono_ms();
+    e->cur = -1;
+    e->wm_min = INT64_MIN;
+    snprintf(e->owner, sizeof e->owner, "%ld-%llx", (long)getpid(),
+             (unsigned long long)(ss_now_ms() ^ ((uint64_t)(uintptr_t)e << 16)));
 
-    int rc = hot->ops->load_state(hot->st, &e->st, on_position, e);
-    if (rc == SS_OK)
-        rc = hot->ops->read_kpis(hot->st, 0, INT64_MAX / 2, -1, 1, on_open_row, e);
+    int rc = hot->ops->load_state(hot->st, on_state, on_position, e);
     if (rc == SS_OK && cfg->places) {
         /* Reference data: coordinates and codes of the profile's places. */
         const ss_profile *p = cfg->places;
@@ -342,11 +445,11 @@ int ss_engine_open(ss_hot *hot, const ss_engine_config *cfg, ss_engine **out, ch
         ss_engine_free(e);
         return rc;
     }
-    uint32_t nw = 0;
-    for (window *w = e->windows; w; w = w->next)
-        nw++;
-    SS_INFO("engine", "resumed: watermark %lld, %llu events so far, %u open windows",
-            (long long)e->st.watermark, (unsigned long long)e->st.events_in, nw);
+    ss_engine_stats st;
+    ss_engine_get_stats(e, &st);
+    SS_INFO("engine", "resumed: watermark %lld, %llu events so far, %d shard%s",
+            (long long)st.s.watermark, (unsigned long long)st.s.events_in, e->nshards,
+            e->nshards == 1 ? "" : "s");
     *out = e;
     return SS_OK;
 }
@@ -357,11 +460,9 @@ void ss_engine_free(ss_engine *e)
         return;
     if (e->in_tx)
         e->hot->ops->rollback(e->hot->st);
-    while (e->windows) {
-        window *w = e->windows;
-        e->windows = w->next;
-        window_free(w);
-    }
+    for (int i = 0; i < e->nshards; i++)
+        shard_drop_windows(e, &e->shards[i]);
+    free(e->shards);
     for (int i = 0; i < 2; i++) {
         free(e->gens[i].tab);
         ss_buf_free(&e->gens[i].bytes);
@@ -389,6 +490,38 @@ static int ensure_tx(ss_engine *e)
     if (rc == SS_OK)
         e->in_tx = 1;
     return rc;
+}
+
+/* Claims a shard in the store (within the current transaction) and loads its
+ * committed state and open windows. */
+static int shard_claim(ss_engine *e, int id, shard **out)
+{
+    shard *sh = shard_find(e, id);
+    if (sh && sh->active) {
+        *out = sh;
+        return SS_OK;
+    }
+    int rc = ensure_tx(e);
+    ss_hot_state st;
+    if (rc == SS_OK)
+        rc = e->hot->ops->claim_shard(e->hot->st, id, e->owner, &st);
+    if (rc)
+        return rc;
+    settle_watermarks(e);
+    sh = shard_add(e, id); /* may move the array */
+    shard_drop_windows(e, sh);
+    sh->st = st;
+    open_rows o = {e, sh};
+    rc = e->hot->ops->read_kpis(e->hot->st, 0, INT64_MAX / 2, -1, 1, on_open_row, &o);
+    if (rc == SS_OK)
+        rc = e->hot->ops->load_state(e->hot->st, NULL, on_position_refresh, e);
+    if (rc)
+        return rc;
+    sh->active = 1;
+    e->cur = -1;
+    update_wm_min(e);
+    *out = sh;
+    return SS_OK;
 }
 
 static void add_kpi(window *w, int dim, ss_str v, uint64_t h, const ss_kpi *d)
@@ -434,12 +567,12 @@ static void event_dims_of(const ss_event *ev, const ss_attrib *at, const uint64_
     }
 }
 
-static int aggregate(ss_engine *e, const ss_event *ev, const event_dims *dims)
+static int aggregate(ss_engine *e, shard *sh, const ss_event *ev, const event_dims *dims)
 {
     int64_t minute = ss_time_floor(ev->ts, SS_MS_PER_MIN);
-    window *w = window_get(e, minute, 0);
+    window *w = window_get(e, sh, minute, 0);
     if (!w) {
-        w = window_get(e, minute, 1);
+        w = window_get(e, sh, minute, 1);
         int rc = e->hot->ops->put_minute(e->hot->st, minute);
         if (rc)
             return rc;
@@ -552,6 +685,13 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
     int rc = ensure_tx(e);
     if (rc)
         return rc;
+    shard *sh;
+    if (e->cur >= 0 && e->shards[e->cur].st.shard == msg->shard)
+        sh = &e->shards[e->cur];
+    else if ((rc = shard_claim(e, msg->shard, &sh)) != SS_OK)
+        return rc;
+    else
+        e->cur = (int)(sh - e->shards);
 
     /* First everything that only reads, hot and cold: when the cold store is
      * unavailable it returns SS_AGAIN, and the record is applied again later
@@ -564,7 +704,8 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
         /* An event whose window the watermark has closed is late, unless a
          * store holds it already (a replay), which makes it a duplicate. */
         int64_t window_end = ss_time_floor(ev.ts, SS_MS_PER_MIN) + SS_MS_PER_MIN;
-        late = e->st.watermark != INT64_MIN && window_end <= e->st.watermark;
+        int64_t closed = frontier(e, sh);
+        late = closed != INT64_MIN && window_end <= closed;
         if (late) {
             rc = e->hot->ops->has_event(e->hot->st, ev.event_id, &found);
             if (rc == SS_OK && !found && e->cfg.cold)
@@ -577,27 +718,30 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
     }
 
     source_pos *sp = source_get(e, msg->source);
-    if (sp)
+    if (sp) {
         sp->pending = msg->next;
+        sp->shard = msg->shard;
+    }
     e->since_commit++;
     if (rec->status == SS_RECORD_BLANK)
         return SS_OK;
 
-    e->st.events_in++;
+    ss_hot_state *st = &sh->st;
+    st->events_in++;
     if (rec->status == SS_RECORD_REJECTED) {
-        e->st.rejected++;
+        st->rejected++;
         return e->hot->ops->put_rejected(e->hot->st, msg->data, msg->len, msg->raw_bytes,
                                          rec->reason, msg->source, msg->offset);
     }
     if (late) {
         int is_new = 0;
         if (!found)
-            rc = e->hot->ops->put_late(e->hot->st, &ev, msg->data, msg->len, e->st.watermark,
+            rc = e->hot->ops->put_late(e->hot->st, &ev, msg->data, msg->len, frontier(e, sh),
                                        &is_new);
         if (is_new)
-            e->st.late++;
+            st->late++;
         else
-            e->st.duplicates++;
+            st->duplicates++;
         return rc;
     }
 
@@ -607,9 +751,9 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
     if (rc)
         return rc;
     if (!is_new) {
-        e->st.duplicates++;
+        st->duplicates++;
     } else {
-        e->st.stored++;
+        st->stored++;
         event_dims dims;
         event_dims_of(&ev, &at, have_dh ? dh : NULL, &dims);
         if (ev.type == SS_EV_ORDER) {
@@ -617,27 +761,33 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
             rc = upsert_dims(e, &ev, &dims);
         }
         if (rc == SS_OK)
-            rc = aggregate(e, &ev, &dims);
+            rc = aggregate(e, sh, &ev, &dims);
     }
-    if (ev.ts > e->st.max_ts || e->st.max_ts == INT64_MIN) {
-        e->st.max_ts = ev.ts;
+    if (ev.ts > st->max_ts || st->max_ts == INT64_MIN) {
+        st->max_ts = ev.ts;
         /* The watermark never goes back, not even when a restart brings a
          * larger lateness: windows it has closed are final and stay so. */
-        if (ev.ts - e->cfg.lateness_ms > e->st.watermark)
-            e->st.watermark = ev.ts - e->cfg.lateness_ms;
+        if (ev.ts - e->cfg.lateness_ms > st->input_watermark) {
+            int was_lowest = st->input_watermark == e->wm_min;
+            st->input_watermark = ev.ts - e->cfg.lateness_ms;
+            if (was_lowest)
+                update_wm_min(e);
+        }
     }
     return rc;
 }
 
-static int flush_windows(ss_engine *e)
+static int flush_shard(ss_engine *e, shard *sh)
 {
     ss_kpi_row rows[256];
     size_t n = 0;
     int rc = SS_OK;
-    window **pp = &e->windows;
+    sh->st.watermark = frontier(e, sh);
+    int64_t closed = sh->st.watermark;
+    window **pp = &sh->windows;
     while (*pp && rc == SS_OK) {
         window *w = *pp;
-        int final = e->st.watermark != INT64_MIN && w->minute + SS_MS_PER_MIN <= e->st.watermark;
+        int final = closed != INT64_MIN && w->minute + SS_MS_PER_MIN <= closed;
         for (uint32_t j = 0; j < w->cap && rc == SS_OK; j++) {
             win_entry *x = &w->tab[j];
             if (!x->used || (!x->dirty && !final))
@@ -645,7 +795,7 @@ static int flush_windows(ss_engine *e)
             rows[n++] = (ss_kpi_row){.minute = w->minute,
                                      .dim = x->dim,
                                      .value = {w->values.data + x->voff, x->vlen},
-                                     .shard = e->cfg.shard,
+                                     .shard = sh->st.shard,
                                      .final = final,
                                      .k = x->k};
             x->dirty = 0;
@@ -660,8 +810,8 @@ static int flush_windows(ss_engine *e)
         }
         if (final) {
             *pp = w->next;
-            if (e->last_window == w)
-                e->last_window = NULL;
+            if (sh->last_window == w)
+                sh->last_window = NULL;
             window_free(w);
             e->nwindows--;
         } else {
@@ -686,11 +836,23 @@ int ss_engine_tick(ss_engine *e, int force)
     ss_position pos[MAX_SOURCES];
     size_t np = 0;
     for (int i = 0; i < e->nsrc; i++)
-        if (e->src[i].pending >= 0)
+        if (e->src[i].pending >= 0 && e->src[i].shard >= 0)
             pos[np++] = (ss_position){e->src[i].name, e->src[i].pending};
-    int rc = flush_windows(e);
+    ss_hot_state *states = ss_malloc((size_t)(e->nshards ? e->nshards : 1) * sizeof *states);
+    size_t ns = 0;
+    int rc = SS_OK;
+    for (int i = 0; i < e->nshards && rc == SS_OK; i++) {
+        if (!e->shards[i].active)
+            continue;
+        rc = flush_shard(e, &e->shards[i]);
+        states[ns++] = e->shards[i].st;
+    }
     if (rc == SS_OK)
-        rc = e->hot->ops->put_state(e->hot->st, &e->st, pos, np);
+        rc = e->hot->ops->put_state(e->hot->st, states, ns, e->owner, pos, np);
+    free(states);
+    if (rc == SS_EFENCED)
+        SS_ERROR("engine", "another process has claimed a partition of this input since this one "
+                           "did; stopping without committing (a restart resumes exactly)");
     if (rc == SS_OK)
         rc = e->hot->ops->commit(e->hot->st);
     if (rc != SS_OK)
@@ -706,12 +868,58 @@ int ss_engine_tick(ss_engine *e, int force)
     return SS_OK;
 }
 
+int ss_engine_claim(ss_engine *e, int shard_id)
+{
+    shard *sh;
+    return shard_claim(e, shard_id, &sh);
+}
+
+int ss_engine_release(ss_engine *e, int shard_id)
+{
+    shard *sh = shard_find(e, shard_id);
+    if (!sh || !sh->active)
+        return SS_OK;
+    int rc = ss_engine_tick(e, 1);
+    if (rc)
+        return rc;
+    settle_watermarks(e);
+    sh = shard_find(e, shard_id);
+    shard_drop_windows(e, sh);
+    sh->active = 0;
+    e->cur = -1;
+    /* Its sources are another owner's to write from now on. */
+    for (int i = 0; i < e->nsrc; i++)
+        if (e->src[i].shard == shard_id)
+            e->src[i].pending = e->src[i].committed = -1;
+    update_wm_min(e);
+    return SS_OK;
+}
+
 void ss_engine_get_stats(const ss_engine *e, ss_engine_stats *st)
 {
-    st->s = e->st;
+    memset(st, 0, sizeof *st);
+    st->s.shard = -1;
+    st->s.watermark = st->s.input_watermark = st->s.max_ts = INT64_MIN;
+    int64_t wm = INT64_MAX;
+    for (int i = 0; i < e->nshards; i++) {
+        const shard *sh = &e->shards[i];
+        const ss_hot_state *x = &sh->st;
+        int64_t w = sh->active ? frontier(e, sh) : x->watermark;
+        if (w < wm)
+            wm = w;
+        if (x->max_ts > st->s.max_ts)
+            st->s.max_ts = x->max_ts;
+        st->s.events_in += x->events_in;
+        st->s.stored += x->stored;
+        st->s.duplicates += x->duplicates;
+        st->s.rejected += x->rejected;
+        st->s.late += x->late;
+        for (window *w2 = sh->windows; w2; w2 = w2->next)
+            st->open_windows++;
+    }
+    if (e->nshards)
+        st->s.watermark = wm;
+    st->s.input_watermark = e->wm_min;
     st->commits = e->commits;
     st->last_commit_ms = e->last_commit_wall;
-    st->open_windows = 0;
-    for (window *w = e->windows; w; w = w->next)
-        st->open_windows++;
 }

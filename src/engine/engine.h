@@ -25,7 +25,6 @@ typedef struct ss_engine_config {
     int64_t lateness_ms;      /* watermark = latest event time - lateness */
     int64_t commit_ms;        /* commit at least this often while data flows */
     uint32_t commit_records;  /* ... or after this many records */
-    int shard;                /* KPI shard written by this engine */
     const ss_profile *places; /* reference data for cities and countries; may be NULL */
     /* What archived events the cold store holds; NULL when there is none.
      * Deduplication and order attribution consult it on a hot-store miss. */
@@ -86,6 +85,19 @@ int ss_engine_process(ss_engine *e, const ss_bus_msg *msg);
  * become final, dirty KPI rows, state and positions are written. */
 int ss_engine_tick(ss_engine *e, int force);
 
+/* Shards: a record's shard is the input partition it came from (0 for
+ * files and the in-process bus). The engine claims a shard in the store when
+ * its first record arrives, or earlier through ss_engine_claim (a partition
+ * assigned by a consumer group, which then holds the watermark back until
+ * it has data); from then on no other process can commit that shard's state.
+ * Claiming loads the shard's committed state, open windows and positions.
+ * ss_engine_release commits, then forgets the shard: its partition has moved
+ * to another consumer. @locality the engine's thread. */
+int ss_engine_claim(ss_engine *e, int shard);
+int ss_engine_release(ss_engine *e, int shard);
+
+/* Totals over the shards this engine knows: counters summed, the watermark
+ * the lowest. */
 void ss_engine_get_stats(const ss_engine *e, ss_engine_stats *st);
 
 #endif

@@ -46,9 +46,16 @@ typedef struct ss_kpi_row {
     ss_kpi k;
 } ss_kpi_row;
 
-/* Engine state committed with every batch. */
+/* The engine's state of one shard (an input partition; 0 for files and the
+ * in-process bus), committed with every batch. KPI rows are kept per shard,
+ * so that engines in several processes that own different partitions never
+ * overwrite each other's counts (docs/architecture.md). */
 typedef struct ss_hot_state {
-    int64_t watermark; /* INT64_MIN before the first event */
+    int shard;
+    int64_t watermark;       /* windows ending at or before it are final;
+                                INT64_MIN before the first event */
+    int64_t input_watermark; /* the shard's own: its latest event time minus
+                                the lateness; never goes back */
     int64_t max_ts;
     uint64_t events_in, stored, duplicates, rejected, late;
 } ss_hot_state;
@@ -105,10 +112,19 @@ typedef struct ss_hot_ops {
                      const char *region, double lat, double lon);
     int (*put_minute)(void *st, int64_t minute);
     int (*put_kpis)(void *st, const ss_kpi_row *rows, size_t n);
-    int (*put_state)(void *st, const ss_hot_state *s, const ss_position *pos, size_t npos);
+    /* Takes a shard over for owner (a process's own id): from now on only
+     * owner may write its state. Reports its committed state in *s (a new
+     * shard's is empty). */
+    int (*claim_shard)(void *st, int shard, const char *owner, ss_hot_state *s);
+    /* Writes the state of n shards and the input positions. SS_EFENCED when
+     * another owner has claimed one of the shards since: the caller must
+     * roll back, as its view of that shard is stale. */
+    int (*put_state)(void *st, const ss_hot_state *s, size_t n, const char *owner,
+                     const ss_position *pos, size_t npos);
 
-    /* Reads the committed state; positions are reported through cb. */
-    int (*load_state)(void *st, ss_hot_state *s,
+    /* Reads the committed state: each shard's through state_cb, the input
+     * positions through pos_cb (either may be NULL). */
+    int (*load_state)(void *st, void (*state_cb)(void *ctx, const ss_hot_state *s),
                       void (*pos_cb)(void *ctx, const char *source, int64_t offset), void *ctx);
     /* Reads KPI rows with minute in [from, to), all dimensions when dim < 0;
      * only non-final rows when open_only. */

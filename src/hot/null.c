@@ -109,24 +109,35 @@ static int null_put_kpis(void *st, const ss_kpi_row *rows, size_t n)
     return SS_OK;
 }
 
-static int null_put_state(void *st, const ss_hot_state *s, const ss_position *pos, size_t npos)
+static int null_claim_shard(void *st, int shard, const char *owner, ss_hot_state *s)
+{
+    (void)st;
+    (void)owner;
+    memset(s, 0, sizeof *s);
+    s->shard = shard;
+    s->watermark = s->input_watermark = s->max_ts = INT64_MIN;
+    return SS_OK;
+}
+
+static int null_put_state(void *st, const ss_hot_state *s, size_t n, const char *owner,
+                          const ss_position *pos, size_t npos)
 {
     (void)st;
     (void)s;
+    (void)n;
+    (void)owner;
     (void)pos;
     (void)npos;
     return SS_OK;
 }
 
-static int null_load_state(void *st, ss_hot_state *s,
+static int null_load_state(void *st, void (*state_cb)(void *ctx, const ss_hot_state *s),
                            void (*pos_cb)(void *ctx, const char *source, int64_t offset), void *ctx)
 {
     (void)st;
+    (void)state_cb;
     (void)pos_cb;
     (void)ctx;
-    memset(s, 0, sizeof *s);
-    s->watermark = INT64_MIN;
-    s->max_ts = INT64_MIN;
     return SS_OK;
 }
 
@@ -201,6 +212,7 @@ const ss_hot_ops ss_hot_null_ops = {
     .put_place = null_put_place,
     .put_minute = null_put_minute,
     .put_kpis = null_put_kpis,
+    .claim_shard = null_claim_shard,
     .put_state = null_put_state,
     .load_state = null_load_state,
     .read_kpis = null_read_kpis,

@@ -88,7 +88,27 @@ CREATE TABLE IF NOT EXISTS lifecycle_notes (key TEXT PRIMARY KEY, value TEXT) WI
 
 CREATE TABLE IF NOT EXISTS ingest_positions (
   source TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS engine_state (key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;
+-- The engine's state per shard (an input partition; 0 for files), written in
+-- the transaction of the data it describes. owner is the process that holds
+-- the shard: a process whose shard another has claimed can no longer commit.
+CREATE TABLE IF NOT EXISTS shard_state (
+  shard INTEGER PRIMARY KEY, owner TEXT NOT NULL,
+  watermark INTEGER, input_watermark INTEGER, max_ts INTEGER,
+  events_in INTEGER NOT NULL DEFAULT 0, stored INTEGER NOT NULL DEFAULT 0,
+  duplicates INTEGER NOT NULL DEFAULT 0, rejected INTEGER NOT NULL DEFAULT 0,
+  late INTEGER NOT NULL DEFAULT 0);
+-- The whole store's: counters summed over the shards; the watermark is the
+-- lowest (every minute before it is final in every shard).
+CREATE VIEW IF NOT EXISTS engine_state AS
+  SELECT 'watermark' AS key, min(watermark) AS value FROM shard_state
+    WHERE watermark IS NOT NULL HAVING count(*) > 0
+  UNION ALL SELECT 'max_ts', max(max_ts) FROM shard_state
+    WHERE max_ts IS NOT NULL HAVING count(*) > 0
+  UNION ALL SELECT 'events_in', sum(events_in) FROM shard_state HAVING count(*) > 0
+  UNION ALL SELECT 'stored', sum(stored) FROM shard_state HAVING count(*) > 0
+  UNION ALL SELECT 'duplicates', sum(duplicates) FROM shard_state HAVING count(*) > 0
+  UNION ALL SELECT 'rejected', sum(rejected) FROM shard_state HAVING count(*) > 0
+  UNION ALL SELECT 'late', sum(late) FROM shard_state HAVING count(*) > 0;
 
 CREATE VIEW IF NOT EXISTS orders AS SELECT
   event_id, order_id, ts, customer_id, customer_segment, product_id, product_name, category,

@@ -16,7 +16,7 @@
 
 extern const char ss_asset_hot_schema_sql[];
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"
 
 enum stmt {
     S_BEGIN,
@@ -40,7 +40,9 @@ enum stmt {
     S_UPS_PLACE_CITY,
     S_INS_MINUTE,
     S_UPS_KPI,
-    S_UPS_STATE,
+    S_CLAIM_SHARD,
+    S_SEL_SHARD,
+    S_UPD_STATE,
     S_UPS_POSITION,
     S_SEL_STATE,
     S_SEL_POSITIONS,
@@ -86,9 +88,16 @@ static const char *const sql[S_COUNT] = {
     [S_INS_MINUTE] = "INSERT OR IGNORE INTO time_minutes VALUES (?1,?2,?3,?4,?5,?6)",
     [S_UPS_KPI] = "INSERT OR REPLACE INTO kpi_minute_data VALUES "
                   "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
-    [S_UPS_STATE] = "INSERT OR REPLACE INTO engine_state VALUES (?1, ?2)",
+    [S_CLAIM_SHARD] = "INSERT INTO shard_state (shard, owner) VALUES (?1, ?2) ON CONFLICT "
+                      "(shard) DO UPDATE SET owner = excluded.owner",
+    [S_SEL_SHARD] = "SELECT shard, watermark, input_watermark, max_ts, events_in, stored, "
+                    "duplicates, rejected, late FROM shard_state WHERE shard = ?1",
+    [S_UPD_STATE] = "UPDATE shard_state SET watermark = ?3, input_watermark = ?4, max_ts = ?5, "
+                    "events_in = ?6, stored = ?7, duplicates = ?8, rejected = ?9, late = ?10 "
+                    "WHERE shard = ?1 AND owner = ?2",
     [S_UPS_POSITION] = "INSERT OR REPLACE INTO ingest_positions VALUES (?1, ?2)",
-    [S_SEL_STATE] = "SELECT key, value FROM engine_state",
+    [S_SEL_STATE] = "SELECT shard, watermark, input_watermark, max_ts, events_in, stored, "
+                    "duplicates, rejected, late FROM shard_state ORDER BY shard",
     [S_SEL_POSITIONS] = "SELECT source, position FROM ingest_positions",
     [S_LOOKUP_ORDER] = "SELECT city, country, category, payment_method FROM orders_data "
                        "WHERE order_id = ?1 ORDER BY ts LIMIT 1",
@@ -154,6 +163,61 @@ static void sqlite_setup(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* Whether the schema holds an object of that name (and type, unless NULL);
+ * -1 with *msg set when it cannot tell. */
+static int has_object(sqlite3 *db, const char *name, const char *type, char **msg)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT 1 FROM sqlite_master WHERE name = ?1 AND (?2 IS NULL OR "
+                           "type = ?2)",
+                           -1, &q, NULL) != SQLITE_OK) {
+        *msg = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+        return -1;
+    }
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, type, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        *msg = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+        return -1;
+    }
+    return rc == SQLITE_ROW;
+}
+
+/* Stores of schema version 1 kept the engine's state as key/value rows in
+ * a table engine_state, which is now a view over shard_state: the old table
+ * is renamed before the schema runs, and its values become shard 0's. */
+static int migrate_v1(sqlite3 *db, char **msg)
+{
+    int old = has_object(db, "engine_state", "table", msg);
+    if (old <= 0)
+        return old < 0 ? SQLITE_ERROR : SQLITE_OK;
+    return sqlite3_exec(db, "ALTER TABLE engine_state RENAME TO engine_state_v1", NULL, NULL, msg);
+}
+
+static int migrate_v1_state(sqlite3 *db, char **msg)
+{
+    int old = has_object(db, "engine_state_v1", NULL, msg);
+    if (old <= 0)
+        return old < 0 ? SQLITE_ERROR : SQLITE_OK;
+    /* INT64_MIN meant "none". */
+    static const char move[] =
+        "INSERT INTO shard_state SELECT 0, '', w, w, m, ei, st, du, re, la FROM (SELECT "
+        "max(CASE key WHEN 'watermark' THEN nullif(value, -9223372036854775807 - 1) END) AS w, "
+        "max(CASE key WHEN 'max_ts' THEN nullif(value, -9223372036854775807 - 1) END) AS m, "
+        "coalesce(max(CASE key WHEN 'events_in' THEN value END), 0) AS ei, "
+        "coalesce(max(CASE key WHEN 'stored' THEN value END), 0) AS st, "
+        "coalesce(max(CASE key WHEN 'duplicates' THEN value END), 0) AS du, "
+        "coalesce(max(CASE key WHEN 'rejected' THEN value END), 0) AS re, "
+        "coalesce(max(CASE key WHEN 'late' THEN value END), 0) AS la FROM engine_state_v1) "
+        "WHERE EXISTS (SELECT 1 FROM engine_state_v1); "
+        "DROP TABLE engine_state_v1; "
+        "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
+    return sqlite3_exec(db, move, NULL, NULL, msg);
+}
+
 static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out, char *err,
                        size_t errlen)
 {
@@ -180,7 +244,11 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
                                "synchronous = NORMAL; PRAGMA wal_autocheckpoint = 8192; "
                                "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
     if (sqlite3_exec(h->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
-        (!ro && sqlite3_exec(h->db, ss_asset_hot_schema_sql, NULL, NULL, &msg) != SQLITE_OK)) {
+        (!ro && sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) ||
+        (!ro && migrate_v1(h->db, &msg) != SQLITE_OK) ||
+        (!ro && sqlite3_exec(h->db, ss_asset_hot_schema_sql, NULL, NULL, &msg) != SQLITE_OK) ||
+        (!ro && migrate_v1_state(h->db, &msg) != SQLITE_OK) ||
+        (!ro && sqlite3_exec(h->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)) {
         snprintf(err, errlen, "cannot set up hot store '%s': %s", target,
                  msg ? msg : sqlite3_errmsg(h->db));
         sqlite3_free(msg);
@@ -492,24 +560,72 @@ static int sqlite_put_kpis(void *vst, const ss_kpi_row *rows, size_t n)
     return SS_OK;
 }
 
-static int put_state_value(hot_sqlite *h, const char *key, int64_t v)
+static void bind_opt(sqlite3_stmt *q, int i, int64_t v)
 {
-    sqlite3_stmt *q = h->st[S_UPS_STATE];
-    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, v);
-    return run(h, S_UPS_STATE);
+    if (v == INT64_MIN)
+        sqlite3_bind_null(q, i);
+    else
+        sqlite3_bind_int64(q, i, v);
 }
 
-static int sqlite_put_state(void *vst, const ss_hot_state *s, const ss_position *pos, size_t npos)
+static int64_t column_opt(sqlite3_stmt *q, int i)
+{
+    return sqlite3_column_type(q, i) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(q, i);
+}
+
+static void read_state(sqlite3_stmt *q, ss_hot_state *s)
+{
+    s->shard = sqlite3_column_int(q, 0);
+    s->watermark = column_opt(q, 1);
+    s->input_watermark = column_opt(q, 2);
+    s->max_ts = column_opt(q, 3);
+    s->events_in = (uint64_t)sqlite3_column_int64(q, 4);
+    s->stored = (uint64_t)sqlite3_column_int64(q, 5);
+    s->duplicates = (uint64_t)sqlite3_column_int64(q, 6);
+    s->rejected = (uint64_t)sqlite3_column_int64(q, 7);
+    s->late = (uint64_t)sqlite3_column_int64(q, 8);
+}
+
+static int sqlite_claim_shard(void *vst, int shard, const char *owner, ss_hot_state *s)
 {
     hot_sqlite *h = vst;
-    int rc = put_state_value(h, "watermark", s->watermark);
-    rc = rc ? rc : put_state_value(h, "max_ts", s->max_ts);
-    rc = rc ? rc : put_state_value(h, "events_in", (int64_t)s->events_in);
-    rc = rc ? rc : put_state_value(h, "stored", (int64_t)s->stored);
-    rc = rc ? rc : put_state_value(h, "duplicates", (int64_t)s->duplicates);
-    rc = rc ? rc : put_state_value(h, "rejected", (int64_t)s->rejected);
-    rc = rc ? rc : put_state_value(h, "late", (int64_t)s->late);
+    sqlite3_stmt *q = h->st[S_CLAIM_SHARD];
+    sqlite3_bind_int(q, 1, shard);
+    sqlite3_bind_text(q, 2, owner, -1, SQLITE_STATIC);
+    int rc = run(h, S_CLAIM_SHARD);
+    if (rc)
+        return rc;
+    q = h->st[S_SEL_SHARD];
+    sqlite3_bind_int(q, 1, shard);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        read_state(q, s);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? SS_OK : db_error(h, "reading a shard's state");
+}
+
+static int sqlite_put_state(void *vst, const ss_hot_state *s, size_t n, const char *owner,
+                            const ss_position *pos, size_t npos)
+{
+    hot_sqlite *h = vst;
+    int rc = SS_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        sqlite3_stmt *q = h->st[S_UPD_STATE];
+        sqlite3_bind_int(q, 1, s[i].shard);
+        sqlite3_bind_text(q, 2, owner, -1, SQLITE_STATIC);
+        bind_opt(q, 3, s[i].watermark);
+        bind_opt(q, 4, s[i].input_watermark);
+        bind_opt(q, 5, s[i].max_ts);
+        sqlite3_bind_int64(q, 6, (int64_t)s[i].events_in);
+        sqlite3_bind_int64(q, 7, (int64_t)s[i].stored);
+        sqlite3_bind_int64(q, 8, (int64_t)s[i].duplicates);
+        sqlite3_bind_int64(q, 9, (int64_t)s[i].rejected);
+        sqlite3_bind_int64(q, 10, (int64_t)s[i].late);
+        rc = run(h, S_UPD_STATE);
+        /* No row: another owner has claimed the shard since this one did. */
+        if (rc == SS_OK && sqlite3_changes(h->db) == 0)
+            rc = SS_EFENCED;
+    }
     for (size_t i = 0; i < npos && !rc; i++) {
         sqlite3_stmt *q = h->st[S_UPS_POSITION];
         sqlite3_bind_text(q, 1, pos[i].source, -1, SQLITE_STATIC);
@@ -519,33 +635,18 @@ static int sqlite_put_state(void *vst, const ss_hot_state *s, const ss_position 
     return rc;
 }
 
-static int sqlite_load_state(void *vst, ss_hot_state *s,
+static int sqlite_load_state(void *vst, void (*state_cb)(void *ctx, const ss_hot_state *s),
                              void (*pos_cb)(void *ctx, const char *source, int64_t offset),
                              void *ctx)
 {
     hot_sqlite *h = vst;
-    memset(s, 0, sizeof *s);
-    s->watermark = INT64_MIN;
-    s->max_ts = INT64_MIN;
     sqlite3_stmt *q = h->st[S_SEL_STATE];
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(q, 0);
-        int64_t v = sqlite3_column_int64(q, 1);
-        if (!strcmp(k, "watermark"))
-            s->watermark = v;
-        else if (!strcmp(k, "max_ts"))
-            s->max_ts = v;
-        else if (!strcmp(k, "events_in"))
-            s->events_in = (uint64_t)v;
-        else if (!strcmp(k, "stored"))
-            s->stored = (uint64_t)v;
-        else if (!strcmp(k, "duplicates"))
-            s->duplicates = (uint64_t)v;
-        else if (!strcmp(k, "rejected"))
-            s->rejected = (uint64_t)v;
-        else if (!strcmp(k, "late"))
-            s->late = (uint64_t)v;
+        ss_hot_state s;
+        read_state(q, &s);
+        if (state_cb)
+            state_cb(ctx, &s);
     }
     sqlite3_reset(q);
     if (rc != SQLITE_DONE)
@@ -971,6 +1072,7 @@ const ss_hot_ops ss_hot_sqlite_ops = {
     .put_place = sqlite_put_place,
     .put_minute = sqlite_put_minute,
     .put_kpis = sqlite_put_kpis,
+    .claim_shard = sqlite_claim_shard,
     .put_state = sqlite_put_state,
     .load_state = sqlite_load_state,
     .read_kpis = sqlite_read_kpis,

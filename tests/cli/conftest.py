@@ -221,7 +221,9 @@ import sqlite3  # noqa: E402  (kept with the engine helpers it serves)
 ENGINE_START = "2026-11-02T00:00:00Z"
 
 # Columns that hold the wall clock at processing time: they differ between runs.
-WALL_CLOCK_COLUMNS = ("received_at",)
+# Columns that differ between equal runs: when a record arrived, and which
+# process holds a shard.
+WALL_CLOCK_COLUMNS = ("received_at", "shard_state.owner")
 
 # Tables the engine derives from the input (everything but its bookkeeping).
 DERIVED_TABLES = (
