@@ -7,7 +7,8 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build asan test test-unit format format-check bench run clean fuzz fuzz-build fuzz-smoke
+.PHONY: all deps build asan test test-unit format format-check bench run clean fuzz fuzz-build fuzz-smoke \
+  kafka kafka-stop
 
 all: build
 
@@ -77,5 +78,14 @@ bench: build
 run: build
 	$(BUILD)/shopstream run --data ./data
 
+# A local Kafka broker (KRaft, loopback) with its state in $(BUILD)/kafka;
+# prints its bootstrap address. The jars come from Maven Central once.
+kafka: deps
+	@SHOPSTREAM_KAFKA_DIR=$(CURDIR)/$(BUILD)/kafka scripts/kafka start
+
+kafka-stop:
+	@SHOPSTREAM_KAFKA_DIR=$(CURDIR)/$(BUILD)/kafka scripts/kafka stop
+
 clean:
+	@[ ! -d $(BUILD)/kafka ] || SHOPSTREAM_KAFKA_DIR=$(CURDIR)/$(BUILD)/kafka scripts/kafka stop
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
