@@ -35,15 +35,37 @@ void ss_opt_set_commands(const ss_cmd *const *cmds, size_t ncmds)
     all_ncmds = ncmds;
 }
 
-/* Strings copied from config files and environment stay valid for the
- * process's life; this list lets them be freed at exit. */
-static char **owned;
+/* Strings copied from config files and environment, and the arrays of list
+ * options, stay valid for the process's life; this list lets them be freed
+ * at exit. */
+static void **owned;
 static size_t nowned;
+
+static void *own(void *p)
+{
+    owned = ss_realloc(owned, (nowned + 1) * sizeof *owned);
+    return owned[nowned++] = p;
+}
 
 static const char *keep(const char *s, size_t n)
 {
-    owned = ss_realloc(owned, (nowned + 1) * sizeof *owned);
-    return owned[nowned++] = ss_strndup(s, n);
+    return own(ss_strndup(s, n));
+}
+
+/* Adds v to a list option's values; the grown array replaces the old one in
+ * the owned list. */
+static void list_append(ss_opt_list *l, const char *v)
+{
+    const char **items = ss_realloc((void *)l->items, (l->n + 1) * sizeof *items);
+    size_t i = 0;
+    while (i < nowned && owned[i] != (void *)l->items)
+        i++;
+    if (l->items && i < nowned)
+        owned[i] = (void *)items;
+    else
+        own((void *)items);
+    items[l->n++] = v;
+    l->items = items;
 }
 
 void ss_opt_cleanup(void)
@@ -84,6 +106,7 @@ static const char *type_hint(const ss_opt *o, char *tmp, size_t tmplen)
     case SS_OPT_TIME:
         return "a UTC time like 2026-11-02T14:03:11.123Z, a date like 2026-11-02, or now";
     case SS_OPT_STRING:
+    case SS_OPT_LIST:
         return "a non-empty string";
     }
     return "a value";
@@ -165,6 +188,11 @@ static int set_value(const ss_opt *o, void *base, const char *v)
             return -1;
         memcpy(field, &v, sizeof v);
         return 0;
+    case SS_OPT_LIST:
+        if (!*v)
+            return -1;
+        list_append((ss_opt_list *)(void *)field, v);
+        return 0;
     }
     return -1;
 }
@@ -175,6 +203,24 @@ static const ss_opt *find_opt(const ss_opt *table, const char *name, size_t n)
         if (strlen(o->name) == n && strncmp(o->name, name, n) == 0)
             return o;
     return NULL;
+}
+
+/* The option that a one-letter alias of cmd names, or NULL. */
+static const ss_opt *find_short(const ss_cmd *cmd, char letter)
+{
+    for (const ss_opt_short *sh = cmd->shorts; sh && sh->letter; sh++)
+        if (sh->letter == letter)
+            return find_opt(cmd->opts, sh->name, strlen(sh->name));
+    return NULL;
+}
+
+/* The one-letter alias of an option, or 0. */
+static char short_of(const ss_opt_short *shorts, const ss_opt *o)
+{
+    for (const ss_opt_short *sh = shorts; sh && sh->letter; sh++)
+        if (!strcmp(sh->name, o->name))
+            return sh->letter;
+    return 0;
 }
 
 static void bad_value(const char *cmd, const ss_opt *o, const char *v, const char *from)
@@ -332,6 +378,16 @@ static int apply_env(const ss_cmd *cmd, const ss_opt *table, void *base)
         const char *v = getenv(env);
         if (!v || !strcmp(o->name, "config") || !strcmp(o->name, "help"))
             continue;
+        if (o->type == SS_OPT_LIST) {
+            /* One value per line; empty lines are skipped. */
+            for (const char *p = v; *p;) {
+                size_t n = strcspn(p, "\n");
+                if (n > 0)
+                    list_append((ss_opt_list *)(void *)((char *)base + o->offset), keep(p, n));
+                p += n + (p[n] == '\n');
+            }
+            continue;
+        }
         if (set_value(o, base, v)) {
             char from[160];
             snprintf(from, sizeof from, " (from %s)", env);
@@ -384,31 +440,40 @@ int ss_opt_parse(const ss_cmd *cmd, void *opts, ss_common_opts *common, int argc
             common->help = 1;
             continue;
         }
-        if (a[1] != '-') {
-            fprintf(stderr,
-                    "shopstream %s: unknown option '%s'; options are long, like --seed. Run "
-                    "'shopstream %s --help' for its options.\n",
-                    cmd->name, a, cmd->name);
-            return SS_EINVAL;
-        }
-        const char *name = a + 2, *eq = strchr(name, '=');
-        size_t n = eq ? (size_t)(eq - name) : strlen(name);
-        const ss_opt *o = find_opt(cmd->opts, name, n);
+        const ss_opt *o;
         void *base = opts;
-        if (!o && (o = find_opt(ss_common_opt_table, name, n)))
-            base = common;
-        if (!o) {
-            unknown_flag(cmd, name, n);
-            return SS_EINVAL;
-        }
-        const char *v;
-        if (o->type == SS_OPT_FLAG) {
-            v = eq ? eq + 1 : "true";
-        } else if (eq) {
-            v = eq + 1;
-        } else if (i + 1 < argc) {
-            v = argv[++i];
+        const char *v = NULL; /* a value in the same word: --name=V or -XV */
+        if (a[1] != '-') {
+            o = find_short(cmd, a[1]);
+            if (!o || (a[2] && o->type == SS_OPT_FLAG)) {
+                fprintf(stderr, "shopstream %s: unknown option '%s'; options are long, like --seed",
+                        cmd->name, a);
+                for (const ss_opt_short *sh = cmd->shorts; sh && sh->letter; sh++)
+                    fprintf(stderr, "%s-%c for --%s", sh == cmd->shorts ? ", except " : ", ",
+                            sh->letter, sh->name);
+                fprintf(stderr, ". Run 'shopstream %s --help' for its options.\n", cmd->name);
+                return SS_EINVAL;
+            }
+            if (a[2])
+                v = a + 2;
         } else {
+            const char *name = a + 2, *eq = strchr(name, '=');
+            size_t n = eq ? (size_t)(eq - name) : strlen(name);
+            o = find_opt(cmd->opts, name, n);
+            if (!o && (o = find_opt(ss_common_opt_table, name, n)))
+                base = common;
+            if (!o) {
+                unknown_flag(cmd, name, n);
+                return SS_EINVAL;
+            }
+            if (eq)
+                v = eq + 1;
+        }
+        if (!v && o->type == SS_OPT_FLAG) {
+            v = "true";
+        } else if (!v && i + 1 < argc) {
+            v = argv[++i];
+        } else if (!v) {
             char tmp[160];
             fprintf(stderr, "shopstream %s: option --%s needs a value: %s\n", cmd->name, o->name,
                     type_hint(o, tmp, sizeof tmp));
@@ -428,17 +493,21 @@ static void usage_line(const ss_cmd *cmd, FILE *f)
             cmd->args ? cmd->args : "");
 }
 
-static void help_table(const ss_opt *table, int markdown)
+static void help_table(const ss_opt *table, const ss_opt_short *shorts, int markdown)
 {
     for (const ss_opt *o = table; o && o->name; o++) {
-        char flag[96], env[128] = "";
+        char flag[96], alias[8] = "", env[128] = "";
         /* apply_env never reads SHOPSTREAM_HELP, so do not offer it. */
         if (strcmp(o->name, "help") != 0)
             ss_opt_env_name(o, env, sizeof env);
+        char letter = short_of(shorts, o);
+        if (letter)
+            snprintf(alias, sizeof alias, "-%c, ", letter);
         if (o->type == SS_OPT_FLAG)
-            snprintf(flag, sizeof flag, "--%s", o->name);
+            snprintf(flag, sizeof flag, "%s--%s", alias, o->name);
         else
-            snprintf(flag, sizeof flag, "--%s %s", o->name, o->metavar ? o->metavar : "VALUE");
+            snprintf(flag, sizeof flag, "%s--%s %s", alias, o->name,
+                     o->metavar ? o->metavar : "VALUE");
         if (markdown) {
             printf("| `%s` | %s | %s | %s%s%s |\n", flag, o->help, o->def ? o->def : "",
                    *env ? "`" : "", env, *env ? "`" : "");
@@ -471,8 +540,8 @@ void ss_opt_print_help(const ss_cmd *cmd)
     if (cmd->description)
         printf("\n%s\n", cmd->description);
     printf("\nOptions:\n");
-    help_table(cmd->opts, 0);
-    help_table(ss_common_opt_table, 0);
+    help_table(cmd->opts, cmd->shorts, 0);
+    help_table(ss_common_opt_table, NULL, 0);
 }
 
 void ss_opt_print_markdown(const ss_cmd *const *cmds, size_t ncmds)
@@ -486,7 +555,7 @@ void ss_opt_print_markdown(const ss_cmd *const *cmds, size_t ncmds)
            "the default. A bad flag or value exits with code 2 and a message that names it.\n\n"
            "## Options of every command\n\n"
            "| flag | meaning | default | environment |\n|---|---|---|---|\n");
-    help_table(ss_common_opt_table, 1);
+    help_table(ss_common_opt_table, NULL, 1);
     for (size_t i = 0; i < ncmds; i++) {
         printf("\n## shopstream %s\n\n`", cmds[i]->name);
         usage_line(cmds[i], stdout);
@@ -495,7 +564,7 @@ void ss_opt_print_markdown(const ss_cmd *const *cmds, size_t ncmds)
             printf("\n%s\n", cmds[i]->description);
         if (cmds[i]->opts && cmds[i]->opts->name) {
             printf("\n| flag | meaning | default | environment |\n|---|---|---|---|\n");
-            help_table(cmds[i]->opts, 1);
+            help_table(cmds[i]->opts, cmds[i]->shorts, 1);
         }
     }
 }

@@ -19,7 +19,25 @@ typedef enum ss_opt_type {
     SS_OPT_CHOICE, /* const char *, one of `choices` ("table|csv|json") */
     SS_OPT_TIME,   /* int64_t ms: ISO-8601 time, YYYY-MM-DD or "now" */
     SS_OPT_SIZE,   /* int64_t, a count with an optional k/M/G suffix */
+    SS_OPT_LIST,   /* ss_opt_list: each occurrence adds a value */
 } ss_opt_type;
+
+/* The values of an SS_OPT_LIST option, in the order they were given: config
+ * file lines first, then the environment variable (one value per line), then
+ * the command line, so that a consumer applying them in order lets the later
+ * sources win. The arrays and strings belong to the parser until
+ * ss_opt_cleanup. */
+typedef struct ss_opt_list {
+    const char **items;
+    size_t n;
+} ss_opt_list;
+
+/* A one-letter alias of a long option, as the tool that the option mirrors
+ * spells it (kcat's -X): "-X VALUE" and "-XVALUE" mean "--property VALUE". */
+typedef struct ss_opt_short {
+    char letter;
+    const char *name; /* the long option's name */
+} ss_opt_short;
 
 typedef struct ss_opt {
     const char *name; /* "seed": --seed, SHOPSTREAM_SEED, config key "seed" */
@@ -47,6 +65,8 @@ typedef struct ss_cmd {
     /* Runs the command with its parsed options and positional arguments;
      * returns a process exit code (enum ss_exit). */
     int (*run)(const void *opts, int argc, char **argv);
+    /* One-letter aliases of options, ended by {0}; NULL for none. */
+    const ss_opt_short *shorts;
 } ss_cmd;
 
 /* Options every command takes, parsed into this struct. */

@@ -1,5 +1,6 @@
 /* Unit tests of cli/opt with a small command table of every option type:
- * both flag forms, values and ranges, positional arguments, environment
+ * both flag forms, one-letter aliases, lists, values and ranges, positional
+ * arguments, environment
  * variables, config files, and the order in which they override each other
  * (default < config < env < flag). Error messages go to stderr; the tests
  * capture them to check that they name the problem. */
@@ -25,6 +26,7 @@ typedef struct topts {
     int64_t when;
     int64_t size;
     int64_t dash_name;
+    ss_opt_list prop;
 } topts;
 
 #define F(f) offsetof(topts, f)
@@ -38,8 +40,11 @@ static const ss_opt topt_table[] = {
     {"when", SS_OPT_TIME, F(when), NULL, 0, 0, NULL, "TIME", "Start."},
     {"size", SS_OPT_SIZE, F(size), "1k", 0, 1e12, NULL, "N", "Bytes."},
     {"dash-name", SS_OPT_INT, F(dash_name), NULL, -5, 5, NULL, NULL, "Dashes."},
+    {"prop", SS_OPT_LIST, F(prop), NULL, 0, 0, NULL, "KEY=VALUE", "A property; repeatable."},
     SS_OPT_END,
 };
+
+static const ss_opt_short tshorts[] = {{'P', "prop"}, {0, NULL}};
 
 static int trun(const void *opts, int argc, char **argv)
 {
@@ -55,6 +60,7 @@ static const ss_cmd tcmd = {
     .args = "[FILE...]",
     .description = "Exercises every option type.",
     .opts = topt_table,
+    .shorts = tshorts,
     .opts_size = sizeof(topts),
     .run = trun,
 };
@@ -79,6 +85,7 @@ static const char *const env_names[] = {
     "SHOPSTREAM_COUNT",  "SHOPSTREAM_RATIO",     "SHOPSTREAM_VERBOSE", "SHOPSTREAM_LABEL",
     "SHOPSTREAM_MODE",   "SHOPSTREAM_WHEN",      "SHOPSTREAM_SIZE",    "SHOPSTREAM_DASH_NAME",
     "SHOPSTREAM_CONFIG", "SHOPSTREAM_LOG_LEVEL", "SHOPSTREAM_HELP",    "SHOPSTREAM_OTHER_KEY",
+    "SHOPSTREAM_PROP",
 };
 
 static void clear_env(void)
@@ -496,6 +503,57 @@ static void test_config_file(void)
     unlink(path);
 }
 
+/* Checks that r's --prop values are the n strings that follow. */
+static void expect_props(int line, const run *r, size_t n, ...)
+{
+    if (!check_report(r->o.prop.n == n, __FILE__, line, "%zu values, expected %zu", r->o.prop.n, n))
+        return;
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *want = va_arg(ap, const char *);
+        check_report(!strcmp(r->o.prop.items[i], want), __FILE__, line, "value %zu: '%s', not '%s'",
+                     i, r->o.prop.items[i], want);
+    }
+    va_end(ap);
+}
+
+static void test_lists_and_shorts(void)
+{
+    run r;
+    if (CHECK_EQ_INT(parse_args(&r, (const char *)NULL), SS_OK))
+        expect_props(__LINE__, &r, 0);
+    run_free(&r);
+
+    /* Every occurrence adds a value, in order, in each of the four forms. */
+    if (CHECK_EQ_INT(parse_args(&r, "-P", "a=1", "-Pb=2", "--prop", "c=3", "--count", "4",
+                                "--prop=d=4", "-P", "a=5", (const char *)NULL),
+                     SS_OK)) {
+        expect_props(__LINE__, &r, 5, "a=1", "b=2", "c=3", "d=4", "a=5");
+        CHECK_EQ_INT(r.o.count, 4);
+    }
+    run_free(&r);
+
+    /* Config lines, then the environment (a value per line), then flags. */
+    char path[64], flag[80];
+    write_temp(path, "prop = k=config1\nprop = 'k=config 2'\n");
+    snprintf(flag, sizeof flag, "--config=%s", path);
+    setenv("SHOPSTREAM_PROP", "k=env1\n\nk=env2\n", 1);
+    if (CHECK_EQ_INT(parse_args(&r, "-P", "k=flag", flag, (const char *)NULL), SS_OK))
+        expect_props(__LINE__, &r, 5, "k=config1", "k=config 2", "k=env1", "k=env2", "k=flag");
+    run_free(&r);
+    clear_env();
+    unlink(path);
+
+    EXPECT_ERROR("option --prop needs a value", "-P");
+    EXPECT_ERROR("invalid value '' for --prop: expected a non-empty string", "--prop=");
+    EXPECT_ERROR("unknown option '-Q'; options are long, like --seed, except -P for --prop. Run "
+                 "'shopstream tcmd --help'",
+                 "-Q", "x");
+    /* Aliases are per command: the other command has none. */
+    EXPECT_ERROR("unknown option '-p'", "-p", "x");
+}
+
 static void test_config_errors(void)
 {
     char path[64], msg[200];
@@ -585,6 +643,7 @@ static void test_help(void)
     CHECK_CONTAINS(out, "  --config FILE ");
     CHECK_CONTAINS(out, "env: SHOPSTREAM_CONFIG\n");
     CHECK_CONTAINS(out, "  --help ");
+    CHECK_CONTAINS(out, "  -P, --prop KEY=VALUE     A property; repeatable.\n");
     /* Help is never read from the environment, so none is offered. */
     CHECK(strstr(out, "SHOPSTREAM_HELP") == NULL);
 
@@ -593,6 +652,8 @@ static void test_help(void)
     CHECK_CONTAINS(out, "## shopstream tcmd\n\n`shopstream tcmd [options] [FILE...]`\n");
     CHECK_CONTAINS(out, "| `--count N` | How many. | 7 | `SHOPSTREAM_COUNT` |\n");
     CHECK_CONTAINS(out, "| `--label TEXT` | A name. |  | `SHOPSTREAM_LABEL` |\n");
+    CHECK_CONTAINS(out, "| `-P, --prop KEY=VALUE` | A property; repeatable. |  | "
+                        "`SHOPSTREAM_PROP` |\n");
     CHECK_CONTAINS(out, "## shopstream other\n");
     CHECK_CONTAINS(out, "| `--other-key N` | Only for the other command. | 1 | "
                         "`SHOPSTREAM_OTHER_KEY` |\n");
@@ -611,6 +672,7 @@ int main(void)
     test_env();
     test_config_file();
     test_config_errors();
+    test_lists_and_shorts();
     test_help();
     return check_done();
 }
