@@ -7,6 +7,7 @@
 
 static const ss_bus_ops *const registry[] = {
     &ss_bus_file_ops,
+    &ss_bus_kafka_ops,
 };
 
 static const ss_bus_ops *find(const char *uri, const char **target)
@@ -23,17 +24,38 @@ static const ss_bus_ops *find(const char *uri, const char **target)
     return strstr(uri, "://") ? NULL : &ss_bus_file_ops;
 }
 
-int ss_bus_producer_open(const char *uri, ss_bus_producer *bp, char *err, size_t errlen)
+int ss_bus_producer_open(const char *uri, const ss_bus_opts *opts, ss_bus_producer *bp, char *err,
+                         size_t errlen)
 {
+    static const ss_bus_opts none;
     bp->ops = NULL;
     bp->state = NULL;
+    if (!opts)
+        opts = &none;
     const char *target;
     const ss_bus_ops *ops = find(uri, &target);
     if (!ops) {
-        snprintf(err, errlen, "unsupported bus URI '%s': use '-', a file path or file:PATH", uri);
+        snprintf(err, errlen,
+                 "unsupported bus URI '%s': use '-', a file path, file:PATH or "
+                 "kafka://HOST:PORT/TOPIC",
+                 uri);
         return SS_EINVAL;
     }
-    int rc = ops->producer_open(target, &bp->state, err, errlen);
+    if (opts->nprops > 0 && !(ops->caps & SS_BUS_CAP_PROPS)) {
+        snprintf(err, errlen,
+                 "'%s' is a %s output, which takes no client properties (got '%s'); they "
+                 "configure kafka://HOST:PORT/TOPIC outputs",
+                 uri, ops->name, opts->props[0]);
+        return SS_EINVAL;
+    }
+    if (opts->partitions > 0 && !(ops->caps & SS_BUS_CAP_TOPICS)) {
+        snprintf(err, errlen,
+                 "'%s' is a %s output, which has no partitions; they apply to the topic of a "
+                 "kafka://HOST:PORT/TOPIC output",
+                 uri, ops->name);
+        return SS_EINVAL;
+    }
+    int rc = ops->producer_open(target, opts, &bp->state, err, errlen);
     if (rc == SS_OK)
         bp->ops = ops;
     return rc;

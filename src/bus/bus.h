@@ -1,7 +1,8 @@
 /* The bus carries encoded events from producers (the generator) to consumers
  * (the engine). Backends are chosen by URI:
- *   "-"            standard output / input
+ *   "-"                           standard output / input
  *   "file:PATH" or a plain path   a JSON Lines file
+ *   "kafka://HOST:PORT/TOPIC"     a Kafka topic (producer), keyed by order_id
  * Each backend is a const ss_bus_ops; a new backend is one file and one line
  * in the registry of bus.c. */
 #ifndef SS_BUS_H
@@ -10,16 +11,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What a backend takes beyond its URI. A backend without the matching
+ * capability refuses a non-empty setting rather than ignoring it. */
+typedef struct ss_bus_opts {
+    /* Client properties, "key=value" each, applied in order after the
+     * backend's own defaults, so that a later one wins (librdkafka's
+     * properties for kafka://; SS_BUS_CAP_PROPS). */
+    const char *const *props;
+    size_t nprops;
+    /* Partitions of a topic that the producer creates because it does not
+     * exist; 0: the broker's default (SS_BUS_CAP_TOPICS). */
+    int partitions;
+} ss_bus_opts;
+
+enum ss_bus_caps {
+    SS_BUS_CAP_PROPS = 1 << 0,  /* takes client properties */
+    SS_BUS_CAP_TOPICS = 1 << 1, /* writes to topics that it may create */
+};
+
 typedef struct ss_bus_ops {
     const char *name;
     const char *scheme; /* URI prefix such as "file:" */
+    unsigned caps;      /* enum ss_bus_caps */
 
-    /* Opens a producer for the URI remainder. Writes a message for a person
-     * into err on failure. */
-    int (*producer_open)(const char *target, void **state, char *err, size_t errlen);
+    /* Opens a producer for the URI remainder; opts is never NULL. Writes a
+     * message for a person into err on failure: SS_EINVAL for a bad URI or
+     * setting, another code when the destination cannot be used. */
+    int (*producer_open)(const char *target, const ss_bus_opts *opts, void **state, char *err,
+                         size_t errlen);
     /* Queues one message. key groups messages that must stay in order
      * (the order_id); value is one JSON Lines record without its newline.
-     * May return SS_AGAIN when the backend is full: the caller retries. */
+     * Returns SS_AGAIN, having queued nothing, when the backend is still
+     * full after a short wait (at most about 100 ms) for room: the caller
+     * retries, or gives up. */
     int (*produce)(void *state, const char *key, size_t klen, const char *value, size_t vlen);
     /* Pushes queued messages out; SS_OK once all are delivered. */
     int (*flush)(void *state);
@@ -75,8 +99,9 @@ typedef struct ss_bus_producer {
     void *state;
 } ss_bus_producer;
 
-/* Finds the backend for uri and opens a producer on it. */
-int ss_bus_producer_open(const char *uri, ss_bus_producer *bp, char *err, size_t errlen);
+/* Finds the backend for uri and opens a producer on it; opts may be NULL. */
+int ss_bus_producer_open(const char *uri, const ss_bus_opts *opts, ss_bus_producer *bp, char *err,
+                         size_t errlen);
 
 static inline int ss_bus_produce(ss_bus_producer *bp, const char *key, size_t klen,
                                  const char *value, size_t vlen)
@@ -93,6 +118,7 @@ static inline int ss_bus_flush(ss_bus_producer *bp)
 int ss_bus_producer_close(ss_bus_producer *bp);
 
 extern const ss_bus_ops ss_bus_file_ops;
+extern const ss_bus_ops ss_bus_kafka_ops; /* src/bus/kafka.c */
 
 /* The memory bus: a bounded queue shared by one producer and one consumer in
  * the same process. Each side holds a reference; the queue is freed when the

@@ -23,8 +23,10 @@ typedef struct file_producer {
     ss_buf buf;
 } file_producer;
 
-static int file_producer_open(const char *target, void **state, char *err, size_t errlen)
+static int file_producer_open(const char *target, const ss_bus_opts *opts, void **state, char *err,
+                              size_t errlen)
 {
+    (void)opts;
     int fd = STDOUT_FILENO, own = 0;
     if (strcmp(target, "-") != 0) {
         if (*target == '\0') {

@@ -25,9 +25,13 @@ typedef struct gen_opts {
     const char *out;
     const char *profile;
     int print_profile;
+    ss_opt_list property;
+    int64_t partitions;
 } gen_opts;
 
 #define F(f) offsetof(gen_opts, f)
+
+static const ss_opt_short gen_shorts[] = {{'X', "property"}, {0, NULL}};
 
 static const ss_opt gen_table[] = {
     {"seed", SS_OPT_INT, F(seed), "1", 0, 9007199254740991.0, NULL, "N",
@@ -43,7 +47,14 @@ static const ss_opt gen_table[] = {
     {"speedup", SS_OPT_DOUBLE, F(speedup), NULL, 1e-3, 1e9, NULL, "X",
      "Run simulated time X times faster than real time."},
     {"out", SS_OPT_STRING, F(out), "-", 0, 0, NULL, "URI",
-     "Where events go: '-' (stdout), a file path, or file:PATH."},
+     "Where events go: '-' (stdout), a file path, file:PATH, or kafka://HOST:PORT/TOPIC (a Kafka "
+     "topic, keyed by order_id)."},
+    {"property", SS_OPT_LIST, F(property), NULL, 0, 0, NULL, "KEY=VALUE",
+     "A Kafka client property for a kafka:// output, given to librdkafka as kcat's -X is: TLS, "
+     "SASL, tuning. Repeatable; in the environment, one per line."},
+    {"partitions", SS_OPT_INT, F(partitions), NULL, 1, 1000000, NULL, "N",
+     "Partitions of the topic of a kafka:// output if gen has to create it (the broker's default "
+     "if unset); an existing topic keeps its own."},
     {"profile", SS_OPT_STRING, F(profile), NULL, 0, 0, NULL, "FILE",
      "JSON document overriding the built-in profile (see docs/profile.md)."},
     {"print-profile", SS_OPT_FLAG, F(print_profile), NULL, 0, 0, NULL, NULL,
@@ -82,7 +93,12 @@ static int gen_run(const void *vopts, int argc, char **argv)
         return SS_EXIT_USAGE;
     }
     ss_bus_producer bus;
-    int rc = ss_bus_producer_open(o->out, &bus, err, sizeof err);
+    ss_bus_opts bus_opts = {
+        .props = o->property.items,
+        .nprops = o->property.n,
+        .partitions = (int)o->partitions,
+    };
+    int rc = ss_bus_producer_open(o->out, &bus_opts, &bus, err, sizeof err);
     if (rc) {
         fprintf(stderr, "shopstream gen: %s\n", err);
         ss_profile_free(prof);
@@ -122,8 +138,12 @@ const ss_cmd ss_cmd_gen = {
     .description =
         "Writes JSON Lines events in event-time order. Without --max or --speedup it runs in real "
         "time, forever unless --count is given; SIGINT or SIGTERM flushes and stops it cleanly. "
-        "With --count, it stops once the orders and all their follow-up events are written.",
+        "With --count, it stops once the orders and all their follow-up events are written. To a "
+        "kafka:// output each event is one message keyed by its order_id, from an idempotent "
+        "producer; gen waits while the producer's queue is full, and exits once every message is "
+        "delivered, or with an error naming the first that was not.",
     .opts = gen_table,
+    .shorts = gen_shorts,
     .opts_size = sizeof(gen_opts),
     .run = gen_run,
 };

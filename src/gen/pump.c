@@ -43,9 +43,15 @@ int ss_gen_pump(ss_gen *g, ss_bus_producer *bus, int64_t start_ms, double speed,
         }
         line.len = 0;
         ss_event_encode(ev, &line);
-        rc = ss_bus_produce(bus, ev->order_id.p, ev->order_id.n, line.data, line.len - 1);
-        if (rc != SS_OK)
+        /* A full bus holds the generator back until it has room. */
+        do
+            rc = ss_bus_produce(bus, ev->order_id.p, ev->order_id.n, line.data, line.len - 1);
+        while (rc == SS_AGAIN && !*stop);
+        if (rc != SS_OK) {
+            if (rc == SS_AGAIN)
+                rc = SS_OK; /* stopped while waiting: a clean stop */
             break;
+        }
     }
     ss_buf_free(&line);
     return rc;

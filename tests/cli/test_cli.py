@@ -28,7 +28,8 @@ from harness import BIN, REPO, assert_ok, clean_env, cli, describe
 GEN_FIXED = ["gen", "--max", "--count", "20", "--start", "2026-11-02"]
 
 GEN_OPTIONS = ["--seed", "--count", "--rate", "--start", "--max", "--speedup", "--out",
-               "--profile", "--print-profile", "--config", "--log-level", "--help"]
+               "--profile", "--print-profile", "-X, --property", "--partitions", "--config",
+               "--log-level", "--help"]
 
 
 def parse_jsonl(data):
