@@ -100,3 +100,38 @@ def stop_server(proc):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# ---- a Kafka broker of the test session's own (scripts/kafka) ----
+
+KAFKA_SCRIPT = REPO / "scripts" / "kafka"
+
+
+def start_kafka(state_dir):
+    """Starts a single-node broker with scripts/kafka, its state in state_dir;
+    returns its bootstrap address ("127.0.0.1:PORT") once it answers. The
+    broker stops by itself when this process is gone, so that a killed test
+    run leaves none behind. The first start on a machine fetches the jars."""
+    proc = subprocess.run([str(KAFKA_SCRIPT), "start", "--dir", str(state_dir),
+                           "--owner", str(os.getpid())], capture_output=True, timeout=900)
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/kafka start failed (exit {proc.returncode}):\n"
+                    f"{proc.stderr.decode(errors='replace')[-3000:]}")
+    return proc.stdout.decode().strip()
+
+
+def stop_kafka(state_dir):
+    """Stops the broker of state_dir (SIGTERM, then waits for its exit)."""
+    subprocess.run([str(KAFKA_SCRIPT), "stop", "--dir", str(state_dir)], capture_output=True,
+                   timeout=120)
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory):
+    """The bootstrap address of a broker started for this test session."""
+    state = tmp_path_factory.mktemp("kafka")
+    address = start_kafka(state)
+    try:
+        yield address
+    finally:
+        stop_kafka(state)
