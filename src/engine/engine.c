@@ -895,6 +895,16 @@ int ss_engine_release(ss_engine *e, int shard_id)
     return SS_OK;
 }
 
+int64_t ss_engine_commit_due_ms(const ss_engine *e)
+{
+    if (!e->in_tx)
+        return -1;
+    if (e->commit_soon || e->since_commit >= e->cfg.commit_records)
+        return 0;
+    int64_t left = e->last_commit_mono + e->cfg.commit_ms - ss_mono_ms();
+    return left > 0 ? left : 0;
+}
+
 void ss_engine_get_stats(const ss_engine *e, ss_engine_stats *st)
 {
     memset(st, 0, sizeof *st);

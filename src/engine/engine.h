@@ -82,7 +82,8 @@ ss_decoder *ss_engine_decoder(ss_engine *e);
 int ss_engine_process(ss_engine *e, const ss_bus_msg *msg);
 
 /* Commits when due (or always when force): windows the watermark has passed
- * become final, dirty KPI rows, state and positions are written. */
+ * become final, dirty KPI rows, state and positions are written. Called
+ * after each record, it reads the clock only every few hundred records. */
 int ss_engine_tick(ss_engine *e, int force);
 
 /* Shards: a record's shard is the input partition it came from (0 for
@@ -95,6 +96,12 @@ int ss_engine_tick(ss_engine *e, int force);
  * to another consumer. @locality the engine's thread. */
 int ss_engine_claim(ss_engine *e, int shard);
 int ss_engine_release(ss_engine *e, int shard);
+
+/* Milliseconds until a commit of the records applied so far is due (0: due
+ * now), or -1 when nothing awaits a commit. For a caller that waits for more
+ * input: commit_ms holds while the input is slow, not only while records
+ * arrive to call ss_engine_tick. @locality the engine's thread. */
+int64_t ss_engine_commit_due_ms(const ss_engine *e);
 
 /* Totals over the shards this engine knows: counters summed, the watermark
  * the lowest. */

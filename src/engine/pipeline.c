@@ -14,10 +14,12 @@
 #define BATCH_RECORDS 2048
 #define BATCH_BYTES   (4u << 20)
 #define NBATCHES      4
-/* A batch that is not full is handed over after this long, with a commit, so
- * that a slow but steady stream (never idle, never filling a batch) reaches
- * the store and its readers promptly: the engine's default commit interval. */
-#define BATCH_MAX_MS 250
+/* A batch that is not full is handed over once its first record is this old,
+ * so that the records of a steady stream that is never idle reach the engine
+ * promptly whether or not they fill batches; the engine commits them when its
+ * commit interval is due (next_batch). Small against the default interval
+ * (250 ms), large enough that handing batches over costs nothing. */
+#define BATCH_MAX_MS 50
 
 typedef struct batch {
     ss_record *recs;
@@ -150,7 +152,7 @@ static void *reader_main(void *arg)
     int pending = 0; /* a message that did not fit the last batch */
     int64_t opened = 0;
     while (b) {
-        int rc = SS_OK, aged = 0;
+        int rc = SS_OK;
         if (!pending) {
             if (*p->hooks->stop) {
                 rc = SS_EOF;
@@ -168,14 +170,13 @@ static void *reader_main(void *arg)
                     opened = now;
                 if (now - opened < BATCH_MAX_MS)
                     continue;
-                aged = 1;
             } else {
                 pending = 1;
             }
         }
         /* The batch is full or old, the input idle or at its end: hand it
-         * over. An old batch is committed like an idle input's. */
-        b->end = rc != SS_OK ? rc : aged ? SS_AGAIN : SS_OK;
+         * over. */
+        b->end = rc;
         int last = rc != SS_OK && rc != SS_AGAIN;
         hand_over(p, b);
         if (last)
@@ -190,6 +191,51 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+static void deadline_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Waits for the next batch and takes it (*out), or returns a store failure
+ * with *out NULL. While records are applied but not committed it waits only
+ * until their commit is due and commits them then: batches may come further
+ * apart than the commit interval (a slow input, or one that is never idle
+ * and fills each batch in a little less than the interval), and the engine's
+ * own checks run only as records are applied. */
+static int next_batch(pipe_t *p, ss_engine *e, batch **out)
+{
+    int rc = SS_OK;
+    *out = NULL;
+    pthread_mutex_lock(&p->mu);
+    while (p->nfull == 0 && rc == SS_OK) {
+        int64_t due = ss_engine_commit_due_ms(e);
+        if (due < 0) {
+            pthread_cond_wait(&p->cv, &p->mu);
+        } else if (due > 0) {
+            struct timespec ts;
+            deadline_in(&ts, due);
+            pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        } else {
+            pthread_mutex_unlock(&p->mu);
+            rc = ss_engine_tick(e, 1);
+            pthread_mutex_lock(&p->mu);
+        }
+    }
+    if (rc == SS_OK) {
+        *out = p->full[p->head];
+        p->head = (p->head + 1) % NBATCHES;
+        p->nfull--;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
 static void set_follow(ss_bus_consumer *in, const ss_pipeline_hooks *hooks)
 {
     if (in->ops->follow)
@@ -201,7 +247,11 @@ int ss_engine_run_pipeline(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_
     set_follow(in, hooks);
     pipe_t p = {.in = in, .hooks = hooks};
     pthread_mutex_init(&p.mu, NULL);
-    pthread_cond_init(&p.cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p.cv, &ca);
+    pthread_condattr_destroy(&ca);
     ss_decoder_init(&p.dec);
     batch store[NBATCHES];
     for (int i = 0; i < NBATCHES; i++) {
@@ -218,14 +268,10 @@ int ss_engine_run_pipeline(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_
     }
     uint32_t applied = 0;
     for (int done = 0; !done && rc == SS_OK;) {
-        pthread_mutex_lock(&p.mu);
-        while (p.nfull == 0)
-            pthread_cond_wait(&p.cv, &p.mu);
-        batch *b = p.full[p.head];
-        p.head = (p.head + 1) % NBATCHES;
-        p.nfull--;
-        pthread_mutex_unlock(&p.mu);
-
+        batch *b;
+        rc = next_batch(&p, e, &b);
+        if (rc != SS_OK)
+            break;
         for (size_t i = 0; i < b->n && rc == SS_OK && !done; i++) {
             rc = apply_waiting(e, &b->recs[i], hooks);
             if (rc == SS_AGAIN) {
