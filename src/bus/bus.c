@@ -70,11 +70,16 @@ int ss_bus_producer_close(ss_bus_producer *bp)
     return rc;
 }
 
-int ss_bus_consumer_open(const char *uri, ss_bus_consumer *bc, char *err, size_t errlen)
+int ss_bus_consumer_open(const char *uri, const ss_bus_opts *opts, ss_bus_consumer *bc, char *err,
+                         size_t errlen)
 {
     static const ss_bus_consumer_ops *const consumers[] = {
         &ss_bus_file_consumer_ops,
+        &ss_bus_kafka_consumer_ops,
     };
+    static const ss_bus_opts none;
+    if (!opts)
+        opts = &none;
     bc->ops = NULL;
     bc->state = NULL;
     const ss_bus_consumer_ops *ops = NULL;
@@ -89,10 +94,28 @@ int ss_bus_consumer_open(const char *uri, ss_bus_consumer *bc, char *err, size_t
     if (!ops && !strstr(uri, "://"))
         ops = &ss_bus_file_consumer_ops;
     if (!ops) {
-        snprintf(err, errlen, "unsupported input '%s': use '-', a file path or file:PATH", uri);
+        snprintf(err, errlen,
+                 "unsupported input '%s': use '-', a file path, file:PATH or "
+                 "kafka://HOST:PORT/TOPIC",
+                 uri);
         return SS_EINVAL;
     }
-    int rc = ops->open(target, &bc->state, err, errlen);
+    if (opts->nprops > 0 && !(ops->caps & SS_BUS_CAP_PROPS)) {
+        snprintf(err, errlen,
+                 "'%s' is a %s input, which takes no client properties (got '%s'); they "
+                 "configure kafka://HOST:PORT/TOPIC inputs",
+                 uri, ops->name, opts->props[0]);
+        return SS_EINVAL;
+    }
+    if ((opts->group || opts->exit_at_end) && !(ops->caps & SS_BUS_CAP_GROUP)) {
+        snprintf(err, errlen,
+                 "'%s' is a %s input, which has no consumer group: --group and --exit-at-end "
+                 "apply to kafka://HOST:PORT/TOPIC inputs (a file ends by itself unless "
+                 "--follow)",
+                 uri, ops->name);
+        return SS_EINVAL;
+    }
+    int rc = ops->open(target, opts, &bc->state, err, errlen);
     if (rc == SS_OK)
         bc->ops = ops;
     return rc;

@@ -2,7 +2,8 @@
  * (the engine). Backends are chosen by URI:
  *   "-"                           standard output / input
  *   "file:PATH" or a plain path   a JSON Lines file
- *   "kafka://HOST:PORT/TOPIC"     a Kafka topic (producer), keyed by order_id
+ *   "kafka://HOST:PORT/TOPIC"     a Kafka topic: producers key records by
+ *                                 order_id; consumers join a consumer group
  * Each backend is a const ss_bus_ops; a new backend is one file and one line
  * in the registry of bus.c. */
 #ifndef SS_BUS_H
@@ -22,11 +23,17 @@ typedef struct ss_bus_opts {
     /* Partitions of a topic that the producer creates because it does not
      * exist; 0: the broker's default (SS_BUS_CAP_TOPICS). */
     int partitions;
+    /* Consumers: the consumer group to join (NULL: the backend's default),
+     * and whether poll ends (SS_EOF) once every assigned partition has been
+     * read to its end (SS_BUS_CAP_GROUP). */
+    const char *group;
+    int exit_at_end;
 } ss_bus_opts;
 
 enum ss_bus_caps {
     SS_BUS_CAP_PROPS = 1 << 0,  /* takes client properties */
     SS_BUS_CAP_TOPICS = 1 << 1, /* writes to topics that it may create */
+    SS_BUS_CAP_GROUP = 1 << 2,  /* consumes as a member of a consumer group */
 };
 
 typedef struct ss_bus_ops {
@@ -62,11 +69,33 @@ typedef struct ss_bus_msg {
     int shard;          /* partition the record came from (0 for files) */
 } ss_bus_msg;
 
+/* A partition of a partitioned input, as a consumer group assigns it. */
+typedef struct ss_bus_part {
+    int shard;          /* the partition's number: the engine's shard */
+    const char *source; /* its stable name, for stored positions */
+} ss_bus_part;
+
+/* The consumer's user's side of a consumer group's rebalances: called on the
+ * polling thread, inside poll. */
+typedef struct ss_bus_rebalance {
+    void *ctx;
+    /* parts are now this consumer's: claim them, and fill offsets[i] with
+     * the position to resume each at (-1: its beginning). */
+    int (*assigned)(void *ctx, const ss_bus_part *parts, size_t n, int64_t *offsets);
+    /* parts are being taken away: commit what was read of them before
+     * returning, as another consumer goes on from the committed position. */
+    int (*revoked)(void *ctx, const ss_bus_part *parts, size_t n);
+} ss_bus_rebalance;
+
 typedef struct ss_bus_consumer_ops {
     const char *name;
     const char *scheme;
-    int (*open)(const char *target, void **state, char *err, size_t errlen);
-    /* The source's name, and whether it can resume at a stored position. */
+    unsigned caps; /* enum ss_bus_caps */
+    /* Opens a consumer for the URI remainder; opts is never NULL. */
+    int (*open)(const char *target, const ss_bus_opts *opts, void **state, char *err,
+                size_t errlen);
+    /* The source's name, and whether it can resume at a stored position;
+     * NULL for a partitioned input, which resumes through set_rebalance. */
     const char *(*source)(void *state, int *seekable);
     int (*seek)(void *state, int64_t offset);
     /* Returns SS_OK with a message, SS_AGAIN when nothing arrived within
@@ -77,6 +106,17 @@ typedef struct ss_bus_consumer_ops {
      * without its newline is not handed out (its writer may be mid-line);
      * poll returns SS_EOF until the newline arrives. */
     void (*follow)(void *state, int on);
+    /* Optional, for partitioned inputs: who to ask for positions when
+     * partitions are assigned, and to tell when they are taken away; NULL
+     * stops asking. Set before the first poll. */
+    void (*set_rebalance)(void *state, const ss_bus_rebalance *rb);
+    /* Optional: the store has committed the records of source before next
+     * (the backend may report it: Kafka's committed offsets, for lag).
+     * Called from the engine's thread. */
+    void (*committed)(void *state, const char *source, int64_t next);
+    /* Optional: the engine rejected msg for reason (Kafka: it goes to the
+     * dead-letter topic). Called from the engine's thread. */
+    void (*rejected)(void *state, const ss_bus_msg *msg, const char *reason);
 } ss_bus_consumer_ops;
 
 typedef struct ss_bus_consumer {
@@ -84,7 +124,9 @@ typedef struct ss_bus_consumer {
     void *state;
 } ss_bus_consumer;
 
-int ss_bus_consumer_open(const char *uri, ss_bus_consumer *bc, char *err, size_t errlen);
+/* Finds the backend for uri and opens a consumer on it; opts may be NULL. */
+int ss_bus_consumer_open(const char *uri, const ss_bus_opts *opts, ss_bus_consumer *bc, char *err,
+                         size_t errlen);
 void ss_bus_consumer_close(ss_bus_consumer *bc);
 
 static inline int ss_bus_poll(ss_bus_consumer *bc, ss_bus_msg *msg, int timeout_ms)
@@ -93,6 +135,7 @@ static inline int ss_bus_poll(ss_bus_consumer *bc, ss_bus_msg *msg, int timeout_
 }
 
 extern const ss_bus_consumer_ops ss_bus_file_consumer_ops;
+extern const ss_bus_consumer_ops ss_bus_kafka_consumer_ops;
 
 typedef struct ss_bus_producer {
     const ss_bus_ops *ops;

@@ -136,8 +136,10 @@ typedef struct file_consumer {
     size_t dropped; /* pages before this offset were given back */
 } file_consumer;
 
-static int file_consumer_open(const char *target, void **state, char *err, size_t errlen)
+static int file_consumer_open(const char *target, const ss_bus_opts *opts, void **state, char *err,
+                              size_t errlen)
 {
+    (void)opts;
     file_consumer *fc = ss_calloc(1, sizeof *fc);
     fc->fd = STDIN_FILENO;
     if (strcmp(target, "-") != 0) {

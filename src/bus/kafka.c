@@ -20,6 +20,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,10 @@
 #include "common/timeutil.h"
 
 #define COMP "bus:kafka"
+
+/* The longest record handed out whole: the engine's limit (SS_LINE_MAX);
+ * a longer message is handed out cut, with its full length, and rejected. */
+#define SS_KAFKA_RECORD_MAX (1u << 20)
 
 /* How long opening waits at most for the cluster to answer (less when
  * message.timeout.ms is shorter), so that a wrong address or a broker that
@@ -473,4 +478,423 @@ const ss_bus_ops ss_bus_kafka_ops = {
     .produce = kafka_produce,
     .flush = kafka_flush,
     .producer_close = kafka_producer_close,
+};
+
+/* ---- consumer ---- */
+
+/* A member of a consumer group. Exactness does not rest on Kafka's
+ * committed offsets: the store keeps each partition's position in the
+ * transaction of the data read before it, and on assignment the consumer
+ * resumes at the positions the rebalance listener (the engine) gives. The
+ * store's positions are also committed to Kafka afterwards, asynchronously,
+ * so that the group's lag can be monitored with Kafka's tools. Records the
+ * engine rejects go to the dead-letter topic TOPIC.dlq, with the reason and
+ * the record's origin in headers. */
+typedef struct kafka_consumer {
+    rd_kafka_t *rk;
+    kafka_uri uri;
+    rd_kafka_conf_t *dlq_conf; /* for the dead-letter producer, made on first use */
+    rd_kafka_t *dlq;
+    rd_kafka_topic_t *dlq_topic;
+    pthread_mutex_t dlq_mu;
+    int exit_at_end;
+    ss_bus_rebalance rb;
+    int has_rb;
+    rd_kafka_message_t *held; /* the message last handed out */
+    char **names;             /* "kafka:TOPIC/P" per partition */
+    int nnames;
+    uint8_t *assigned, *at_end; /* per partition */
+    int nassigned, nat_end;
+    int fatal; /* the rebalance listener failed: stop */
+    char group[256];
+} kafka_consumer;
+
+static const char *const consumer_defaults[] = {
+    "enable.auto.commit",
+    "false", /* the store's positions are committed, not polls */
+    "enable.auto.offset.store",
+    "false",
+    "auto.offset.reset",
+    "earliest",
+    "enable.partition.eof",
+    "true",
+    "client.id",
+    "shopstream",
+    /* Records up to the engine's limit of 1 MiB, and more to tell them apart. */
+    "fetch.message.max.bytes",
+    "4194304",
+    NULL,
+};
+
+static void ensure_partition(kafka_consumer *kc, int p)
+{
+    if (p < kc->nnames)
+        return;
+    int n = p + 1;
+    kc->names = ss_realloc(kc->names, (size_t)n * sizeof *kc->names);
+    kc->assigned = ss_realloc(kc->assigned, (size_t)n);
+    kc->at_end = ss_realloc(kc->at_end, (size_t)n);
+    for (int i = kc->nnames; i < n; i++) {
+        size_t len = strlen(kc->uri.topic) + 32;
+        kc->names[i] = ss_malloc(len);
+        snprintf(kc->names[i], len, "kafka:%s/%d", kc->uri.topic, i);
+        kc->assigned[i] = kc->at_end[i] = 0;
+    }
+    kc->nnames = n;
+}
+
+static void set_at_end(kafka_consumer *kc, int p, int on)
+{
+    ensure_partition(kc, p);
+    if (kc->assigned[p] && kc->at_end[p] != on)
+        kc->nat_end += on ? 1 : -1;
+    kc->at_end[p] = (uint8_t)on;
+}
+
+static void forget_assignment(kafka_consumer *kc)
+{
+    for (int i = 0; i < kc->nnames; i++)
+        kc->assigned[i] = kc->at_end[i] = 0;
+    kc->nassigned = kc->nat_end = 0;
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    kafka_consumer *kc = opaque;
+    size_t n = (size_t)parts->cnt;
+    ss_bus_part *bp = ss_calloc(n ? n : 1, sizeof *bp);
+    int64_t *offsets = ss_calloc(n ? n : 1, sizeof *offsets);
+    for (size_t i = 0; i < n; i++) {
+        ensure_partition(kc, parts->elems[i].partition);
+        bp[i] = (ss_bus_part){parts->elems[i].partition, kc->names[parts->elems[i].partition]};
+        offsets[i] = -1;
+    }
+    if (kc->held) {
+        /* Already handed out and used: the engine copies or applies a
+         * record before it polls again. */
+        rd_kafka_message_destroy(kc->held);
+        kc->held = NULL;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        int rc = kc->has_rb ? kc->rb.assigned(kc->rb.ctx, bp, n, offsets) : SS_OK;
+        if (rc != SS_OK) {
+            SS_ERROR(COMP, "cannot take over %zu partition%s of topic '%s' (%s)", n,
+                     n == 1 ? "" : "s", kc->uri.topic, ss_status_str(rc));
+            kc->fatal = 1;
+            rd_kafka_assign(rk, NULL);
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                /* Without a position of the store's: the topic's beginning,
+                 * or (no listener) Kafka's committed offset. */
+                parts->elems[i].offset = offsets[i] >= 0 ? offsets[i]
+                                         : kc->has_rb    ? RD_KAFKA_OFFSET_BEGINNING
+                                                         : RD_KAFKA_OFFSET_STORED;
+                kc->assigned[bp[i].shard] = 1;
+                kc->at_end[bp[i].shard] = 0;
+                SS_INFO(COMP, "partition %d of topic '%s' assigned; reading from %s%" PRId64,
+                        bp[i].shard, kc->uri.topic, offsets[i] >= 0 ? "offset " : "the start",
+                        offsets[i] >= 0 ? offsets[i] : (int64_t)0);
+            }
+            kc->nassigned += (int)n;
+            rd_kafka_assign(rk, parts);
+        }
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        int rc = kc->has_rb ? kc->rb.revoked(kc->rb.ctx, bp, n) : SS_OK;
+        if (rc != SS_OK) {
+            SS_ERROR(COMP, "cannot commit %zu partition%s of topic '%s' before giving them up (%s)",
+                     n, n == 1 ? "" : "s", kc->uri.topic, ss_status_str(rc));
+            kc->fatal = 1;
+        }
+        for (size_t i = 0; i < n; i++)
+            SS_INFO(COMP, "partition %d of topic '%s' revoked", bp[i].shard, kc->uri.topic);
+        rd_kafka_assign(rk, NULL);
+        forget_assignment(kc);
+    } else {
+        SS_WARN(COMP, "rebalance failed: %s", rd_kafka_err2str(err));
+        rd_kafka_assign(rk, NULL);
+        forget_assignment(kc);
+    }
+    free(bp);
+    free(offsets);
+}
+
+static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    /* Connection troubles are retried by librdkafka: the consumer waits. */
+    SS_DEBUG(COMP, "%s (%s)", reason, rd_kafka_err2str(err));
+}
+
+static void kafka_consumer_close(void *state);
+
+static int kafka_consumer_open(const char *target, const ss_bus_opts *opts, void **state, char *err,
+                               size_t errlen)
+{
+    *state = NULL;
+    kafka_consumer *kc = ss_calloc(1, sizeof *kc);
+    pthread_mutex_init(&kc->dlq_mu, NULL);
+    kc->exit_at_end = opts->exit_at_end;
+    snprintf(kc->group, sizeof kc->group, "%s", opts->group ? opts->group : "shopstream");
+    rd_kafka_conf_t *conf = NULL;
+    int rc = uri_parse(target, &kc->uri, err, errlen);
+    if (rc == SS_OK)
+        rc = conf_build(kc->uri.brokers, consumer_defaults, opts, &conf, err, errlen);
+    if (rc == SS_OK)
+        rc = conf_set(conf, "group.id", kc->group, err, errlen);
+    /* The dead-letter producer: the same brokers and properties (TLS, SASL),
+     * but a producer's defaults; properties only a consumer knows are
+     * dropped there (librdkafka warns of them). */
+    if (rc == SS_OK)
+        rc = conf_build(kc->uri.brokers, producer_defaults, opts, &kc->dlq_conf, err, errlen);
+    if (rc != SS_OK) {
+        if (conf)
+            rd_kafka_conf_destroy(conf);
+        kafka_consumer_close(kc);
+        return rc;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_opaque(conf, kc);
+    char why[512];
+    kc->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (!kc->rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "bad Kafka configuration: %s", why);
+        kafka_consumer_close(kc);
+        return SS_EINVAL;
+    }
+    rd_kafka_poll_set_consumer(kc->rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, kc->uri.topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(kc->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        snprintf(err, errlen, "cannot subscribe to topic '%s' at %s: %s", kc->uri.topic,
+                 kc->uri.brokers, rd_kafka_err2str(e));
+        kafka_consumer_close(kc);
+        return SS_EIO;
+    }
+    SS_INFO(COMP, "consuming topic '%s' at %s in group '%s'", kc->uri.topic, kc->uri.brokers,
+            kc->group);
+    *state = kc;
+    return SS_OK;
+}
+
+static const char *kafka_consumer_source(void *state, int *seekable)
+{
+    (void)state;
+    *seekable = 0;
+    return NULL;
+}
+
+static int kafka_consumer_seek(void *state, int64_t offset)
+{
+    (void)state;
+    (void)offset;
+    return SS_ENOTSUP;
+}
+
+static int all_at_end(const kafka_consumer *kc)
+{
+    return kc->exit_at_end && kc->nassigned > 0 && kc->nat_end == kc->nassigned;
+}
+
+static int kafka_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
+{
+    kafka_consumer *kc = state;
+    if (kc->held) {
+        rd_kafka_message_destroy(kc->held);
+        kc->held = NULL;
+    }
+    if (kc->fatal)
+        return SS_EIO;
+    if (all_at_end(kc))
+        return SS_EOF;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(kc->rk, timeout_ms);
+    if (kc->fatal) {
+        if (m)
+            rd_kafka_message_destroy(m);
+        return SS_EIO;
+    }
+    if (!m)
+        return all_at_end(kc) ? SS_EOF : SS_AGAIN;
+    if (m->err) {
+        rd_kafka_resp_err_t e = m->err;
+        int p = m->partition;
+        if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (p >= 0)
+                set_at_end(kc, p, 1);
+            rd_kafka_message_destroy(m);
+            return all_at_end(kc) ? SS_EOF : SS_AGAIN;
+        }
+        if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+            SS_WARN(COMP, "topic '%s' does not exist (yet) at %s; waiting for it", kc->uri.topic,
+                    kc->uri.brokers);
+        } else {
+            SS_WARN(COMP, "%s", rd_kafka_message_errstr(m));
+        }
+        rd_kafka_message_destroy(m);
+        return SS_AGAIN;
+    }
+    set_at_end(kc, m->partition, 0);
+    const char *data = m->payload ? m->payload : "";
+    size_t len = m->len;
+    /* One record per message; a producer that kept the line's newline
+     * (kcat -P -D '' ...) means the same record. */
+    if (len && data[len - 1] == '\n')
+        len--;
+    size_t raw = len;
+    if (len > SS_KAFKA_RECORD_MAX)
+        len = SS_KAFKA_RECORD_MAX;
+    *msg = (ss_bus_msg){data,      len,           raw,         kc->names[m->partition],
+                        m->offset, m->offset + 1, m->partition};
+    kc->held = m;
+    return SS_OK;
+}
+
+static void kafka_consumer_set_rebalance(void *state, const ss_bus_rebalance *rb)
+{
+    kafka_consumer *kc = state;
+    kc->has_rb = rb != NULL;
+    if (rb)
+        kc->rb = *rb;
+}
+
+/* The partition of one of our source names, or -1. */
+static int source_partition(const kafka_consumer *kc, const char *source)
+{
+    size_t tl = strlen(kc->uri.topic);
+    if (strncmp(source, "kafka:", 6) != 0 || strncmp(source + 6, kc->uri.topic, tl) != 0 ||
+        source[6 + tl] != '/')
+        return -1;
+    char *end;
+    long p = strtol(source + 7 + tl, &end, 10);
+    return *end || p < 0 || p > INT32_MAX ? -1 : (int)p;
+}
+
+static void kafka_consumer_committed(void *state, const char *source, int64_t next)
+{
+    kafka_consumer *kc = state;
+    int p = source_partition(kc, source);
+    if (p < 0)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, kc->uri.topic, p)->offset = next;
+    /* Asynchronous: a failure (the partition moved meanwhile) only delays
+     * what the group's lag shows; the store holds the real position. */
+    rd_kafka_commit(kc->rk, l, 1);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (m->err)
+        SS_ERROR(COMP,
+                 "a rejected record did not reach the dead-letter topic: %s (it stays in "
+                 "rejected_events)",
+                 rd_kafka_err2str(m->err));
+}
+
+/* Creates the dead-letter producer and topic on first use. */
+static int dlq_open(kafka_consumer *kc)
+{
+    if (kc->dlq_topic)
+        return SS_OK;
+    if (!kc->dlq_conf)
+        return SS_EIO;
+    rd_kafka_conf_set_dr_msg_cb(kc->dlq_conf, dlq_dr_cb);
+    rd_kafka_conf_set_log_cb(kc->dlq_conf, log_cb);
+    char why[512], name[300];
+    kc->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, kc->dlq_conf, why, sizeof why);
+    if (!kc->dlq) {
+        rd_kafka_conf_destroy(kc->dlq_conf);
+        kc->dlq_conf = NULL;
+        SS_ERROR(COMP, "cannot make the dead-letter producer: %s", why);
+        return SS_EIO;
+    }
+    kc->dlq_conf = NULL; /* owned by kc->dlq */
+    snprintf(name, sizeof name, "%s.dlq", kc->uri.topic);
+    kc->dlq_topic = rd_kafka_topic_new(kc->dlq, name, NULL);
+    return kc->dlq_topic ? SS_OK : SS_EIO;
+}
+
+static void kafka_consumer_rejected(void *state, const ss_bus_msg *msg, const char *reason)
+{
+    kafka_consumer *kc = state;
+    pthread_mutex_lock(&kc->dlq_mu);
+    if (dlq_open(kc) == SS_OK) {
+        char part[16], off[32], bytes[32];
+        snprintf(part, sizeof part, "%d", msg->shard);
+        snprintf(off, sizeof off, "%" PRId64, msg->offset);
+        snprintf(bytes, sizeof bytes, "%zu", msg->raw_bytes);
+        rd_kafka_resp_err_t e;
+        do {
+            e = rd_kafka_producev(kc->dlq, RD_KAFKA_V_RKT(kc->dlq_topic),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_VALUE((void *)msg->data, msg->len),
+                                  RD_KAFKA_V_HEADER("shopstream.reason", reason, -1),
+                                  RD_KAFKA_V_HEADER("shopstream.topic", kc->uri.topic, -1),
+                                  RD_KAFKA_V_HEADER("shopstream.partition", part, -1),
+                                  RD_KAFKA_V_HEADER("shopstream.offset", off, -1),
+                                  RD_KAFKA_V_HEADER("shopstream.bytes", bytes, -1), RD_KAFKA_V_END);
+            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(kc->dlq, 100);
+        } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+        if (e)
+            SS_ERROR(COMP, "cannot queue a rejected record for the dead-letter topic: %s",
+                     rd_kafka_err2str(e));
+        rd_kafka_poll(kc->dlq, 0);
+    }
+    pthread_mutex_unlock(&kc->dlq_mu);
+}
+
+static void kafka_consumer_close(void *state)
+{
+    kafka_consumer *kc = state;
+    if (!kc)
+        return;
+    if (kc->held)
+        rd_kafka_message_destroy(kc->held);
+    if (kc->rk) {
+        /* Leaves the group; a revocation now has no listener to call. */
+        kc->has_rb = 0;
+        rd_kafka_consumer_close(kc->rk);
+        rd_kafka_destroy(kc->rk);
+    }
+    if (kc->dlq) {
+        while (rd_kafka_flush(kc->dlq, 1000) == RD_KAFKA_RESP_ERR__TIMED_OUT)
+            SS_INFO(COMP, "waiting for %d rejected records to reach the dead-letter topic",
+                    rd_kafka_outq_len(kc->dlq));
+        rd_kafka_topic_destroy(kc->dlq_topic);
+        rd_kafka_destroy(kc->dlq);
+    } else if (kc->dlq_conf) {
+        rd_kafka_conf_destroy(kc->dlq_conf);
+    }
+    for (int i = 0; i < kc->nnames; i++)
+        free(kc->names[i]);
+    free(kc->names);
+    free(kc->assigned);
+    free(kc->at_end);
+    uri_free(&kc->uri);
+    pthread_mutex_destroy(&kc->dlq_mu);
+    free(kc);
+}
+
+const ss_bus_consumer_ops ss_bus_kafka_consumer_ops = {
+    .name = "kafka",
+    .scheme = "kafka://",
+    .caps = SS_BUS_CAP_PROPS | SS_BUS_CAP_GROUP,
+    .open = kafka_consumer_open,
+    .source = kafka_consumer_source,
+    .seek = kafka_consumer_seek,
+    .poll = kafka_consumer_poll,
+    .close = kafka_consumer_close,
+    .set_rebalance = kafka_consumer_set_rebalance,
+    .committed = kafka_consumer_committed,
+    .rejected = kafka_consumer_rejected,
 };

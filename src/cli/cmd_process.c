@@ -31,13 +31,28 @@ typedef struct process_opts {
     int64_t threads;
     const char *cold;
     int64_t hot_max_mb, archive_every;
+    const char *group;
+    int exit_at_end;
+    ss_opt_list property;
 } process_opts;
 
 #define F(f) offsetof(process_opts, f)
 
+static const ss_opt_short process_shorts[] = {{'X', "property"}, {0, NULL}};
+
 static const ss_opt process_table[] = {
     {"from", SS_OPT_STRING, F(from), "-", 0, 0, NULL, "URI",
-     "Input: '-' (stdin), a JSON Lines file, or file:PATH."},
+     "Input: '-' (stdin), a JSON Lines file, file:PATH, or kafka://HOST:PORT/TOPIC (a Kafka "
+     "topic, read as a member of --group)."},
+    {"group", SS_OPT_STRING, F(group), NULL, 0, 0, NULL, "G",
+     "Consumer group of a kafka:// input (default shopstream): the topic's partitions are shared "
+     "among the group's processes."},
+    {"exit-at-end", SS_OPT_FLAG, F(exit_at_end), NULL, 0, 0, NULL, NULL,
+     "For a kafka:// input: stop, after committing, once every assigned partition has been read "
+     "to its end (replays, backfills)."},
+    {"property", SS_OPT_LIST, F(property), NULL, 0, 0, NULL, "KEY=VALUE",
+     "A Kafka client property for a kafka:// input, given to librdkafka as kcat's -X is: TLS, "
+     "SASL, tuning. Repeatable; in the environment, one per line."},
     {"data", SS_OPT_STRING, F(data), "./data", 0, 0, NULL, "DIR",
      "Directory of the embedded stores (hot store DIR/hot.db)."},
     {"hot", SS_OPT_STRING, F(hot), NULL, 0, 0, NULL, "URI",
@@ -92,7 +107,7 @@ int ss_run_engine(ss_engine *eng, ss_bus_consumer *in, int follow, int threads, 
 {
     int seekable = 0;
     const char *source = in->ops->source(in->state, &seekable);
-    int64_t pos = ss_engine_position(eng, source);
+    int64_t pos = source ? ss_engine_position(eng, source) : -1;
     if (seekable && pos > 0) {
         SS_INFO("process", "resuming %s at byte %lld", source, (long long)pos);
         if (in->ops->seek(in->state, pos) != SS_OK) {
@@ -121,7 +136,11 @@ static int process_run(const void *vopts, int argc, char **argv)
     }
     char err[1024];
     ss_bus_consumer in;
-    int rc = ss_bus_consumer_open(o->from, &in, err, sizeof err);
+    ss_bus_opts bus_opts = {.props = o->property.items,
+                            .nprops = o->property.n,
+                            .group = o->group,
+                            .exit_at_end = o->exit_at_end};
+    int rc = ss_bus_consumer_open(o->from, &bus_opts, &in, err, sizeof err);
     if (rc) {
         fprintf(stderr, "shopstream process: %s\n", err);
         return rc == SS_EINVAL ? SS_EXIT_USAGE : SS_EXIT_FAIL;
@@ -137,6 +156,7 @@ static int process_run(const void *vopts, int argc, char **argv)
     ss_cold cold = {0};
     struct ss_cold_index *cix = o->hot ? NULL : ss_cold_index_for(o->data, o->cold, &cold);
     ss_engine_config cfg = {.cold = cix,
+                            .input = &in,
                             .lateness_ms = o->lateness,
                             .commit_ms = o->commit_ms,
                             .commit_records = (uint32_t)o->commit_records,
@@ -182,6 +202,7 @@ const ss_cmd ss_cmd_process = {
         "late_events. A restart resumes at the last commit with the same result as an "
         "uninterrupted run.",
     .opts = process_table,
+    .shorts = process_shorts,
     .opts_size = sizeof(process_opts),
     .run = process_run,
 };

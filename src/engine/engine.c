@@ -182,10 +182,11 @@ struct ss_engine {
     ss_decoder dec;
     shard *shards; /* every shard the store or this engine knows */
     int nshards, capshards;
-    int cur;           /* index of the shard of the last record, or -1 */
-    int64_t wm_min;    /* the lowest input watermark over the active shards */
-    char owner[64];    /* this engine's claim on its shards */
-    uint32_t nwindows; /* open, over all shards */
+    int cur;               /* index of the shard of the last record, or -1 */
+    int64_t wm_min;        /* the lowest input watermark over the active shards */
+    char owner[64];        /* this engine's claim on its shards */
+    uint32_t nwindows;     /* open, over all shards */
+    uint32_t window_limit; /* open windows that make the next commit come early */
     int commit_soon;
     attr_gen gens[2]; /* [0] current, [1] previous */
     seen_set seen_dims;
@@ -371,8 +372,10 @@ static window *window_get(ss_engine *e, shard *sh, int64_t minute, int create)
     w->next = *pp;
     *pp = w;
     /* Sparse or replayed streams can open many windows between commits:
-     * committing early lets the watermark close them and bounds memory. */
-    if (++e->nwindows > MAX_OPEN_WINDOWS)
+     * committing early lets the watermark close them and bounds memory.
+     * Windows that a slower partition holds open stay open after a commit:
+     * the limit counts from what the last commit left. */
+    if (++e->nwindows > e->window_limit)
         e->commit_soon = 1;
     return sh->last_window = w;
 }
@@ -423,6 +426,7 @@ int ss_engine_open(ss_hot *hot, const ss_engine_config *cfg, ss_engine **out, ch
     e->last_commit_mono = ss_mono_ms();
     e->cur = -1;
     e->wm_min = INT64_MIN;
+    e->window_limit = MAX_OPEN_WINDOWS;
     snprintf(e->owner, sizeof e->owner, "%ld-%llx", (long)getpid(),
              (unsigned long long)(ss_now_ms() ^ ((uint64_t)(uintptr_t)e << 16)));
 
@@ -730,6 +734,9 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
     st->events_in++;
     if (rec->status == SS_RECORD_REJECTED) {
         st->rejected++;
+        const ss_bus_consumer *in = e->cfg.input;
+        if (in && in->ops->rejected)
+            in->ops->rejected(in->state, msg, rec->reason);
         return e->hot->ops->put_rejected(e->hot->st, msg->data, msg->len, msg->raw_bytes,
                                          rec->reason, msg->source, msg->offset);
     }
@@ -859,8 +866,15 @@ int ss_engine_tick(ss_engine *e, int force)
         return rc;
     e->in_tx = 0;
     e->commit_soon = 0;
-    for (int i = 0; i < e->nsrc; i++)
-        e->src[i].committed = e->src[i].pending;
+    e->window_limit = e->nwindows + MAX_OPEN_WINDOWS;
+    const ss_bus_consumer *in = e->cfg.input;
+    for (int i = 0; i < e->nsrc; i++) {
+        source_pos *sp = &e->src[i];
+        if (in && in->ops->committed && sp->shard >= 0 && sp->pending >= 0 &&
+            sp->pending != sp->committed)
+            in->ops->committed(in->state, sp->name, sp->pending);
+        sp->committed = sp->pending;
+    }
     e->since_commit = 0;
     e->last_commit_mono = now;
     e->last_commit_wall = ss_now_ms();

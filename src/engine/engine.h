@@ -29,6 +29,9 @@ typedef struct ss_engine_config {
     /* What archived events the cold store holds; NULL when there is none.
      * Deduplication and order attribution consult it on a hot-store miss. */
     struct ss_cold_index *cold;
+    /* The input, told of each committed position and rejected record (its
+     * committed and rejected ops, when it has them); may be NULL. */
+    const ss_bus_consumer *input;
 } ss_engine_config;
 
 typedef struct ss_engine_stats {

@@ -21,12 +21,23 @@
  * (250 ms), large enough that handing batches over costs nothing. */
 #define BATCH_MAX_MS 50
 
+/* A consumer group's rebalance, carried out on the engine's thread in order
+ * with the records read before it, while the reader waits. */
+typedef struct control {
+    int assign; /* 1: parts assigned, 0: revoked */
+    const ss_bus_part *parts;
+    size_t n;
+    int64_t *offsets;
+    int rc, done;
+} control;
+
 typedef struct batch {
     ss_record *recs;
     size_t n;
     char *arena; /* copies of the records' bytes and unescaped strings */
     size_t used;
-    int end; /* SS_OK: more follows; SS_AGAIN: input idle; SS_EOF/SS_EIO: last batch */
+    int end;      /* SS_OK: more follows; SS_AGAIN: input idle; SS_EOF/SS_EIO: last batch */
+    control *ctl; /* instead of records: a rebalance */
 } batch;
 
 typedef struct pipe {
@@ -38,6 +49,7 @@ typedef struct pipe {
     ss_bus_consumer *in;
     const ss_pipeline_hooks *hooks;
     ss_decoder dec;
+    batch *cur; /* the reader's batch being filled */
 } pipe_t;
 
 static void push(batch **ring, int *n, int head, batch *b)
@@ -57,6 +69,7 @@ static batch *take_free(pipe_t *p)
         b->n = 0;
         b->used = 0;
         b->end = SS_OK;
+        b->ctl = NULL;
     }
     return b;
 }
@@ -144,24 +157,105 @@ static int apply_waiting(ss_engine *e, const ss_record *r, const ss_pipeline_hoo
     }
 }
 
+/* ---- rebalances ---- */
+
+/* Claims the assigned partitions' shards and commits the claims before any
+ * of their records is read (a process that held them before can no longer
+ * commit), then reports the positions to resume them at. */
+static int on_assigned(ss_engine *e, const ss_bus_part *parts, size_t n, int64_t *offsets)
+{
+    int rc = SS_OK;
+    for (size_t i = 0; i < n && rc == SS_OK; i++)
+        rc = ss_engine_claim(e, parts[i].shard);
+    if (rc == SS_OK)
+        rc = ss_engine_tick(e, 1);
+    for (size_t i = 0; i < n && rc == SS_OK; i++)
+        offsets[i] = ss_engine_position(e, parts[i].source);
+    return rc;
+}
+
+/* Commits what was read of the revoked partitions and forgets them. */
+static int on_revoked(ss_engine *e, const ss_bus_part *parts, size_t n)
+{
+    int rc = SS_OK;
+    for (size_t i = 0; i < n && rc == SS_OK; i++)
+        rc = ss_engine_release(e, parts[i].shard);
+    return rc;
+}
+
+static int direct_assigned(void *ctx, const ss_bus_part *parts, size_t n, int64_t *offsets)
+{
+    return on_assigned(ctx, parts, n, offsets);
+}
+
+static int direct_revoked(void *ctx, const ss_bus_part *parts, size_t n)
+{
+    return on_revoked(ctx, parts, n);
+}
+
+/* On the reader's thread, inside poll: hands the records read so far and
+ * then the rebalance to the engine's thread, and waits until it is done. */
+static int post_control(pipe_t *p, control *c)
+{
+    batch *b = p->cur;
+    if (b && b->n) {
+        hand_over(p, b);
+        b = take_free(p);
+    }
+    p->cur = NULL;
+    if (!b)
+        return SS_ERR; /* the run is ending */
+    b->ctl = c;
+    hand_over(p, b);
+    pthread_mutex_lock(&p->mu);
+    while (!c->done && !p->quit)
+        pthread_cond_wait(&p->cv, &p->mu);
+    int rc = c->done ? c->rc : SS_ERR;
+    pthread_mutex_unlock(&p->mu);
+    p->cur = take_free(p);
+    return rc;
+}
+
+static int piped_assigned(void *ctx, const ss_bus_part *parts, size_t n, int64_t *offsets)
+{
+    control c = {.assign = 1, .parts = parts, .n = n, .offsets = offsets};
+    return post_control(ctx, &c);
+}
+
+static int piped_revoked(void *ctx, const ss_bus_part *parts, size_t n)
+{
+    control c = {.assign = 0, .parts = parts, .n = n};
+    return post_control(ctx, &c);
+}
+
+static void set_rebalance(ss_bus_consumer *in, const ss_bus_rebalance *rb)
+{
+    if (in->ops->set_rebalance)
+        in->ops->set_rebalance(in->state, rb);
+}
+
 static void *reader_main(void *arg)
 {
     pipe_t *p = arg;
-    batch *b = take_free(p);
+    p->cur = take_free(p);
     ss_bus_msg msg;
     int pending = 0; /* a message that did not fit the last batch */
     int64_t opened = 0;
-    while (b) {
+    while (p->cur) {
         int rc = SS_OK;
         if (!pending) {
             if (*p->hooks->stop) {
                 rc = SS_EOF;
             } else {
+                /* May carry out a rebalance, which replaces p->cur. */
                 rc = ss_bus_poll(p->in, &msg, 100);
                 if (rc == SS_EOF && p->hooks->follow)
                     rc = SS_AGAIN;
             }
         }
+        batch *b = p->cur;
+        if (!b)
+            break;
         if (rc == SS_OK) {
             if (add(p, b, &msg) == 0) {
                 pending = 0;
@@ -179,6 +273,7 @@ static void *reader_main(void *arg)
         b->end = rc;
         int last = rc != SS_OK && rc != SS_AGAIN;
         hand_over(p, b);
+        p->cur = NULL;
         if (last)
             break;
         if (rc == SS_AGAIN && p->hooks->follow && !*p->hooks->stop) {
@@ -186,7 +281,7 @@ static void *reader_main(void *arg)
             struct timespec ts = {0, 50 * 1000000L};
             nanosleep(&ts, NULL);
         }
-        b = take_free(p);
+        p->cur = take_free(p);
     }
     return NULL;
 }
@@ -257,8 +352,11 @@ int ss_engine_run_pipeline(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_
     for (int i = 0; i < NBATCHES; i++) {
         store[i].recs = ss_malloc(BATCH_RECORDS * sizeof *store[i].recs);
         store[i].arena = ss_malloc(BATCH_BYTES);
+        store[i].ctl = NULL;
         p.free_[p.nfree++] = &store[i];
     }
+    ss_bus_rebalance rb = {.ctx = &p, .assigned = piped_assigned, .revoked = piped_revoked};
+    set_rebalance(in, &rb);
     pthread_t tid;
     int rc = SS_OK;
     if (pthread_create(&tid, NULL, reader_main, &p) != 0) {
@@ -272,6 +370,19 @@ int ss_engine_run_pipeline(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_
         rc = next_batch(&p, e, &b);
         if (rc != SS_OK)
             break;
+        if (b->ctl) {
+            control *c = b->ctl;
+            c->rc = c->assign ? on_assigned(e, c->parts, c->n, c->offsets)
+                              : on_revoked(e, c->parts, c->n);
+            rc = c->rc;
+            pthread_mutex_lock(&p.mu);
+            b->ctl = NULL;
+            c->done = 1;
+            p.free_[p.nfree++] = b;
+            pthread_cond_broadcast(&p.cv);
+            pthread_mutex_unlock(&p.mu);
+            continue;
+        }
         for (size_t i = 0; i < b->n && rc == SS_OK && !done; i++) {
             rc = apply_waiting(e, &b->recs[i], hooks);
             if (rc == SS_AGAIN) {
@@ -311,6 +422,7 @@ int ss_engine_run_pipeline(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_
     if (rc == SS_OK)
         rc = ss_engine_tick(e, 1);
 out:
+    set_rebalance(in, NULL);
     for (int i = 0; i < NBATCHES; i++) {
         free(store[i].recs);
         free(store[i].arena);
@@ -321,7 +433,18 @@ out:
     return rc;
 }
 
+static int run_alone(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_hooks *hooks);
+
 int ss_engine_run(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_hooks *hooks)
+{
+    ss_bus_rebalance rb = {.ctx = e, .assigned = direct_assigned, .revoked = direct_revoked};
+    set_rebalance(in, &rb);
+    int rc = run_alone(e, in, hooks);
+    set_rebalance(in, NULL);
+    return rc;
+}
+
+static int run_alone(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_hooks *hooks)
 {
     set_follow(in, hooks);
     ss_bus_msg msg;
