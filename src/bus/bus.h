@@ -117,6 +117,10 @@ typedef struct ss_bus_consumer_ops {
     /* Optional: the engine rejected msg for reason (Kafka: it goes to the
      * dead-letter topic). Called from the engine's thread. */
     void (*rejected)(void *state, const ss_bus_msg *msg, const char *reason);
+    /* Optional: the producers have finished; poll returns SS_EOF once all
+     * they wrote is read (Kafka: every assigned partition to its end, as
+     * with exit_at_end). Any thread. */
+    void (*finish)(void *state);
 } ss_bus_consumer_ops;
 
 typedef struct ss_bus_consumer {

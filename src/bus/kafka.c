@@ -497,7 +497,7 @@ typedef struct kafka_consumer {
     rd_kafka_t *dlq;
     rd_kafka_topic_t *dlq_topic;
     pthread_mutex_t dlq_mu;
-    int exit_at_end;
+    _Atomic int exit_at_end; /* set by finish from any thread */
     ss_bus_rebalance rb;
     int has_rb;
     rd_kafka_message_t *held; /* the message last handed out */
@@ -592,9 +592,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                                          : RD_KAFKA_OFFSET_STORED;
                 kc->assigned[bp[i].shard] = 1;
                 kc->at_end[bp[i].shard] = 0;
-                SS_INFO(COMP, "partition %d of topic '%s' assigned; reading from %s%" PRId64,
-                        bp[i].shard, kc->uri.topic, offsets[i] >= 0 ? "offset " : "the start",
-                        offsets[i] >= 0 ? offsets[i] : (int64_t)0);
+                if (offsets[i] >= 0)
+                    SS_INFO(COMP,
+                            "partition %d of topic '%s' assigned; resuming at offset %" PRId64,
+                            bp[i].shard, kc->uri.topic, offsets[i]);
+                else
+                    SS_INFO(COMP, "partition %d of topic '%s' assigned; reading from its start",
+                            bp[i].shard, kc->uri.topic);
             }
             kc->nassigned += (int)n;
             rd_kafka_assign(rk, parts);
@@ -853,6 +857,12 @@ static void kafka_consumer_rejected(void *state, const ss_bus_msg *msg, const ch
     pthread_mutex_unlock(&kc->dlq_mu);
 }
 
+static void kafka_consumer_finish(void *state)
+{
+    kafka_consumer *kc = state;
+    kc->exit_at_end = 1;
+}
+
 static void kafka_consumer_close(void *state)
 {
     kafka_consumer *kc = state;
@@ -897,4 +907,5 @@ const ss_bus_consumer_ops ss_bus_kafka_consumer_ops = {
     .set_rebalance = kafka_consumer_set_rebalance,
     .committed = kafka_consumer_committed,
     .rejected = kafka_consumer_rejected,
+    .finish = kafka_consumer_finish,
 };

@@ -38,9 +38,16 @@ typedef struct run_opts {
     int64_t port;
     const char *bind;
     const char *auth_token;
+    const char *kafka;
+    const char *topic;
+    const char *group;
+    int64_t partitions;
+    ss_opt_list property;
 } run_opts;
 
 #define F(f) offsetof(run_opts, f)
+
+static const ss_opt_short run_shorts[] = {{'X', "property"}, {0, NULL}};
 
 static const ss_opt run_table[] = {
     {"data", SS_OPT_STRING, F(data), "./data", 0, 0, NULL, "DIR",
@@ -73,6 +80,20 @@ static const ss_opt run_table[] = {
      "Commit at least this often while data flows."},
     {"queue-mb", SS_OPT_INT, F(queue_mb), "16", 1, 4096, NULL, "MB",
      "Capacity of the in-process bus; a full bus holds the generator back."},
+    {"kafka", SS_OPT_STRING, F(kafka), NULL, 0, 0, NULL, "HOST:PORT",
+     "Use Kafka as the bus between the generator and the engine: the brokers "
+     "(HOST:PORT[,HOST:PORT...]); the generator produces to --topic and the engine consumes it "
+     "in --group. Without it the bus is in-process."},
+    {"topic", SS_OPT_STRING, F(topic), "shopstream.events", 0, 0, NULL, "TOPIC",
+     "Topic of the Kafka bus (with --kafka)."},
+    {"group", SS_OPT_STRING, F(group), "shopstream", 0, 0, NULL, "G",
+     "Consumer group of the engine on the Kafka bus (with --kafka)."},
+    {"partitions", SS_OPT_INT, F(partitions), NULL, 1, 1000000, NULL, "N",
+     "Partitions of --topic if it has to be created (with --kafka; the broker's default if "
+     "unset)."},
+    {"property", SS_OPT_LIST, F(property), NULL, 0, 0, NULL, "KEY=VALUE",
+     "A Kafka client property for the producer and the consumer (with --kafka), as kcat's -X: "
+     "TLS, SASL, tuning. Repeatable."},
     SS_ARCHIVE_OPTS(run_opts, cold, hot_max_mb, archive_every),
     SS_OPT_END,
 };
@@ -83,13 +104,20 @@ typedef struct gen_thread {
     int64_t start;
     double speed;
     int rc;
+    ss_bus_consumer *in; /* told when the generator has finished */
 } gen_thread;
 
 static void *gen_main(void *arg)
 {
     gen_thread *t = arg;
     t->rc = ss_gen_pump(t->g, &t->bus, t->start, t->speed, &ss_stop_requested);
-    ss_bus_producer_close(&t->bus);
+    int crc = ss_bus_producer_close(&t->bus);
+    if (t->rc == SS_OK)
+        t->rc = crc;
+    /* Over Kafka the engine ends once it has read all that was delivered;
+     * over the memory bus the producer's close ends its input. */
+    if (t->rc == SS_OK && t->in->ops->finish)
+        t->in->ops->finish(t->in->state);
     return NULL;
 }
 
@@ -145,11 +173,42 @@ static int on_idle(void *ctx)
     return 0;
 }
 
+/* The Kafka bus of --kafka: a producer for the generator and a consumer for
+ * the engine on the same topic. */
+static int open_kafka_bus(const run_opts *o, ss_bus_producer *out, ss_bus_consumer *in)
+{
+    char uri[4096], err[1024];
+    snprintf(uri, sizeof uri, "kafka://%s/%s", o->kafka, o->topic);
+    ss_bus_opts bo = {.props = o->property.items,
+                      .nprops = o->property.n,
+                      .partitions = (int)o->partitions,
+                      .group = o->group};
+    int rc = ss_bus_producer_open(uri, &bo, out, err, sizeof err);
+    if (rc == SS_OK) {
+        rc = ss_bus_consumer_open(uri, &bo, in, err, sizeof err);
+        if (rc != SS_OK)
+            ss_bus_producer_close(out);
+    }
+    if (rc != SS_OK) {
+        fprintf(stderr, "shopstream run: %s\n", err);
+        return rc == SS_EINVAL ? SS_EXIT_USAGE : SS_EXIT_FAIL;
+    }
+    SS_INFO("run", "bus: Kafka topic '%s' at %s, group '%s'", o->topic, o->kafka, o->group);
+    return SS_EXIT_OK;
+}
+
 static int run_run(const void *vopts, int argc, char **argv)
 {
     const run_opts *o = vopts;
     if (argc > 0) {
         fprintf(stderr, "shopstream run: unexpected argument '%s'\n", argv[0]);
+        return SS_EXIT_USAGE;
+    }
+    if (!o->kafka && (o->partitions || o->property.n)) {
+        fprintf(stderr,
+                "shopstream run: --%s configures the Kafka bus; give --kafka HOST:PORT "
+                "too, or leave it out\n",
+                o->partitions ? "partitions" : "property");
         return SS_EXIT_USAGE;
     }
     if (o->max && o->speedup > 0) {
@@ -170,7 +229,11 @@ static int run_run(const void *vopts, int argc, char **argv)
     }
     ss_cold cold = {0};
     struct ss_cold_index *cix = ss_cold_index_for(o->data, o->cold, &cold);
+    /* The bus's consumer side, opened below; the engine tells it of commits
+     * and rejected records. */
+    ss_bus_consumer in = {0};
     ss_engine_config cfg = {.cold = cix,
+                            .input = &in,
                             .lateness_ms = o->lateness,
                             .commit_ms = o->commit_ms,
                             .commit_records = 50000,
@@ -214,16 +277,30 @@ static int run_run(const void *vopts, int argc, char **argv)
                           .start_ms = o->start,
                           .rate = o->rate,
                           .count = (uint64_t)o->count};
-    ss_memq *q = ss_memq_new((size_t)o->queue_mb << 20);
     gen_thread gt = {.g = ss_gen_new(prof, &gcfg),
                      .start = o->start,
+                     .in = &in,
                      .speed = o->max           ? 0.0
                               : o->speedup > 0 ? o->speedup
                                                : 1.0};
-    ss_memq_producer(q, &gt.bus);
-    ss_bus_consumer in;
-    ss_memq_consumer(q, &in);
-    ss_memq_free(q);
+    if (o->kafka) {
+        ec = open_kafka_bus(o, &gt.bus, &in);
+        if (ec) {
+            ss_web_stop(web);
+            ss_gen_free(gt.g);
+            ss_engine_free(eng);
+            ss_cold_index_free(cix);
+            ss_cold_close(&cold);
+            ss_hot_close(&hot);
+            ss_profile_free(prof);
+            return ec;
+        }
+    } else {
+        ss_memq *q = ss_memq_new((size_t)o->queue_mb << 20);
+        ss_memq_producer(q, &gt.bus);
+        ss_memq_consumer(q, &in);
+        ss_memq_free(q);
+    }
     pthread_t tid;
     if (pthread_create(&tid, NULL, gen_main, &gt) != 0) {
         fprintf(stderr, "shopstream run: cannot start the generator thread\n");
@@ -264,6 +341,7 @@ const ss_cmd ss_cmd_run = {
                    "Without --max or --speedup it runs in real time until stopped. Unless "
                    "--headless, it serves the HTTP API of `serve` (with /api/stream) on --port.",
     .opts = run_table,
+    .shorts = run_shorts,
     .opts_size = sizeof(run_opts),
     .run = run_run,
 };
