@@ -3,13 +3,20 @@ broker as the bus between its generator and its engine (scripts/kafka starts
 one for the test session). With --count it ends once the engine has read all
 that the generator delivered, and the store equals a file-based run's of the
 same seed; Kafka options without --kafka, and a bad broker address, are
-usage errors."""
+usage errors. The consumer also runs under the ASan+UBSan build
+(SHOPSTREAM_ASAN_BIN, else build-asan/shopstream), rebalances, a rejected
+record and its dead letter included."""
 
+import os
 import sqlite3
+import subprocess
 
 import pytest
 
-from harness import BIN, assert_ok, cli, describe, kafka  # noqa: F401
+from harness import BIN, REPO, assert_ok, clean_env, cli, describe, kafka  # noqa: F401
+
+ASAN_BIN = os.environ.get("SHOPSTREAM_ASAN_BIN") or str(REPO / "build-asan" / "shopstream")
+SANITIZER_MARKS = ("Sanitizer", "runtime error", "Segmentation", "core dumped")
 
 SEED, COUNT, START = 12, 6000, "2026-11-02T00:00:00Z"
 KPI = ("SELECT minute_start, dimension, dimension_value, orders, units, gross_revenue, "
@@ -60,3 +67,26 @@ def test_usage_errors(tmp_path, args, word):
                timeout=60)
     assert proc.returncode == 2, describe(proc)
     assert word in proc.stderr.decode()
+
+
+def test_sanitizer_build_consumes(kafka, tmp_path):
+    if not os.access(ASAN_BIN, os.X_OK):
+        pytest.fail(f"no sanitizer build at {ASAN_BIN}: run `make asan` (make test does)")
+    topic = "asan-in"
+    assert_ok(cli("gen", "--seed", SEED, "--count", 1500, "--max", "--start", START,
+                  "--partitions", 2, "--out", f"kafka://{kafka}/{topic}"))
+    bad = subprocess.run(["kcat", "-P", "-b", kafka, "-t", topic, "-p", "1"],
+                         input=b'{"type":"order","event_id":1}\n', capture_output=True, timeout=60)
+    assert bad.returncode == 0, bad.stderr
+    proc = subprocess.run([ASAN_BIN, "process", "--from", f"kafka://{kafka}/{topic}",
+                           "--group", "asan", "--exit-at-end", "--data", str(tmp_path / "asan"),
+                           "--archive-every", "0"],
+                          capture_output=True, timeout=300, env=clean_env())
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0, err[-5000:]
+    assert not any(m in err for m in SANITIZER_MARKS), err[-5000:]
+    state = dict(rows(tmp_path / "asan", "SELECT key, value FROM engine_state"))
+    assert state["rejected"] == 1 and state["stored"] == state["events_in"] - 1
+    dlq = subprocess.run(["kcat", "-C", "-b", kafka, "-t", topic + ".dlq", "-e", "-o", "beginning",
+                          "-q", "-f", "%s\n"], capture_output=True, timeout=60)
+    assert dlq.stdout == b'{"type":"order","event_id":1}\n'
