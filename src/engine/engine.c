@@ -184,6 +184,7 @@ struct ss_engine {
     int nshards, capshards;
     int cur;               /* index of the shard of the last record, or -1 */
     int64_t wm_min;        /* the lowest input watermark over the active shards */
+    int wm_used;           /* records were judged against wm_min since it was settled */
     char owner[64];        /* this engine's claim on its shards */
     uint32_t nwindows;     /* open, over all shards */
     uint32_t window_limit; /* open windows that make the next commit come early */
@@ -323,12 +324,19 @@ static void update_wm_min(ss_engine *e)
 }
 
 /* Writes the frontier into each active shard's own watermark, before a
- * change of the active set may lower the lowest input watermark. */
+ * change of the active set may lower the lowest input watermark: windows it
+ * closed stay closed. Only a frontier that records were judged against is
+ * kept: between the claims of one assignment, the lowest input watermark of
+ * the shards claimed so far closed nothing, and keeping it would close a
+ * shard's windows ahead of the others (earlier than an uninterrupted run). */
 static void settle_watermarks(ss_engine *e)
 {
+    if (!e->wm_used)
+        return;
     for (int i = 0; i < e->nshards; i++)
         if (e->shards[i].active)
             e->shards[i].st.watermark = frontier(e, &e->shards[i]);
+    e->wm_used = 0;
 }
 
 static void on_state(void *ctx, const ss_hot_state *s)
@@ -696,6 +704,7 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
         return rc;
     else
         e->cur = (int)(sh - e->shards);
+    e->wm_used = 1;
 
     /* First everything that only reads, hot and cold: when the cold store is
      * unavailable it returns SS_AGAIN, and the record is applied again later

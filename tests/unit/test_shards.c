@@ -246,6 +246,43 @@ static void test_handover(const char *want)
     CHECK_EQ_INT(scalar("handover", "SELECT value FROM engine_state WHERE key = 'duplicates'"), 0);
 }
 
+/* Regression: a restarted engine that claimed the partitions of one
+ * assignment one by one kept, as a partition's watermark, the lowest input
+ * watermark of the partitions claimed before it (the first one's own), which
+ * closed that partition's windows ahead of the others: the final flags
+ * depended on restarts. Partition 0 is read to its end, the others to half;
+ * a second engine claims them all and commits: every shard's watermark must
+ * still be the lowest input watermark, and no window may have closed. */
+static void test_restart_claims_keep_the_lowest_watermark(void)
+{
+    ss_hot hot;
+    open_store("restart", &hot);
+    ss_engine *e = open_engine(&hot);
+    for (int p = 0; p < PARTS; p++)
+        CHECK_EQ_INT(ss_engine_claim(e, p), SS_OK);
+    for (size_t i = 0; i < nlines; i++)
+        if (lines[i].part == 0 || i < nlines / 2)
+            CHECK_EQ_INT(apply(e, i, 0), SS_OK);
+    CHECK_EQ_INT(ss_engine_tick(e, 1), SS_OK);
+    ss_engine_free(e);
+    const char *lowest = "SELECT count(*) FROM shard_state WHERE watermark != "
+                         "(SELECT min(input_watermark) FROM shard_state)";
+    const char *finals = "SELECT count(*) FROM kpi_minute_data WHERE final = 1";
+    CHECK_EQ_INT(scalar("restart", lowest), 0);
+    CHECK(scalar("restart", "SELECT max(input_watermark) - min(input_watermark) FROM shard_state") >
+          600000);
+    long long nfinal = scalar("restart", finals);
+
+    e = open_engine(&hot);
+    for (int p = 0; p < PARTS; p++)
+        CHECK_EQ_INT(ss_engine_claim(e, p), SS_OK);
+    CHECK_EQ_INT(ss_engine_tick(e, 1), SS_OK);
+    ss_engine_free(e);
+    ss_hot_close(&hot);
+    CHECK_EQ_INT(scalar("restart", lowest), 0);
+    CHECK_EQ_INT(scalar("restart", finals), nfinal);
+}
+
 /* An engine that still holds a shard another has claimed is fenced: its
  * commit fails and leaves the store as the other left it. */
 static void test_fenced(void)
@@ -292,6 +329,7 @@ int main(void)
     test_partition_after_partition(want);
     test_handover(want);
     test_fenced();
+    test_restart_claims_keep_the_lowest_watermark();
     free(want);
     for (size_t i = 0; i < nlines; i++)
         free(lines[i].data);
