@@ -496,6 +496,7 @@ typedef struct kafka_consumer {
     rd_kafka_conf_t *dlq_conf; /* for the dead-letter producer, made on first use */
     rd_kafka_t *dlq;
     rd_kafka_topic_t *dlq_topic;
+    size_t dlq_max; /* the dead-letter producer's message.max.bytes */
     pthread_mutex_t dlq_mu;
     _Atomic int exit_at_end; /* set by finish from any thread */
     ss_bus_rebalance rb;
@@ -813,6 +814,7 @@ static int dlq_open(kafka_consumer *kc)
         return SS_EIO;
     rd_kafka_conf_set_dr_msg_cb(kc->dlq_conf, dlq_dr_cb);
     rd_kafka_conf_set_log_cb(kc->dlq_conf, log_cb);
+    kc->dlq_max = (size_t)conf_int(kc->dlq_conf, "message.max.bytes", 1000000);
     char why[512], name[300];
     kc->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, kc->dlq_conf, why, sizeof why);
     if (!kc->dlq) {
@@ -827,6 +829,10 @@ static int dlq_open(kafka_consumer *kc)
     return kc->dlq_topic ? SS_OK : SS_EIO;
 }
 
+/* Room left in a dead-letter message for its framing (record batch and
+ * record headers, lengths and varints), besides its value and headers. */
+#define DLQ_FRAMING_BYTES 1024
+
 static void kafka_consumer_rejected(void *state, const ss_bus_msg *msg, const char *reason)
 {
     kafka_consumer *kc = state;
@@ -836,11 +842,22 @@ static void kafka_consumer_rejected(void *state, const ss_bus_msg *msg, const ch
         snprintf(part, sizeof part, "%d", msg->shard);
         snprintf(off, sizeof off, "%" PRId64, msg->offset);
         snprintf(bytes, sizeof bytes, "%zu", msg->raw_bytes);
+        /* A record rejected for its size is handed out cut to 1 MiB, which
+         * is more than a producer sends by default (message.max.bytes
+         * 1,000,000; a broker takes 1 MiB and 12 bytes): the dead-letter
+         * copy is cut further to what the producer may send, or it would
+         * never get there. shopstream.bytes keeps the record's full
+         * length. */
+        size_t len = msg->len, extra = DLQ_FRAMING_BYTES + strlen(reason) + strlen(kc->uri.topic) +
+                                       strlen(part) + strlen(off) + strlen(bytes) +
+                                       5 * sizeof "shopstream.partition";
+        if (kc->dlq_max > extra && len > kc->dlq_max - extra)
+            len = kc->dlq_max - extra;
         rd_kafka_resp_err_t e;
         do {
             e = rd_kafka_producev(kc->dlq, RD_KAFKA_V_RKT(kc->dlq_topic),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                  RD_KAFKA_V_VALUE((void *)msg->data, msg->len),
+                                  RD_KAFKA_V_VALUE((void *)msg->data, len),
                                   RD_KAFKA_V_HEADER("shopstream.reason", reason, -1),
                                   RD_KAFKA_V_HEADER("shopstream.topic", kc->uri.topic, -1),
                                   RD_KAFKA_V_HEADER("shopstream.partition", part, -1),
