@@ -180,6 +180,34 @@ static int64_t conf_int(const rd_kafka_conf_t *conf, const char *key, int64_t fa
     return end != buf && *end == '\0' ? (int64_t)v : fallback;
 }
 
+/* Waits for the cluster's metadata (every topic's with all_topics, else
+ * none: only that the cluster answers), serving callbacks meanwhile so
+ * that the reason it does not answer is known: last_error is the buffer
+ * where the client's error callback keeps its last error. A broker that
+ * refuses connections may be starting: it gets until the deadline too. */
+static int wait_metadata(rd_kafka_t *rk, const char *brokers, int all_topics,
+                         const char *last_error, int64_t timeout_ms,
+                         const struct rd_kafka_metadata **md, char *err, size_t errlen)
+{
+    int64_t deadline = ss_mono_ms() + timeout_ms, left;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    while ((left = deadline - ss_mono_ms()) > 0) {
+        e = rd_kafka_metadata(rk, all_topics, NULL, md, (int)(left < 500 ? left : 500));
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return SS_OK;
+        if (e != RD_KAFKA_RESP_ERR__TIMED_OUT && e != RD_KAFKA_RESP_ERR__TRANSPORT)
+            break;
+        rd_kafka_poll(rk, left < 100 ? (int)left : 100);
+    }
+    rd_kafka_poll(rk, 0);
+    snprintf(err, errlen,
+             "cannot reach the Kafka cluster at %s within %.1f s: %s%s%s; is a broker running "
+             "there? (`make kafka` starts one on this machine)",
+             brokers, (double)timeout_ms / 1000.0, rd_kafka_err2str(e),
+             last_error[0] ? "; last error: " : "", last_error);
+    return SS_EIO;
+}
+
 /* ---- producer ---- */
 
 typedef struct kafka_producer {
@@ -236,31 +264,6 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     /* librdkafka logs these too (log_cb); keep the last for our message. */
     snprintf(kp->last_error, sizeof kp->last_error, "%s", reason);
     SS_DEBUG(COMP, "%s", reason);
-}
-
-/* Waits for the cluster's metadata, serving callbacks meanwhile so that the
- * reason it does not answer is known. A broker that refuses connections
- * may be starting: it gets until the deadline too. */
-static int wait_metadata(kafka_producer *kp, int64_t timeout_ms,
-                         const struct rd_kafka_metadata **md, char *err, size_t errlen)
-{
-    int64_t deadline = ss_mono_ms() + timeout_ms, left;
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
-    while ((left = deadline - ss_mono_ms()) > 0) {
-        e = rd_kafka_metadata(kp->rk, 1, NULL, md, (int)(left < 500 ? left : 500));
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-            return SS_OK;
-        if (e != RD_KAFKA_RESP_ERR__TIMED_OUT && e != RD_KAFKA_RESP_ERR__TRANSPORT)
-            break;
-        rd_kafka_poll(kp->rk, left < 100 ? (int)left : 100);
-    }
-    rd_kafka_poll(kp->rk, 0);
-    snprintf(err, errlen,
-             "cannot reach the Kafka cluster at %s within %.1f s: %s%s%s; is a broker running "
-             "there? (`make kafka` starts one on this machine)",
-             kp->uri.brokers, (double)timeout_ms / 1000.0, rd_kafka_err2str(e),
-             kp->last_error[0] ? "; last error: " : "", kp->last_error);
-    return SS_EIO;
 }
 
 /* The topic's partition count, or 0 when the metadata does not list it. */
@@ -329,7 +332,8 @@ static int ensure_topic(kafka_producer *kp, int partitions, int64_t timeout_ms, 
     /* All topics, not this one: asking for one topic's metadata would let
      * a broker with auto.create.topics.enable create it with its defaults. */
     const struct rd_kafka_metadata *md = NULL;
-    int rc = wait_metadata(kp, timeout_ms, &md, err, errlen);
+    int rc =
+        wait_metadata(kp->rk, kp->uri.brokers, 1, kp->last_error, timeout_ms, &md, err, errlen);
     if (rc != SS_OK)
         return rc;
     int terr;
@@ -351,7 +355,7 @@ static int ensure_topic(kafka_producer *kp, int partitions, int64_t timeout_ms, 
     rc = create_topic(kp, partitions, timeout_ms, err, errlen);
     if (rc != SS_OK)
         return rc;
-    rc = wait_metadata(kp, timeout_ms, &md, err, errlen);
+    rc = wait_metadata(kp->rk, kp->uri.brokers, 1, kp->last_error, timeout_ms, &md, err, errlen);
     if (rc != SS_OK)
         return rc;
     kp->partitions = topic_partitions(md, kp->uri.topic, &terr);
@@ -508,6 +512,7 @@ typedef struct kafka_consumer {
     int nassigned, nat_end;
     int fatal; /* the rebalance listener failed: stop */
     char group[256];
+    char last_error[512]; /* the client's last error, for an unreachable cluster */
 } kafka_consumer;
 
 static const char *const consumer_defaults[] = {
@@ -627,8 +632,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)rk;
-    (void)opaque;
-    /* Connection troubles are retried by librdkafka: the consumer waits. */
+    kafka_consumer *kc = opaque;
+    /* Connection troubles are retried by librdkafka: the consumer waits.
+     * librdkafka logs them too (log_cb); keep the last for our message. */
+    snprintf(kc->last_error, sizeof kc->last_error, "%s", reason);
     SS_DEBUG(COMP, "%s (%s)", reason, rd_kafka_err2str(err));
 }
 
@@ -663,6 +670,14 @@ static int kafka_consumer_open(const char *target, const ss_bus_opts *opts, void
     rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_opaque(conf, kc);
+    /* A consumer waits for a cluster that is down, as Kafka's consumers
+     * do, but a run that is to end (--exit-at-end: a replay, a backfill)
+     * would wait for ever: it gives up when the cluster does not answer
+     * within the session timeout (at most OPEN_TIMEOUT_MS), as long as the
+     * group waits for a member that does not answer. */
+    int64_t timeout_ms = conf_int(conf, "session.timeout.ms", OPEN_TIMEOUT_MS);
+    if (timeout_ms <= 0 || timeout_ms > OPEN_TIMEOUT_MS)
+        timeout_ms = OPEN_TIMEOUT_MS;
     char why[512];
     kc->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
     if (!kc->rk) {
@@ -670,6 +685,16 @@ static int kafka_consumer_open(const char *target, const ss_bus_opts *opts, void
         snprintf(err, errlen, "bad Kafka configuration: %s", why);
         kafka_consumer_close(kc);
         return SS_EINVAL;
+    }
+    if (kc->exit_at_end) {
+        const struct rd_kafka_metadata *md = NULL;
+        rc =
+            wait_metadata(kc->rk, kc->uri.brokers, 0, kc->last_error, timeout_ms, &md, err, errlen);
+        if (rc != SS_OK) {
+            kafka_consumer_close(kc);
+            return rc;
+        }
+        rd_kafka_metadata_destroy(md);
     }
     rd_kafka_poll_set_consumer(kc->rk);
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
