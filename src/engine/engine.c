@@ -851,9 +851,16 @@ int ss_engine_tick(ss_engine *e, int force)
         return SS_OK;
     ss_position pos[MAX_SOURCES];
     size_t np = 0;
-    for (int i = 0; i < e->nsrc; i++)
-        if (e->src[i].pending >= 0 && e->src[i].shard >= 0)
-            pos[np++] = (ss_position){e->src[i].name, e->src[i].pending};
+    for (int i = 0; i < e->nsrc; i++) {
+        const source_pos *sp = &e->src[i];
+        const shard *sh = sp->shard >= 0 ? shard_find(e, sp->shard) : NULL;
+        /* Only the positions of shards this engine holds: a claim refreshes
+         * the others from the store, and writing them back would move a
+         * position another process has since advanced back to where it
+         * was (its records would be read again after the next rebalance). */
+        if (sp->pending >= 0 && sh && sh->active)
+            pos[np++] = (ss_position){sp->name, sp->pending};
+    }
     ss_hot_state *states = ss_malloc((size_t)(e->nshards ? e->nshards : 1) * sizeof *states);
     size_t ns = 0;
     int rc = SS_OK;

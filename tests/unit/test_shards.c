@@ -283,6 +283,52 @@ static void test_restart_claims_keep_the_lowest_watermark(void)
     CHECK_EQ_INT(scalar("restart", finals), nfinal);
 }
 
+/* Regression: an engine that had given a partition up wrote its stored
+ * position back in every later commit once a claim of another partition
+ * had refreshed it, moving it back behind the records the partition's new
+ * owner had committed since (they were read again after the next
+ * rebalance, as duplicates). Engine a gives partitions 1 and 2 up, b claims
+ * 1 and reads it to its end, a claims 2 again and reads it to its end: the
+ * stored position of partition 1 must be b's. */
+static void test_released_positions_are_not_written_back(void)
+{
+    ss_hot ha, hb;
+    open_store("released", &ha);
+    open_store("released", &hb);
+    ss_engine *a = open_engine(&ha);
+    for (int p = 0; p < PARTS; p++)
+        CHECK_EQ_INT(ss_engine_claim(a, p), SS_OK);
+    size_t cut = nlines / 3, n1 = 0;
+    for (size_t i = 0; i < cut; i++)
+        CHECK_EQ_INT(apply(a, i, 0), SS_OK);
+    CHECK_EQ_INT(ss_engine_release(a, 1), SS_OK);
+    CHECK_EQ_INT(ss_engine_release(a, 2), SS_OK);
+    ss_engine *b = open_engine(&hb);
+    CHECK_EQ_INT(ss_engine_claim(b, 1), SS_OK);
+    CHECK_EQ_INT(ss_engine_tick(b, 1), SS_OK);
+    CHECK_EQ_INT(ss_engine_claim(a, 2), SS_OK);
+    CHECK_EQ_INT(ss_engine_tick(a, 1), SS_OK);
+    for (size_t i = 0; i < nlines; i++) {
+        n1 += lines[i].part == 1;
+        if (i >= cut && lines[i].part == 1)
+            CHECK_EQ_INT(apply(b, i, 0), SS_OK);
+    }
+    CHECK_EQ_INT(ss_engine_tick(b, 1), SS_OK);
+    for (size_t i = cut; i < nlines; i++)
+        if (lines[i].part != 1)
+            CHECK_EQ_INT(apply(a, i, 0), SS_OK);
+    CHECK_EQ_INT(ss_engine_tick(a, 1), SS_OK);
+    ss_engine_free(a);
+    ss_engine_free(b);
+    ss_hot_close(&ha);
+    ss_hot_close(&hb);
+    CHECK_EQ_INT(
+        scalar("released", "SELECT position FROM ingest_positions WHERE source = 'part-1'"),
+        (long long)n1);
+    CHECK_EQ_INT(scalar("released", "SELECT value FROM engine_state WHERE key = 'stored'"),
+                 (long long)nlines);
+}
+
 /* An engine that still holds a shard another has claimed is fenced: its
  * commit fails and leaves the store as the other left it. */
 static void test_fenced(void)
@@ -330,6 +376,7 @@ int main(void)
     test_handover(want);
     test_fenced();
     test_restart_claims_keep_the_lowest_watermark();
+    test_released_positions_are_not_written_back();
     free(want);
     for (size_t i = 0; i < nlines; i++)
         free(lines[i].data);
