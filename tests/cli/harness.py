@@ -107,13 +107,16 @@ def stop_server(proc):
 KAFKA_SCRIPT = REPO / "scripts" / "kafka"
 
 
-def start_kafka(state_dir):
+def start_kafka(state_dir, keep=False):
     """Starts a single-node broker with scripts/kafka, its state in state_dir;
     returns its bootstrap address ("127.0.0.1:PORT") once it answers. The
     broker stops by itself when this process is gone, so that a killed test
-    run leaves none behind. The first start on a machine fetches the jars."""
+    run leaves none behind. The first start on a machine fetches the jars.
+    With keep, restarts the broker stopped in state_dir, with its data and
+    port (an outage)."""
     proc = subprocess.run([str(KAFKA_SCRIPT), "start", "--dir", str(state_dir),
-                           "--owner", str(os.getpid())], capture_output=True, timeout=900)
+                           "--owner", str(os.getpid()), *(["--keep"] if keep else [])],
+                          capture_output=True, timeout=900)
     if proc.returncode != 0:
         pytest.fail(f"scripts/kafka start failed (exit {proc.returncode}):\n"
                     f"{proc.stderr.decode(errors='replace')[-3000:]}")
