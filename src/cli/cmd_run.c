@@ -104,7 +104,11 @@ typedef struct gen_thread {
     int64_t start;
     double speed;
     int rc;
-    ss_bus_consumer *in; /* told when the generator has finished */
+    /* The consumer's finish op and state, told when the generator has
+     * finished (Kafka); NULL for the memory bus, whose consumer the main
+     * thread may close while this thread still runs. */
+    void (*finish)(void *state);
+    void *finish_state;
 } gen_thread;
 
 static void *gen_main(void *arg)
@@ -116,8 +120,8 @@ static void *gen_main(void *arg)
         t->rc = crc;
     /* Over Kafka the engine ends once it has read all that was delivered;
      * over the memory bus the producer's close ends its input. */
-    if (t->rc == SS_OK && t->in->ops->finish)
-        t->in->ops->finish(t->in->state);
+    if (t->rc == SS_OK && t->finish)
+        t->finish(t->finish_state);
     return NULL;
 }
 
@@ -279,7 +283,6 @@ static int run_run(const void *vopts, int argc, char **argv)
                           .count = (uint64_t)o->count};
     gen_thread gt = {.g = ss_gen_new(prof, &gcfg),
                      .start = o->start,
-                     .in = &in,
                      .speed = o->max           ? 0.0
                               : o->speedup > 0 ? o->speedup
                                                : 1.0};
@@ -301,6 +304,8 @@ static int run_run(const void *vopts, int argc, char **argv)
         ss_memq_consumer(q, &in);
         ss_memq_free(q);
     }
+    gt.finish = in.ops->finish;
+    gt.finish_state = in.state;
     pthread_t tid;
     if (pthread_create(&tid, NULL, gen_main, &gt) != 0) {
         fprintf(stderr, "shopstream run: cannot start the generator thread\n");
@@ -312,11 +317,16 @@ static int run_run(const void *vopts, int argc, char **argv)
         archiver_thread *arch =
             ss_archiver_start(o->data, o->cold, o->hot_max_mb, o->archive_every, 0);
         ec = ss_run_engine(eng, &in, 0, 2, on_idle, &sm);
-        /* The engine stops on a signal or a store failure: release the generator. */
+        /* The engine stops on a signal or a store failure: release the
+         * generator. Closing the memory queue's consumer releases one that
+         * waits for room; over Kafka nothing holds it, and it may still tell
+         * the consumer that it has finished: that one closes after it. */
         int signalled = ss_stop_requested;
         ss_stop_requested = 1;
-        ss_bus_consumer_close(&in);
+        if (!gt.finish)
+            ss_bus_consumer_close(&in);
         pthread_join(tid, NULL);
+        ss_bus_consumer_close(&in);
         ss_archiver_finish(arch, ec == SS_EXIT_OK && o->count > 0 && !signalled);
         sm.next_ms = 0;
         log_summary(&sm);
