@@ -175,23 +175,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
 {
+    static int headers_seen; /* *con_cls after the first call of a request */
     ss_web *w = cls;
     (void)version;
     (void)upload;
     (void)upload_size;
-    (void)con_cls;
+    const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    int get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+    int body = (clen && strcmp(clen, "0") != 0) || te;
+    /* A GET without a body is answered on MHD's second call, once the
+     * request is complete: a response queued on the first call makes MHD
+     * close the connection after it, so that every request would cost a new
+     * connection (and a new thread). Any other request is refused on the
+     * first call, before its body is read: the API is read-only, so a body is
+     * never needed and is not accepted. */
+    if (get && !body && *con_cls != &headers_seen) {
+        *con_cls = &headers_seen;
+        return MHD_YES;
+    }
     ss_web_resp resp = {.status = 200};
     ss_buf_init(&resp.body, 4096);
     int route = find_route(url), challenge = 0;
     const char *allow = NULL;
-    const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
-    /* Answered on the first call, before any body is read: the API is
-     * read-only, so a body is never needed and is not accepted. */
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+    if (!get) {
         allow = "GET";
         ss_web_error(&resp, 405, "method %s is not allowed: the API is read-only; use GET", method);
-    } else if ((clen && strcmp(clen, "0") != 0) || te) {
+    } else if (body) {
         ss_web_error(&resp, 413,
                      "a GET request carries no body; send the parameters in the "
                      "query string");

@@ -77,6 +77,32 @@ def test_other_methods_are_405(server, method):
     assert "GET" in json.loads(body)["error"]
 
 
+def test_connection_is_kept_alive(server):
+    """Requests follow one another on one connection, answers and errors
+    alike. Regression: every answer closed its connection (libmicrohttpd
+    closes it when the response is queued on the first call for a request),
+    so each request cost a new connection and a thread, and 50 busy clients
+    were refused past --max-connections by connections still closing."""
+    conn = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
+    try:
+        conn.connect()
+        sock = conn.sock
+        for path in ["/healthz", "/api/totals?range=24h", "/api/nope", "/api/kpis?range=15m"]:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            r.read()
+            assert r.getheader("Connection") != "close", path
+            assert conn.sock is sock, path
+        # A request with a body is refused before the body is read, and its
+        # connection is not reused.
+        conn.request("POST", "/api/totals", body=b"x" * 1000)
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 405 and r.getheader("Connection") == "close"
+    finally:
+        conn.close()
+
+
 def test_token_required_when_set(secured):
     code, _, body = request(secured, "GET", "/api/totals?range=1h")
     assert code == 401 and "Bearer" in json.loads(body)["error"]
