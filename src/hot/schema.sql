@@ -36,7 +36,10 @@ CREATE TABLE IF NOT EXISTS cancellations_data (
   PRIMARY KEY (ts, event_id)) WITHOUT ROWID;
 
 -- One row per window, dimension, value and shard (an input partition); the
--- kpi_minute view adds the shards up.
+-- kpi_minute view adds the shards up. Keyed by dimension first: every reader
+-- asks for one dimension over a range of minutes, which is then contiguous
+-- (with the minute first, a day of 'overall' read every city's rows too).
+-- Stores before schema version 3 had the minute first; sqlite.c rebuilds them.
 CREATE TABLE IF NOT EXISTS kpi_minute_data (
   minute_start TEXT NOT NULL, dimension TEXT NOT NULL, dimension_value TEXT NOT NULL,
   shard INTEGER NOT NULL,
@@ -45,7 +48,7 @@ CREATE TABLE IF NOT EXISTS kpi_minute_data (
   payment_attempts INTEGER NOT NULL, failed_payments INTEGER NOT NULL,
   cancellations INTEGER NOT NULL, cancelled_revenue_cents INTEGER NOT NULL,
   final INTEGER NOT NULL,
-  PRIMARY KEY (minute_start, dimension, dimension_value, shard)) WITHOUT ROWID;
+  PRIMARY KEY (dimension, minute_start, dimension_value, shard)) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS customers (
   customer_id TEXT PRIMARY KEY, customer_segment TEXT NOT NULL, city TEXT NOT NULL,

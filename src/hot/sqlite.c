@@ -16,7 +16,9 @@
 
 extern const char ss_asset_hot_schema_sql[];
 
-#define SCHEMA_VERSION "2"
+/* 2: the engine's state per shard (shard_state); 3: kpi_minute_data keyed by
+ * dimension first (schema.sql). */
+#define SCHEMA_VERSION "3"
 
 enum stmt {
     S_BEGIN,
@@ -213,9 +215,48 @@ static int migrate_v1_state(sqlite3 *db, char **msg)
         "coalesce(max(CASE key WHEN 'rejected' THEN value END), 0) AS re, "
         "coalesce(max(CASE key WHEN 'late' THEN value END), 0) AS la FROM engine_state_v1) "
         "WHERE EXISTS (SELECT 1 FROM engine_state_v1); "
-        "DROP TABLE engine_state_v1; "
-        "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
+        "DROP TABLE engine_state_v1;";
     return sqlite3_exec(db, move, NULL, NULL, msg);
+}
+
+/* Stores of schema version 2 and before keyed kpi_minute_data by minute
+ * first: the old table (and its view) make way before the schema runs, which
+ * creates the table with its new key, and its rows move into it after. */
+static int migrate_v2(hot_sqlite *h, char **msg)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT 1 FROM pragma_table_info('kpi_minute_data') WHERE name = "
+                           "'minute_start' AND pk = 1",
+                           -1, &q, NULL) != SQLITE_OK) {
+        *msg = sqlite3_mprintf("%s", sqlite3_errmsg(h->db));
+        return SQLITE_ERROR;
+    }
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW) {
+        if (rc == SQLITE_DONE)
+            return SQLITE_OK;
+        *msg = sqlite3_mprintf("%s", sqlite3_errmsg(h->db));
+        return SQLITE_ERROR;
+    }
+    SS_INFO("hot:sqlite", "'%s': rebuilding kpi_minute_data keyed by dimension first, once",
+            h->path);
+    return sqlite3_exec(h->db,
+                        "DROP VIEW IF EXISTS kpi_minute; "
+                        "ALTER TABLE kpi_minute_data RENAME TO kpi_minute_data_v2",
+                        NULL, NULL, msg);
+}
+
+static int migrate_v2_kpis(sqlite3 *db, char **msg)
+{
+    int old = has_object(db, "kpi_minute_data_v2", NULL, msg);
+    if (old <= 0)
+        return old < 0 ? SQLITE_ERROR : SQLITE_OK;
+    return sqlite3_exec(db,
+                        "INSERT INTO kpi_minute_data SELECT * FROM kpi_minute_data_v2; "
+                        "DROP TABLE kpi_minute_data_v2;",
+                        NULL, NULL, msg);
 }
 
 static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out, char *err,
@@ -243,11 +284,20 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
                                "PRAGMA journal_mode = WAL; PRAGMA "
                                "synchronous = NORMAL; PRAGMA wal_autocheckpoint = 8192; "
                                "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
+    /* Every step of every version has run in this transaction: the store is at
+     * this version now (unless a newer one wrote it). */
+    static const char set_version[] =
+        "INSERT OR IGNORE INTO meta VALUES ('schema_version', '" SCHEMA_VERSION "'); "
+        "UPDATE meta SET value = '" SCHEMA_VERSION "' WHERE key = 'schema_version' AND "
+        "CAST(value AS INTEGER) < " SCHEMA_VERSION ";";
     if (sqlite3_exec(h->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
         (!ro && sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) ||
         (!ro && migrate_v1(h->db, &msg) != SQLITE_OK) ||
+        (!ro && migrate_v2(h, &msg) != SQLITE_OK) ||
         (!ro && sqlite3_exec(h->db, ss_asset_hot_schema_sql, NULL, NULL, &msg) != SQLITE_OK) ||
         (!ro && migrate_v1_state(h->db, &msg) != SQLITE_OK) ||
+        (!ro && migrate_v2_kpis(h->db, &msg) != SQLITE_OK) ||
+        (!ro && sqlite3_exec(h->db, set_version, NULL, NULL, &msg) != SQLITE_OK) ||
         (!ro && sqlite3_exec(h->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)) {
         snprintf(err, errlen, "cannot set up hot store '%s': %s", target,
                  msg ? msg : sqlite3_errmsg(h->db));
@@ -256,9 +306,6 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
         return SS_EIO;
     }
     if (!ro) {
-        sqlite3_exec(h->db,
-                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', '" SCHEMA_VERSION "')",
-                     NULL, NULL, NULL);
         for (int i = 0; i < S_COUNT; i++) {
             if (sqlite3_prepare_v3(h->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &h->st[i], NULL) !=
                 SQLITE_OK) {
@@ -664,12 +711,15 @@ static int sqlite_read_kpis(void *vst, int64_t from, int64_t to, int dim, int op
 {
     hot_sqlite *h = vst;
     sqlite3_stmt *q;
-    const char *text = "SELECT minute_start, dimension, dimension_value, shard, orders, units, "
-                       "gross_revenue_cents, paid_revenue_cents, payment_attempts, "
-                       "failed_payments, cancellations, cancelled_revenue_cents, final "
-                       "FROM kpi_minute_data WHERE minute_start >= ?1 AND minute_start < ?2 "
-                       "AND (?3 IS NULL OR dimension = ?3) AND (?4 = 0 OR final = 0) "
-                       "ORDER BY minute_start";
+    /* One text per case: "(?3 IS NULL OR dimension = ?3)" would keep SQLite
+     * from seeking to the dimension, the first column of the key. */
+#define KPI_READ(dim_cond)                                                                         \
+    "SELECT minute_start, dimension, dimension_value, shard, orders, units, "                      \
+    "gross_revenue_cents, paid_revenue_cents, payment_attempts, failed_payments, cancellations, "  \
+    "cancelled_revenue_cents, final FROM kpi_minute_data WHERE " dim_cond "minute_start >= ?1 "    \
+    "AND minute_start < ?2 AND (?4 = 0 OR final = 0) ORDER BY minute_start"
+    const char *text = dim >= 0 ? KPI_READ("dimension = ?3 AND ") : KPI_READ("");
+#undef KPI_READ
     if (sqlite3_prepare_v2(h->db, text, -1, &q, NULL) != SQLITE_OK)
         return db_error(h, "preparing a KPI read");
     char a[SS_ISO_LEN], b[SS_ISO_LEN];
@@ -677,8 +727,6 @@ static int sqlite_read_kpis(void *vst, int64_t from, int64_t to, int dim, int op
     bind_time(q, 2, to, b);
     if (dim >= 0)
         sqlite3_bind_text(q, 3, ss_dim_name(dim), -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(q, 3);
     sqlite3_bind_int(q, 4, open_only);
     int rc, out = SS_OK;
     while (out == SS_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {

@@ -162,8 +162,7 @@ static int parse_range(const ss_web_req *req, ss_query *q, time_range *r, ss_web
         if (strcmp(range, ranges[i].name) != 0)
             continue;
         r->name = ranges[i].name;
-        json_t *rows =
-            query_rows(req, q, "SELECT max(minute_start) AS m FROM kpi_minute_data", resp);
+        json_t *rows = query_rows(req, q, SS_WEB_NEWEST_MINUTE_SQL, resp);
         if (!rows)
             return SS_ERR;
         const char *m = json_string_value(json_object_get(json_array_get(rows, 0), "m"));

@@ -112,7 +112,7 @@ static void look(struct ss_web_stream *hub, watch_state *ws)
     char *text = NULL;
     if (ss_query_open(hub->cfg->data, hub->cfg->cold, &q, err, sizeof err) != SS_OK)
         goto out;
-    rows = read_rows(q, "SELECT max(minute_start) AS m FROM kpi_minute_data");
+    rows = read_rows(q, SS_WEB_NEWEST_MINUTE_SQL);
     const char *m = json_string_value(json_object_get(json_array_get(rows, 0), "m"));
     int64_t newest;
     if (!m || ss_time_parse_iso(m, strlen(m), &newest) != 0) {

@@ -93,6 +93,13 @@ typedef struct ss_web_route {
 /* The endpoints, terminated by an entry with a NULL path (api.c). */
 extern const ss_web_route ss_web_routes[];
 
+/* The newest minute of the store, as column m. Every event counts in the
+ * 'overall' dimension, so its newest minute is the store's; asking for one
+ * dimension is a seek in kpi_minute_data's key (dimension first), where the
+ * max over every row would read them all. */
+#define SS_WEB_NEWEST_MINUTE_SQL                                                                   \
+    "SELECT max(minute_start) AS m FROM kpi_minute_data WHERE dimension = 'overall'"
+
 /* KPI totals over a group of kpi_minute_data rows, from the integer cents, so
  * that sums are exact; aov rounds half up to the cent as the kpi_minute view
  * does. */

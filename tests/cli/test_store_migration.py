@@ -48,7 +48,7 @@ def test_v1_store_is_upgraded_and_resumes(tmp_path):
     process(old, str(half))
 
     with sqlite3.connect(hot_db(old)) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
         assert db.execute("SELECT type FROM sqlite_master WHERE name = 'engine_state'"
                           ).fetchone() == ("view",)
         assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'engine_state_v1'"

@@ -1,0 +1,92 @@
+"""Black-box tests of kpi_minute_data's key (src/hot/schema.sql): a new store
+is created at schema version 3, where the table is keyed by dimension first; a
+store of version 2 (keyed by minute first) is still read as it is, and the
+next command that writes it rebuilds the table once, keeping every row, after
+which the engine continues exactly as on an uninterrupted run. (The upgrade
+from version 1 is tests/cli/test_store_migration.py.)
+"""
+
+import re
+import sqlite3
+
+from conftest import assert_same_store, connect_ro, hot_db, process
+from harness import assert_ok, cli
+
+SEED, COUNT = 5, 4000
+KEY_V2 = "minute_start, dimension, dimension_value, shard"
+KEY_V3 = "dimension, minute_start, dimension_value, shard"
+
+
+def kpi_key(data):
+    with connect_ro(data) as db:
+        [sql] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'kpi_minute_data'")
+        [version] = db.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+    return re.search(r"PRIMARY KEY \(([^)]*)\)", sql[0]).group(1), version[0]
+
+
+def make_version_2(data):
+    """Turns a store into what version 2 wrote: the same rows, keyed by minute."""
+    db = sqlite3.connect(hot_db(data))
+    try:
+        [view] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'kpi_minute'")
+        [table] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'kpi_minute_data'")
+        db.executescript(f"""
+            BEGIN;
+            DROP VIEW kpi_minute;
+            ALTER TABLE kpi_minute_data RENAME TO kpi_v3;
+            {table[0].replace(KEY_V3, KEY_V2)};
+            INSERT INTO kpi_minute_data SELECT * FROM kpi_v3;
+            DROP TABLE kpi_v3;
+            {view[0]};
+            UPDATE meta SET value = '2' WHERE key = 'schema_version';
+            COMMIT;""")
+    finally:
+        db.close()
+    assert kpi_key(data) == (KEY_V2, "2")
+
+
+def kpi_rows(data):
+    return assert_ok(cli("sql", "--data", data, "--format", "csv",
+                         "SELECT * FROM kpi_minute ORDER BY minute_start, dimension, "
+                         "dimension_value")).stdout
+
+
+def test_new_store_is_keyed_by_dimension(tmp_path, gen_file):
+    process(tmp_path / "d", gen_file(SEED, 200))
+    assert kpi_key(tmp_path / "d") == (KEY_V3, "3")
+
+
+def test_version_2_store_is_rebuilt_by_the_next_writer(tmp_path, gen_file):
+    lines = gen_file(SEED, COUNT).read_bytes().splitlines(keepends=True)
+    half = len(lines) // 2
+    growing = tmp_path / "growing.jsonl"
+    growing.write_bytes(b"".join(lines[:half]))
+    data = tmp_path / "d"
+    process(data, growing)
+    make_version_2(data)
+
+    # Readers take version 2 as it is, and do not change it.
+    before = kpi_rows(data)
+    assert before.count(b"\n") > 100
+    assert kpi_key(data) == (KEY_V2, "2")
+
+    # The next writer rebuilds the table, with the same rows, even when it has
+    # nothing new to process.
+    proc = process(data, growing)
+    assert b"rebuilding kpi_minute_data" in proc.stderr
+    assert kpi_key(data) == (KEY_V3, "3")
+    assert kpi_rows(data) == before
+    with connect_ro(data) as db:
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    assert "kpi_minute_data_v2" not in names
+
+    # The engine resumes on the rebuilt store as if it had never changed.
+    growing.write_bytes(b"".join(lines))
+    proc = process(data, growing)
+    assert b"rebuilding" not in proc.stderr
+    whole = tmp_path / "whole.jsonl"
+    whole.write_bytes(b"".join(lines))
+    process(tmp_path / "ref", whole)
+    assert_same_store(data, tmp_path / "ref",
+                      tables=["orders_data", "payments_data", "cancellations_data",
+                              "kpi_minute_data", "customers"])
