@@ -74,6 +74,7 @@ bench: build
 	bench/gen
 	bench/engine
 	bench/archive
+	bench/freshness
 
 run: build
 	$(BUILD)/shopstream run --data ./data
