@@ -75,6 +75,7 @@ bench: build
 	bench/engine
 	bench/archive
 	bench/freshness
+	bench/kafka
 
 run: build
 	$(BUILD)/shopstream run --data ./data
