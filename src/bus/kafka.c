@@ -529,6 +529,19 @@ static const char *const consumer_defaults[] = {
     /* Records up to the engine's limit of 1 MiB, and more to tell them apart. */
     "fetch.message.max.bytes",
     "4194304",
+    /* Once the prefetched messages reach either bound, librdkafka stops
+     * fetching for a second (fetch.queue.backoff.ms, which only librdkafka
+     * 2.2 and later let one change), whatever the consumer reads meanwhile:
+     * the queue must hold a second of what the engine consumes, or the
+     * engine idles. 100,000 messages (the default count) lasted the
+     * engine a third of a second, which doubled the time of a replay; the
+     * byte bound, librdkafka's default of 64 MiB (about 200,000 events),
+     * now governs. The count still bounds the queue's per-message memory
+     * when messages are tiny. */
+    "queued.min.messages",
+    "300000",
+    "queued.max.messages.kbytes",
+    "65536",
     NULL,
 };
 
