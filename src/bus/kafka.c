@@ -496,6 +496,7 @@ const ss_bus_ops ss_bus_kafka_ops = {
  * the record's origin in headers. */
 typedef struct kafka_consumer {
     rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt; /* held so that the topic's leaders are known early */
     kafka_uri uri;
     rd_kafka_conf_t *dlq_conf; /* for the dead-letter producer, made on first use */
     rd_kafka_t *dlq;
@@ -710,6 +711,11 @@ static int kafka_consumer_open(const char *target, const ss_bus_opts *opts, void
         rd_kafka_metadata_destroy(md);
     }
     rd_kafka_poll_set_consumer(kc->rk);
+    /* A handle on the topic before the group assigns its partitions: the
+     * metadata fetched for the subscription then gives their leaders, and
+     * fetching starts at once instead of after a retry timer (half a
+     * second). Consumers ask for metadata without creating topics. */
+    kc->rkt = rd_kafka_topic_new(kc->rk, kc->uri.topic, NULL);
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, kc->uri.topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(kc->rk, topics);
@@ -929,6 +935,8 @@ static void kafka_consumer_close(void *state)
         /* Leaves the group; a revocation now has no listener to call. */
         kc->has_rb = 0;
         rd_kafka_consumer_close(kc->rk);
+        if (kc->rkt)
+            rd_kafka_topic_destroy(kc->rkt);
         rd_kafka_destroy(kc->rk);
     }
     if (kc->dlq) {
