@@ -546,6 +546,16 @@ static const char *const consumer_defaults[] = {
     NULL,
 };
 
+/* With --exit-at-end, a partition's end is learnt from a fetch that finds
+ * nothing new, which the broker holds for fetch.wait.max.ms (500 ms by
+ * default) in case data arrives; while any partition has data, fetches
+ * return at once, so a shorter wait only ends the run sooner. */
+static const char *const exit_at_end_defaults[] = {
+    "fetch.wait.max.ms",
+    "100",
+    NULL,
+};
+
 static void ensure_partition(kafka_consumer *kc, int p)
 {
     if (p < kc->nnames)
@@ -663,10 +673,20 @@ static int kafka_consumer_open(const char *target, const ss_bus_opts *opts, void
     pthread_mutex_init(&kc->dlq_mu, NULL);
     kc->exit_at_end = opts->exit_at_end;
     snprintf(kc->group, sizeof kc->group, "%s", opts->group ? opts->group : "shopstream");
+    /* The consumer's defaults, then those of --exit-at-end: the user's
+     * properties override both. */
+    const char *defaults[sizeof consumer_defaults / sizeof *consumer_defaults +
+                         sizeof exit_at_end_defaults / sizeof *exit_at_end_defaults];
+    size_t nd = 0;
+    for (const char *const *d = consumer_defaults; *d; d++)
+        defaults[nd++] = *d;
+    for (const char *const *d = exit_at_end_defaults; opts->exit_at_end && *d; d++)
+        defaults[nd++] = *d;
+    defaults[nd] = NULL;
     rd_kafka_conf_t *conf = NULL;
     int rc = uri_parse(target, &kc->uri, err, errlen);
     if (rc == SS_OK)
-        rc = conf_build(kc->uri.brokers, consumer_defaults, opts, &conf, err, errlen);
+        rc = conf_build(kc->uri.brokers, defaults, opts, &conf, err, errlen);
     if (rc == SS_OK)
         rc = conf_set(conf, "group.id", kc->group, err, errlen);
     /* The dead-letter producer: the same brokers and properties (TLS, SASL),
