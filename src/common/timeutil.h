@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define SS_ISO_LEN     24 /* strlen("2026-11-02T14:03:11.123Z") */
 #define SS_MS_PER_SEC  1000LL
@@ -31,6 +32,9 @@ int ss_time_parse_user(const char *s, int64_t now_ms, int64_t *ms);
 /* Wall clock and monotonic clock, in ms. */
 int64_t ss_now_ms(void);
 int64_t ss_mono_ms(void);
+/* The CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on a
+ * condition variable that uses that clock. */
+void ss_mono_deadline(struct timespec *ts, int64_t ms);
 
 /* Day of week of a time, 0 = Monday .. 6 = Sunday. */
 int ss_time_weekday(int64_t ms);

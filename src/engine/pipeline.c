@@ -286,17 +286,6 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Waits for the next batch and takes it (*out), or returns a store failure
  * with *out NULL. While records are applied but not committed it waits only
  * until their commit is due and commits them then: batches may come further
@@ -314,7 +303,7 @@ static int next_batch(pipe_t *p, ss_engine *e, batch **out)
             pthread_cond_wait(&p->cv, &p->mu);
         } else if (due > 0) {
             struct timespec ts;
-            deadline_in(&ts, due);
+            ss_mono_deadline(&ts, due);
             pthread_cond_timedwait(&p->cv, &p->mu, &ts);
         } else {
             pthread_mutex_unlock(&p->mu);

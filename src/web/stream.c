@@ -206,17 +206,6 @@ static void poll_store(struct ss_web_stream *hub, watch_state *ws)
     look(hub, ws);
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static void *watch_main(void *arg)
 {
     struct ss_web_stream *hub = arg;
@@ -227,7 +216,7 @@ static void *watch_main(void *arg)
         poll_store(hub, &ws);
         pthread_mutex_lock(&hub->mu);
         struct timespec ts;
-        deadline_in(&ts, POLL_MS);
+        ss_mono_deadline(&ts, POLL_MS);
         while (!hub->stopping && pthread_cond_timedwait(&hub->cond, &hub->mu, &ts) != ETIMEDOUT) {
         }
     }
@@ -269,7 +258,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                 break;
             }
             struct timespec ts;
-            deadline_in(&ts, left);
+            ss_mono_deadline(&ts, left);
             pthread_cond_timedwait(&hub->cond, &hub->mu, &ts);
         }
         pthread_mutex_unlock(&hub->mu);

@@ -271,6 +271,23 @@ def engine_state(data_dir):
         return dict(db.execute("SELECT key, value FROM engine_state"))
 
 
+def fact_and_kpi_totals(data_dir):
+    """(orders, payments, cancellations) stored as facts; the same counts and
+    the gross revenue in cents from the overall KPI rows; and the gross
+    revenue in cents from the orders: a consistent store has kpi[:3] == facts
+    and kpi[3] == gross."""
+    with connect_ro(data_dir) as db:
+        facts = db.execute(
+            "SELECT (SELECT count(*) FROM orders_data), (SELECT count(*) FROM payments_data),"
+            " (SELECT count(*) FROM cancellations_data)").fetchone()
+        kpi = db.execute(
+            "SELECT sum(orders), sum(payment_attempts), sum(cancellations),"
+            " sum(gross_revenue_cents) FROM kpi_minute_data WHERE dimension = 'overall'"
+        ).fetchone()
+        gross = db.execute("SELECT sum(total_price_cents) FROM orders_data").fetchone()[0]
+    return facts, kpi, gross
+
+
 def positions(data_dir):
     with connect_ro(data_dir) as db:
         return dict(db.execute("SELECT source, position FROM ingest_positions"))

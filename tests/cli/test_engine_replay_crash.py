@@ -31,7 +31,7 @@ import time
 import pytest
 
 from conftest import (BIN, DERIVED_TABLES, ENGINE_START, assert_same_store, connect_ro,
-                      engine_state, positions, process, store_diff)
+                      engine_state, fact_and_kpi_totals, positions, process, store_diff)
 
 REPLAY_SEED, REPLAY_COUNT = 31, 20_000
 CRASH_SEED, CRASH_COUNT = 37, 150_000
@@ -154,15 +154,7 @@ def committed_prefix_is_consistent(data, raw, source):
     assert 0 < pos <= len(raw)
     assert raw[pos - 1:pos] == b"\n", f"position {pos} is not at the start of a line"
     n = raw.count(b"\n", 0, pos)
-    with connect_ro(data) as db:
-        facts = db.execute(
-            "SELECT (SELECT count(*) FROM orders_data), (SELECT count(*) FROM payments_data),"
-            " (SELECT count(*) FROM cancellations_data)").fetchone()
-        kpi = db.execute(
-            "SELECT sum(orders), sum(payment_attempts), sum(cancellations),"
-            " sum(gross_revenue_cents) FROM kpi_minute_data WHERE dimension = 'overall'"
-        ).fetchone()
-        gross = db.execute("SELECT sum(total_price_cents) FROM orders_data").fetchone()[0]
+    facts, kpi, gross = fact_and_kpi_totals(data)
     prefix = raw[:pos]
     want = (prefix.count(b'{"type":"order"'), prefix.count(b'{"type":"payment"'),
             prefix.count(b'{"type":"cancellation"'))

@@ -51,8 +51,8 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import (BIN, DERIVED_TABLES, ENGINE_START, SANITIZER_MARKS, connect_ro,
-                      engine_state, hot_db, json_line, order_fields, payment_fields, positions,
-                      process, store_diff, ts_ms)
+                      engine_state, fact_and_kpi_totals, hot_db, json_line, order_fields,
+                      payment_fields, positions, process, store_diff, ts_ms)
 from harness import assert_ok, clean_env, cli, describe, free_port, kafka  # noqa: F401
 from harness import start_kafka, stop_kafka
 
@@ -378,15 +378,7 @@ def committed_prefix_is_consistent(data, topic, types):
         assert 0 <= n <= len(types[p]), (p, n)
         want.update(types[p][:n])
     st = engine_state(data)
-    with connect_ro(data) as db:
-        facts = db.execute(
-            "SELECT (SELECT count(*) FROM orders_data), (SELECT count(*) FROM payments_data),"
-            " (SELECT count(*) FROM cancellations_data)").fetchone()
-        kpi = db.execute(
-            "SELECT sum(orders), sum(payment_attempts), sum(cancellations),"
-            " sum(gross_revenue_cents) FROM kpi_minute_data WHERE dimension = 'overall'"
-        ).fetchone()
-        gross = db.execute("SELECT sum(total_price_cents) FROM orders_data").fetchone()[0]
+    facts, kpi, gross = fact_and_kpi_totals(data)
     assert facts == (want["order"], want["payment"], want["cancellation"]), \
         f"at positions {pos}: facts {facts}, records before them {dict(want)}"
     assert st["events_in"] == st["stored"] == sum(pos.values()), (pos, st)
