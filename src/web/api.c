@@ -195,15 +195,34 @@ static void put_range(ss_buf *b, const time_range *r)
     ss_buf_lit(b, "\"}");
 }
 
-/* "minute_start >= 'FROM' AND minute_start < 'TO'": stored times are ISO
- * text with milliseconds, which sorts as time does. */
-static void put_time_cond(ss_buf *sql, const time_range *r)
+/* "COLUMN >= 'FROM' AND COLUMN < 'TO'": stored times are ISO text with
+ * milliseconds, which sorts as time does. */
+static void put_time_cond(ss_buf *sql, const char *column, const time_range *r)
 {
-    ss_buf_lit(sql, "minute_start >= '");
+    ss_buf_printf(sql, "%s >= '", column);
     ss_buf_put_time(sql, r->from);
-    ss_buf_lit(sql, "' AND minute_start < '");
+    ss_buf_printf(sql, "' AND %s < '", column);
     ss_buf_put_time(sql, r->to);
     ss_buf_putc(sql, '\'');
+}
+
+/* Runs sql and answers {"range":...,FIELDS"rows":[...]}; fields is empty
+ * or JSON members each followed by a comma. */
+static void respond_rows(const ss_web_req *req, ss_query *q, ss_buf *sql, const time_range *r,
+                         const char *fields, ss_web_resp *resp)
+{
+    ss_buf rows;
+    ss_buf_init(&rows, 1 << 16);
+    if (run_json(req, q, ss_buf_cstr(sql), &rows, resp) == SS_OK) {
+        ss_buf_putc(&resp->body, '{');
+        put_range(&resp->body, r);
+        ss_buf_putc(&resp->body, ',');
+        ss_buf_puts(&resp->body, fields);
+        ss_buf_lit(&resp->body, "\"rows\":");
+        ss_buf_put(&resp->body, rows.data, rows.len);
+        ss_buf_lit(&resp->body, "}\n");
+    }
+    ss_buf_free(&rows);
 }
 
 static const char *dimension_arg(const ss_web_req *req, const char *def, ss_web_resp *resp)
@@ -235,7 +254,7 @@ static void handle_totals(const ss_web_req *req, ss_web_resp *resp)
         goto out;
     ss_buf_lit(&sql, "SELECT " SS_WEB_KPI_AGGREGATES " FROM kpi_minute_data WHERE dimension = "
                      "'overall' AND ");
-    put_time_cond(&sql, &r);
+    put_time_cond(&sql, "minute_start", &r);
     if (run_json(req, q, ss_buf_cstr(&sql), &rows, resp))
         goto out;
     /* One row: "[\n {...}\n]\n"; the object is what the answer holds. */
@@ -258,9 +277,8 @@ out:
 
 static void handle_kpis(const ss_web_req *req, ss_web_resp *resp)
 {
-    ss_buf sql, rows;
+    ss_buf sql;
     ss_buf_init(&sql, 1024);
-    ss_buf_init(&rows, 1 << 16);
     time_range r;
     ss_query *q = NULL;
     const char *dim = dimension_arg(req, "overall", resp);
@@ -276,26 +294,20 @@ static void handle_kpis(const ss_web_req *req, ss_web_resp *resp)
                   "END AS failure_rate, cancellations, cancelled_revenue, final FROM kpi_minute "
                   "WHERE dimension = '%s' AND ",
                   dim);
-    put_time_cond(&sql, &r);
+    put_time_cond(&sql, "minute_start", &r);
     ss_buf_lit(&sql, " ORDER BY minute_start, dimension_value");
-    if (run_json(req, q, ss_buf_cstr(&sql), &rows, resp))
-        goto out;
-    ss_buf_putc(&resp->body, '{');
-    put_range(&resp->body, &r);
-    ss_buf_printf(&resp->body, ",\"dimension\":\"%s\",\"rows\":", dim);
-    ss_buf_put(&resp->body, rows.data, rows.len);
-    ss_buf_lit(&resp->body, "}\n");
+    char fields[128];
+    snprintf(fields, sizeof fields, "\"dimension\":\"%s\",", dim);
+    respond_rows(req, q, &sql, &r, fields, resp);
 out:
     ss_query_close(q);
     ss_buf_free(&sql);
-    ss_buf_free(&rows);
 }
 
 static void handle_top(const ss_web_req *req, ss_web_resp *resp)
 {
-    ss_buf sql, rows;
+    ss_buf sql;
     ss_buf_init(&sql, 1024);
-    ss_buf_init(&rows, 4096);
     time_range r;
     ss_query *q = NULL;
     const char *dim = dimension_arg(req, "city", resp);
@@ -333,7 +345,7 @@ static void handle_top(const ss_web_req *req, ss_web_resp *resp)
                   "SELECT dimension_value, " SS_WEB_KPI_AGGREGATES " FROM kpi_minute_data WHERE "
                   "dimension = '%s' AND ",
                   dim);
-    put_time_cond(&sql, &r);
+    put_time_cond(&sql, "minute_start", &r);
     /* Ties in the metric are broken by name, so that the answer is stable. */
     ss_buf_printf(&sql, " GROUP BY dimension_value ORDER BY %s DESC, dimension_value LIMIT %ld",
                   metric, n);
@@ -342,18 +354,13 @@ static void handle_top(const ss_web_req *req, ss_web_resp *resp)
                       ") k LEFT JOIN cities c ON c.city = k.dimension_value ORDER BY k.%s DESC, "
                       "k.dimension_value",
                       metric);
-    if (run_json(req, q, ss_buf_cstr(&sql), &rows, resp))
-        goto out;
-    ss_buf_putc(&resp->body, '{');
-    put_range(&resp->body, &r);
-    ss_buf_printf(&resp->body, ",\"dimension\":\"%s\",\"metric\":\"%s\",\"n\":%ld,\"rows\":", dim,
-                  metric, n);
-    ss_buf_put(&resp->body, rows.data, rows.len);
-    ss_buf_lit(&resp->body, "}\n");
+    char fields[256];
+    snprintf(fields, sizeof fields, "\"dimension\":\"%s\",\"metric\":\"%s\",\"n\":%ld,", dim,
+             metric, n);
+    respond_rows(req, q, &sql, &r, fields, resp);
 out:
     ss_query_close(q);
     ss_buf_free(&sql);
-    ss_buf_free(&rows);
 }
 
 /* Cancellations by reason over the range, from the facts (hot and cold: a
@@ -361,30 +368,20 @@ out:
  * cancellations but not their reasons. */
 static void handle_cancellations(const ss_web_req *req, ss_web_resp *resp)
 {
-    ss_buf sql, rows;
+    ss_buf sql;
     ss_buf_init(&sql, 512);
-    ss_buf_init(&rows, 1024);
     time_range r;
     ss_query *q = open_query(req, resp);
     if (!q || parse_range(req, q, &r, resp))
         goto out;
     ss_buf_lit(&sql, "SELECT reason, count(*) AS cancellations, round(sum(refund), 2) AS refunded "
-                     "FROM cancellations WHERE ts >= '");
-    ss_buf_put_time(&sql, r.from);
-    ss_buf_lit(&sql, "' AND ts < '");
-    ss_buf_put_time(&sql, r.to);
-    ss_buf_lit(&sql, "' GROUP BY reason ORDER BY cancellations DESC, reason");
-    if (run_json(req, q, ss_buf_cstr(&sql), &rows, resp))
-        goto out;
-    ss_buf_putc(&resp->body, '{');
-    put_range(&resp->body, &r);
-    ss_buf_lit(&resp->body, ",\"rows\":");
-    ss_buf_put(&resp->body, rows.data, rows.len);
-    ss_buf_lit(&resp->body, "}\n");
+                     "FROM cancellations WHERE ");
+    put_time_cond(&sql, "ts", &r);
+    ss_buf_lit(&sql, " GROUP BY reason ORDER BY cancellations DESC, reason");
+    respond_rows(req, q, &sql, &r, "", resp);
 out:
     ss_query_close(q);
     ss_buf_free(&sql);
-    ss_buf_free(&rows);
 }
 
 static void handle_sql(const ss_web_req *req, ss_web_resp *resp)
