@@ -146,6 +146,14 @@ static int process_run(const void *vopts, int argc, char **argv)
         fprintf(stderr, "shopstream process: %s\n", err);
         return rc == SS_EINVAL ? SS_EXIT_USAGE : SS_EXIT_FAIL;
     }
+    if (o->follow && !in.ops->follow) {
+        fprintf(stderr,
+                "shopstream process: --follow waits at the end of a file; a %s input is read "
+                "until stopped anyway (or give --exit-at-end to stop at its end)\n",
+                in.ops->name);
+        ss_bus_consumer_close(&in);
+        return SS_EXIT_USAGE;
+    }
     ss_hot hot;
     int ec = ss_open_hot_for_data(o->data, o->hot, 0, &hot);
     if (ec) {

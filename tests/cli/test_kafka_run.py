@@ -90,3 +90,10 @@ def test_sanitizer_build_consumes(kafka, tmp_path):
     dlq = subprocess.run(["kcat", "-C", "-b", kafka, "-t", topic + ".dlq", "-e", "-o", "beginning",
                           "-q", "-f", "%s\n"], capture_output=True, timeout=60)
     assert dlq.stdout == b'{"type":"order","event_id":1}\n'
+
+
+def test_follow_with_a_kafka_input_is_a_usage_error(tmp_path):
+    proc = cli("process", "--from", "kafka://127.0.0.1:9/t", "--follow", "--data", tmp_path / "d",
+               timeout=60)
+    assert proc.returncode == 2, describe(proc)
+    assert "--follow" in proc.stderr.decode() and "--exit-at-end" in proc.stderr.decode()
