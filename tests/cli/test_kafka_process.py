@@ -17,9 +17,9 @@ the partitions a process holds, which of the newest minutes are final.
   partition, then a final run: the store equals an uninterrupted Kafka run's
   in every table, final flags included.
 - Two consumers of one group sharing one store: the totals are exact; one
-  of them killed mid-stream, the survivor is given its partitions after the
-  session timeout, resumes them at the stored positions, and the totals are
-  still exact.
+  of them (made to fetch slowly) killed mid-stream, the survivor is given
+  its partitions after the session timeout, resumes them at the stored
+  positions, and the totals are still exact.
 - The broker stopped for 20 s and restarted with its data on its port while
   gen (real time, sped up) produces and process consumes: the topic holds
   every event exactly once and the store equals the file run's.
@@ -67,6 +67,13 @@ LINE_MAX = 1 << 20  # the longest record the engine takes whole
 
 # A dead member leaves the group after this, not after the default 45 s.
 FAST_GROUP = ["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000"]
+
+# A consumer that fetches about 64 KiB per partition a second: librdkafka
+# pauses fetching for a second (fetch.queue.backoff.ms) whenever its queue
+# holds more than queued.min.messages. Without it, a fast machine reads a
+# partition of the 100k topic in a fraction of a second, before any commit
+# can be watched for.
+SLOW_FETCH = ["-X", "queued.min.messages=1", "-X", "fetch.message.max.bytes=65536"]
 
 # Everything the engine derives but the KPI rows, which Kafka keeps per shard:
 # those are compared through the kpi_minute view, which adds the shards up.
@@ -482,7 +489,7 @@ def test_a_killed_consumers_partitions_move_to_the_survivor(kafka, orders_100k, 
             *FAST_GROUP]
     t0 = time.monotonic()
     survivor = background("survivor", *args)
-    victim = background("victim", *args)
+    victim = background("victim", *args, *SLOW_FETCH)
     wait_until("the partitions split between the two",
                both_hold_partitions(s.topic, survivor, victim), 60, [survivor, victim])
     start_at = victim.holding(s.topic)
@@ -493,7 +500,8 @@ def test_a_killed_consumers_partitions_move_to_the_survivor(kafka, orders_100k, 
         pos = positions(data)
         return {p: pos.get(f"kafka:{s.topic}/{p}", 0) for p in theirs}
 
-    # The victim dies once it has committed some of its partitions' records.
+    # The victim (slowed down) dies once it has committed some of its
+    # partitions' records.
     wait_until("records committed by the victim",
                lambda: any(n > (start_at[p] or 0) for p, n in victims_positions().items()), 60,
                [victim])
