@@ -116,8 +116,13 @@ async function main() {
     await page.screenshot({ path: screenshot, fullPage: true });
 
     // A phone: nothing wider than the screen.
+    // The charts follow the resize once Plotly has laid them out again: wait
+    // (up to 10 s) until the page fits, then measure after two more frames.
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.waitForTimeout(300);
+    await page.waitForFunction(() => document.documentElement.scrollWidth <= window.innerWidth,
+      null, { timeout: 10000 }).catch(() => null);
+    await page.evaluate(() => new Promise((done) =>
+      requestAnimationFrame(() => requestAnimationFrame(done))));
     seen.phone = await page.evaluate(() => ({
       scroll_width: document.documentElement.scrollWidth, inner_width: window.innerWidth,
     }));
