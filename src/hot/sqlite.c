@@ -125,7 +125,7 @@ typedef struct checkpointer {
     pthread_cond_t cv, done_cv;
     uint64_t asked, done; /* checkpoints asked for, and the last one done */
     int stop;
-    int restart; /* the next transaction waits for the checkpoint */
+    int restart; /* the next transaction waits for the checkpoint (the writer's own) */
 } checkpointer;
 
 typedef struct hot_sqlite {

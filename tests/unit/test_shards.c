@@ -204,6 +204,21 @@ static void test_partition_after_partition(const char *want)
     CHECK_EQ_INT(scalar("sequential", "SELECT value FROM engine_state WHERE key = 'late'"), 0);
 }
 
+/* The end of a test of two engines, where b has taken partition 1 over:
+ * a reads the other partitions from line `from` on and commits, and both
+ * engines and their stores close. */
+static void finish_pair(ss_engine *a, ss_hot *ha, ss_engine *b, ss_hot *hb, size_t from)
+{
+    for (size_t i = from; i < nlines; i++)
+        if (lines[i].part != 1)
+            CHECK_EQ_INT(apply(a, i, 0), SS_OK);
+    CHECK_EQ_INT(ss_engine_tick(a, 1), SS_OK);
+    ss_engine_free(a);
+    ss_engine_free(b);
+    ss_hot_close(ha);
+    ss_hot_close(hb);
+}
+
 /* Two engines on one store, as two processes of a consumer group: the first
  * reads every partition up to a point, releases partition 1, and the second
  * claims it, resumes at its stored position and reads it to the end; the
@@ -230,14 +245,7 @@ static void test_handover(const char *want)
         if (lines[i].part == 1)
             CHECK_EQ_INT(apply(b, i, 0), SS_OK);
     CHECK_EQ_INT(ss_engine_tick(b, 1), SS_OK);
-    for (size_t i = cut; i < nlines; i++)
-        if (lines[i].part != 1)
-            CHECK_EQ_INT(apply(a, i, 0), SS_OK);
-    CHECK_EQ_INT(ss_engine_tick(a, 1), SS_OK);
-    ss_engine_free(a);
-    ss_engine_free(b);
-    ss_hot_close(&ha);
-    ss_hot_close(&hb);
+    finish_pair(a, &ha, b, &hb, cut);
     char *got = kpis("handover");
     CHECK(strcmp(got, want) == 0);
     free(got);
@@ -314,14 +322,7 @@ static void test_released_positions_are_not_written_back(void)
             CHECK_EQ_INT(apply(b, i, 0), SS_OK);
     }
     CHECK_EQ_INT(ss_engine_tick(b, 1), SS_OK);
-    for (size_t i = cut; i < nlines; i++)
-        if (lines[i].part != 1)
-            CHECK_EQ_INT(apply(a, i, 0), SS_OK);
-    CHECK_EQ_INT(ss_engine_tick(a, 1), SS_OK);
-    ss_engine_free(a);
-    ss_engine_free(b);
-    ss_hot_close(&ha);
-    ss_hot_close(&hb);
+    finish_pair(a, &ha, b, &hb, cut);
     CHECK_EQ_INT(
         scalar("released", "SELECT position FROM ingest_positions WHERE source = 'part-1'"),
         (long long)n1);
