@@ -16,7 +16,8 @@ the partitions a process holds, which of the newest minutes are final.
   turn), each time a committed store that is a consistent prefix of every
   partition, then a final run: the store equals an uninterrupted Kafka run's
   in every table, final flags included.
-- Two consumers of one group sharing one store: the totals are exact; one
+- Two consumers of one group sharing one store (both paced, so that they
+  read at the same time on any machine): the totals are exact; one
   of them (made to fetch slowly) killed mid-stream, the survivor is given
   its partitions after the session timeout, resumes them at the stored
   positions, and the totals are still exact.
@@ -68,12 +69,14 @@ LINE_MAX = 1 << 20  # the longest record the engine takes whole
 # A dead member leaves the group after this, not after the default 45 s.
 FAST_GROUP = ["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000"]
 
-# A consumer that fetches about 64 KiB per partition a second: librdkafka
-# pauses fetching for a second (fetch.queue.backoff.ms) whenever its queue
-# holds more than queued.min.messages. Without it, a fast machine reads a
-# partition of the 100k topic in a fraction of a second, before any commit
-# can be watched for.
-SLOW_FETCH = ["-X", "queued.min.messages=1", "-X", "fetch.message.max.bytes=65536"]
+# librdkafka pauses fetching for a second (fetch.queue.backoff.ms) whenever
+# its queue holds more than queued.min.messages. With 1, a consumer fetches
+# once a second per partition: 4 MiB (about 12,000 records) with PACED_FETCH,
+# 64 KiB with SLOW_FETCH. Otherwise a fast machine reads a partition of the
+# 100k topic in a fraction of a second, before a test can see who holds what
+# or watch for a commit.
+PACED_FETCH = ["-X", "queued.min.messages=1"]
+SLOW_FETCH = [*PACED_FETCH, "-X", "fetch.message.max.bytes=65536"]
 
 # Everything the engine derives but the KPI rows, which Kafka keeps per shard:
 # those are compared through the kpi_minute view, which adds the shards up.
@@ -463,7 +466,7 @@ def test_two_consumers_share_a_store_exactly(kafka, orders_100k, tmp_path, backg
     s = orders_100k
     data = tmp_path / "shared"
     args = ["process", "--from", kafka_uri(kafka, s.topic), "--data", data, "--exit-at-end",
-            "--group", group("pair"), *FAST_GROUP]
+            "--group", group("pair"), *FAST_GROUP, *PACED_FETCH]
     t0 = time.monotonic()
     a = background("a", *args)
     b = background("b", *args)
