@@ -33,6 +33,8 @@ enum stmt {
     S_INS_LATE,
     S_INS_REJECTED,
     S_INS_CUSTOMER,
+    S_INS_CUSTOMERS,
+    S_MAX_ORDER_TS,
     S_UPS_PRODUCT,
     S_INS_CATEGORY,
     S_INS_COUNTRY,
@@ -52,6 +54,19 @@ enum stmt {
     S_COUNT
 };
 
+/* A customer's row is that of their earliest order (ties broken by the
+ * row's values), whatever the order in which the orders arrive and the
+ * commit boundaries. The orders of a transaction that are newer than all
+ * the store held when it began give their customers in one set-based
+ * statement at commit, which costs less than a statement each, and whose
+ * range then holds only that transaction's orders; older ones (out of
+ * order, or from a partition behind the others) one at a time. */
+#define CUSTOMER_CONFLICT                                                                          \
+    " ON CONFLICT (customer_id) DO UPDATE SET customer_segment = excluded.customer_segment, city " \
+    "= excluded.city, country = excluded.country, first_seen = excluded.first_seen WHERE "         \
+    "(excluded.first_seen, excluded.customer_segment, excluded.city, excluded.country) < "         \
+    "(first_seen, customer_segment, city, country)"
+
 static const char *const sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
@@ -66,15 +81,11 @@ static const char *const sql[S_COUNT] = {
     [S_HAS_CANCEL] = "SELECT 1 FROM cancellations_data WHERE event_id = ?1",
     [S_INS_LATE] = "INSERT OR IGNORE INTO late_events VALUES (?1,?2,?3,?4,?5,?6)",
     [S_INS_REJECTED] = "INSERT OR IGNORE INTO rejected_events VALUES (?1,?2,?3,?4,?5,?6,?7)",
-    /* Customers are derived once per transaction from the orders it wrote:
-     * one set-based statement costs less than a statement per order. A
-     * customer's row is that of their earliest order, whatever the commit
-     * boundaries. */
-    [S_INS_CUSTOMER] = "INSERT INTO customers SELECT customer_id, customer_segment, city, country, "
-                       "ts FROM orders_data WHERE ts >= ?1 AND ts <= ?2 AND true ON CONFLICT "
-                       "(customer_id) DO UPDATE SET customer_segment = excluded.customer_segment, "
-                       "city = excluded.city, country = excluded.country, first_seen = "
-                       "excluded.first_seen WHERE excluded.first_seen < first_seen",
+    [S_INS_CUSTOMER] = "INSERT INTO customers VALUES (?1,?2,?3,?4,?5)" CUSTOMER_CONFLICT,
+    [S_INS_CUSTOMERS] =
+        "INSERT INTO customers SELECT customer_id, customer_segment, city, country, "
+        "ts FROM orders_data WHERE ts >= ?1 AND ts <= ?2 AND true" CUSTOMER_CONFLICT,
+    [S_MAX_ORDER_TS] = "SELECT max(ts) FROM orders_data",
     [S_UPS_PRODUCT] = "INSERT INTO products VALUES (?1,?2,?3,?4) ON CONFLICT (product_id) DO "
                       "UPDATE SET product_name = excluded.product_name, category = "
                       "excluded.category, unit_price = excluded.unit_price",
@@ -133,8 +144,11 @@ typedef struct hot_sqlite {
     char *path;
     sqlite3_stmt *st[S_COUNT];
     int in_tx;
-    int64_t cust_from, cust_to; /* order times whose customers are pending */
-    checkpointer *ckpt;         /* NULL: SQLite checkpoints on commit */
+    /* Orders newer than cust_after (the newest in the store when the
+     * transaction began) whose customers are pending, from cust_from to
+     * cust_to. */
+    int64_t cust_after, cust_from, cust_to;
+    checkpointer *ckpt; /* NULL: SQLite checkpoints on commit */
 } hot_sqlite;
 
 static int db_error(hot_sqlite *h, const char *what)
@@ -456,6 +470,17 @@ static int sqlite_begin(void *vst)
     h->in_tx = rc == SS_OK;
     h->cust_from = INT64_MAX;
     h->cust_to = INT64_MIN;
+    h->cust_after = INT64_MAX; /* until known, every customer on its own */
+    if (rc == SS_OK) {
+        sqlite3_stmt *q = h->st[S_MAX_ORDER_TS];
+        int st = sqlite3_step(q);
+        const char *t = st == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
+        if (st == SQLITE_ROW && !t)
+            h->cust_after = INT64_MIN;
+        else if (t && ss_time_parse_iso(t, strlen(t), &h->cust_after) != 0)
+            h->cust_after = INT64_MAX;
+        sqlite3_reset(q);
+    }
     return rc;
 }
 
@@ -464,11 +489,11 @@ static int flush_customers(hot_sqlite *h)
     if (h->cust_from > h->cust_to)
         return SS_OK;
     char a[SS_ISO_LEN], b[SS_ISO_LEN];
-    bind_time(h->st[S_INS_CUSTOMER], 1, h->cust_from, a);
-    bind_time(h->st[S_INS_CUSTOMER], 2, h->cust_to, b);
+    bind_time(h->st[S_INS_CUSTOMERS], 1, h->cust_from, a);
+    bind_time(h->st[S_INS_CUSTOMERS], 2, h->cust_to, b);
     h->cust_from = INT64_MAX;
     h->cust_to = INT64_MIN;
-    return run(h, S_INS_CUSTOMER);
+    return run(h, S_INS_CUSTOMERS);
 }
 
 static int sqlite_commit(void *vst)
@@ -646,11 +671,20 @@ static int sqlite_put_order_dims(void *vst, const ss_event *ev, unsigned what)
     hot_sqlite *h = vst;
     const ss_order *o = &ev->u.order;
     int rc = SS_OK;
-    if (what & SS_DIMS_CUSTOMER) {
+    if ((what & SS_DIMS_CUSTOMER) && ev->ts > h->cust_after) {
         if (ev->ts < h->cust_from)
             h->cust_from = ev->ts;
         if (ev->ts > h->cust_to)
             h->cust_to = ev->ts;
+    } else if (what & SS_DIMS_CUSTOMER) {
+        char ts[SS_ISO_LEN];
+        sqlite3_stmt *q = h->st[S_INS_CUSTOMER];
+        bind_str(q, 1, o->customer_id);
+        bind_str(q, 2, o->customer_segment);
+        bind_str(q, 3, o->city);
+        bind_str(q, 4, o->country);
+        bind_time(q, 5, ev->ts, ts);
+        rc = run(h, S_INS_CUSTOMER);
     }
     if (rc == SS_OK && (what & SS_DIMS_PRODUCT)) {
         sqlite3_stmt *q = h->st[S_UPS_PRODUCT];
