@@ -721,14 +721,30 @@ static int kafka_consumer_open(const char *target, const ss_bus_opts *opts, void
         return SS_EINVAL;
     }
     if (kc->exit_at_end) {
+        /* It reads the topic as it stands: one that does not exist is a
+         * mistake in its name, not something to wait for. The cluster's list
+         * of topics is asked for, since asking for the topic itself could
+         * create it on a broker that creates topics on demand. */
         const struct rd_kafka_metadata *md = NULL;
         rc =
-            wait_metadata(kc->rk, kc->uri.brokers, 0, kc->last_error, timeout_ms, &md, err, errlen);
+            wait_metadata(kc->rk, kc->uri.brokers, 1, kc->last_error, timeout_ms, &md, err, errlen);
         if (rc != SS_OK) {
             kafka_consumer_close(kc);
             return rc;
         }
+        int found = 0;
+        for (int i = 0; i < md->topic_cnt && !found; i++)
+            found = strcmp(md->topics[i].topic, kc->uri.topic) == 0;
         rd_kafka_metadata_destroy(md);
+        if (!found) {
+            snprintf(err, errlen,
+                     "topic '%s' does not exist at %s, and --exit-at-end reads a topic as it "
+                     "stands; check the topic's name in --from (without --exit-at-end, process "
+                     "waits for the topic to appear)",
+                     kc->uri.topic, kc->uri.brokers);
+            kafka_consumer_close(kc);
+            return SS_EIO;
+        }
     }
     rd_kafka_poll_set_consumer(kc->rk);
     /* A handle on the topic before the group assigns its partitions: the

@@ -50,7 +50,8 @@ static const ss_opt process_table[] = {
     {"exit-at-end", SS_OPT_FLAG, F(exit_at_end), NULL, 0, 0, NULL, NULL,
      "For a kafka:// input: stop, after committing, once every assigned partition has been read "
      "to its end (replays, backfills). A cluster that does not answer at the start is then an "
-     "error after session.timeout.ms (30 s at most), not a wait."},
+     "error after session.timeout.ms (30 s at most), not a wait, and so is a topic that does not "
+     "exist."},
     {"property", SS_OPT_LIST, F(property), NULL, 0, 0, NULL, "KEY=VALUE",
      "A Kafka client property for a kafka:// input, given to librdkafka as kcat's -X is: TLS, "
      "SASL, tuning. Repeatable; in the environment, one per line."},

@@ -40,6 +40,7 @@ test.
 """
 
 import itertools
+import os
 import random
 import re
 import signal
@@ -721,6 +722,21 @@ def test_unreachable_cluster_with_exit_at_end_is_an_error(tmp_path):
     assert f"cannot reach the Kafka cluster at 127.0.0.1:{port} within 3.0 s" in err, err
     assert "Connection refused" in err, err
     assert took < 60, f"process took {took:.1f} s to give up"
+
+
+def test_missing_topic_with_exit_at_end_is_an_error(kafka, tmp_path):
+    """A replay of a topic that does not exist (a mistyped name) says so and
+    ends, without creating the topic."""
+    topic = f"no-such-topic-{os.getpid()}"
+    proc = cli("process", "--from", kafka_uri(kafka, topic), "--exit-at-end",
+               "--data", tmp_path / "data", timeout=120)
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 1, describe(proc)
+    assert f"topic '{topic}' does not exist at {kafka}" in err, err
+    assert "check the topic's name in --from" in err, err
+    listed = subprocess.run(["kcat", "-L", "-b", kafka], capture_output=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr.decode(errors="replace")
+    assert f'topic "{topic}"'.encode() not in listed.stdout, listed.stdout.decode()
 
 
 def test_unreachable_cluster_is_waited_for(tmp_path, background):
