@@ -421,7 +421,7 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
     sqlite3_db_config(h->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 1024, 2048);
     char *msg = NULL;
     const char *pragmas = ro ? "PRAGMA query_only = 1;"
-                             : "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA page_size = 16384; "
+                             : "PRAGMA page_size = 16384; PRAGMA auto_vacuum = INCREMENTAL; "
                                "PRAGMA journal_mode = WAL; PRAGMA "
                                "synchronous = NORMAL; PRAGMA wal_autocheckpoint = 8192; "
                                "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";

@@ -1,9 +1,10 @@
-"""Black-box tests of kpi_minute_data's key (src/hot/schema.sql): a new store
-is created at schema version 3, where the table is keyed by dimension first; a
-store of version 2 (keyed by minute first) is still read as it is, and the
-next command that writes it rebuilds the table once, keeping every row, after
-which the engine continues exactly as on an uninterrupted run. (The upgrade
-from version 1 is tests/cli/test_store_migration.py.)
+"""Black-box tests of the store's format: its page size, and kpi_minute_data's
+key (src/hot/schema.sql). A new store is created at schema version 3, where the
+table is keyed by dimension first; a store of version 2 (keyed by minute first)
+is still read as it is, and the next command that writes it rebuilds the table
+once, keeping every row, after which the engine continues exactly as on an
+uninterrupted run. (The upgrade from version 1 is
+tests/cli/test_store_migration.py.)
 """
 
 import re
@@ -54,6 +55,16 @@ def kpi_rows(data):
 def test_new_store_is_keyed_by_dimension(tmp_path, gen_file):
     process(tmp_path / "d", gen_file(SEED, 200))
     assert kpi_key(tmp_path / "d") == (KEY_V3, "3")
+
+
+def test_new_store_has_16_kib_pages_and_incremental_vacuum(tmp_path, gen_file):
+    """The page size takes effect only if set before anything else fixes the
+    file's format (setting auto_vacuum first left 4 KiB pages)."""
+    process(tmp_path / "d", gen_file(SEED, 200))
+    with connect_ro(tmp_path / "d") as db:
+        settings = [db.execute(f"PRAGMA {p}").fetchone()[0]
+                    for p in ("page_size", "auto_vacuum", "journal_mode")]
+    assert settings == [16384, 2, "wal"]
 
 
 def test_version_2_store_is_rebuilt_by_the_next_writer(tmp_path, gen_file):
