@@ -674,6 +674,30 @@ def test_malformed_messages_reach_the_dead_letter_topic(kafka, tmp_path):
             assert 900_000 < len(got) <= 1_000_000 and got == value[:len(got)], (name, len(got))
 
 
+def test_positions_are_committed_to_kafka_for_lag(kafka, tmp_path):
+    """Kafka's tools see the group's lag: after a run to the end, the group's
+    committed offsets are the ends of the partitions, which equal the store's
+    positions. Another member of the group (kcat) then reads exactly the
+    messages produced since, and without committed offsets it would read every
+    message (auto.offset.reset=earliest)."""
+    topic, g = "orders-lag", group("lag")
+    gen_topic(kafka, topic, ["--seed", 87, "--count", 150], partitions=2)
+    before = read_topic(kafka, topic)
+    ends = {p: max(o for q, o, _, _ in before if q == p) + 1 for p in (0, 1)}
+    data = tmp_path / "data"
+    process(data, kafka_uri(kafka, topic), "--exit-at-end", "--group", g)
+    assert positions(data) == {f"kafka:{topic}/{p}": ends[p] for p in (0, 1)}
+    gen_topic(kafka, topic, ["--seed", 88, "--count", 20], partitions=2)
+    after = read_topic(kafka, topic)
+    proc = subprocess.run(["kcat", "-b", kafka, "-G", g, "-e", "-q", "-X",
+                           "auto.offset.reset=earliest", "-f", "%p %o\n", topic],
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    read = sorted(tuple(map(int, line.split())) for line in proc.stdout.decode().splitlines())
+    want = sorted((p, o) for p, o, _, _ in after if o >= ends[p])
+    assert len(want) > 20 and read == want, (len(read), len(want), read[:5], want[:5])
+
+
 # ---- usage errors and an unreachable cluster ----
 
 @pytest.mark.parametrize("args,needles", [
