@@ -535,14 +535,18 @@ static const char *const consumer_defaults[] = {
      * 2.2 and later let one change), whatever the consumer reads meanwhile:
      * the queue must hold a second of what the engine consumes, or the
      * engine idles. 100,000 messages (the default count) lasted the
-     * engine a third of a second, which doubled the time of a replay; the
-     * byte bound, librdkafka's default of 64 MiB (about 200,000 events),
-     * now governs. The count still bounds the queue's per-message memory
+     * engine a third of a second, which doubled the time of a replay; 64
+     * MiB (the default bytes, about 200,000 events) lasted it 0.7 s once
+     * the store wrote 300,000 events a second, and a replay from one
+     * partition then took 8.5 s instead of 6.7 s. The queue is one for all
+     * partitions and fills only while the engine is behind (a replay, a
+     * backlog): 128 MiB, about 400,000 events, costs about 130 MB more at
+     * such times. The count still bounds the queue's per-message memory
      * when messages are tiny. */
     "queued.min.messages",
-    "300000",
+    "600000",
     "queued.max.messages.kbytes",
-    "65536",
+    "131072",
     NULL,
 };
 
