@@ -34,7 +34,7 @@ FUZZ_RUNS    ?= 200000
 
 fuzz-build: deps
 	cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang-14 \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_FUZZ=ON -DSS_WERROR=OFF >/dev/null
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_FUZZ=ON >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_decode fuzz_profile
 
 fuzz: fuzz-build

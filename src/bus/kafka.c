@@ -937,16 +937,29 @@ static void kafka_consumer_rejected(void *state, const ss_bus_msg *msg, const ch
                                        5 * sizeof "shopstream.partition";
         if (kc->dlq_max > extra && len > kc->dlq_max - extra)
             len = kc->dlq_max - extra;
+            /* The array form of rd_kafka_producev, whose RD_KAFKA_V_ macros are
+             * GNU statement expressions. */
+#define DLQ_HEADER(k, v)                                                                           \
+    {                                                                                              \
+        .vtype = RD_KAFKA_VTYPE_HEADER, .u.header = {(k), (v), -1 }                                \
+    }
+        const rd_kafka_vu_t vus[] = {
+            {.vtype = RD_KAFKA_VTYPE_RKT, .u.rkt = kc->dlq_topic},
+            {.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY},
+            {.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {(void *)msg->data, len}},
+            DLQ_HEADER("shopstream.reason", reason),
+            DLQ_HEADER("shopstream.topic", kc->uri.topic),
+            DLQ_HEADER("shopstream.partition", part),
+            DLQ_HEADER("shopstream.offset", off),
+            DLQ_HEADER("shopstream.bytes", bytes),
+        };
+#undef DLQ_HEADER
         rd_kafka_resp_err_t e;
         do {
-            e = rd_kafka_producev(kc->dlq, RD_KAFKA_V_RKT(kc->dlq_topic),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                  RD_KAFKA_V_VALUE((void *)msg->data, len),
-                                  RD_KAFKA_V_HEADER("shopstream.reason", reason, -1),
-                                  RD_KAFKA_V_HEADER("shopstream.topic", kc->uri.topic, -1),
-                                  RD_KAFKA_V_HEADER("shopstream.partition", part, -1),
-                                  RD_KAFKA_V_HEADER("shopstream.offset", off, -1),
-                                  RD_KAFKA_V_HEADER("shopstream.bytes", bytes, -1), RD_KAFKA_V_END);
+            rd_kafka_error_t *error = rd_kafka_produceva(kc->dlq, vus, sizeof vus / sizeof *vus);
+            e = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
+            if (error)
+                rd_kafka_error_destroy(error);
             if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 rd_kafka_poll(kc->dlq, 100);
         } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);

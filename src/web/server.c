@@ -232,7 +232,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return ret;
 }
 
-static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's logger: fmt is a printf format of its own. */
+__attribute__((format(printf, 2, 0))) static void on_mhd_error(void *cls, const char *fmt,
+                                                               va_list ap)
 {
     (void)cls;
     char msg[512];
