@@ -917,6 +917,12 @@ static int dlq_open(kafka_consumer *kc)
  * record headers, lengths and varints), besides its value and headers. */
 #define DLQ_FRAMING_BYTES 1024
 
+/* A text header of a message given to rd_kafka_produceva. */
+static rd_kafka_vu_t vu_header(const char *name, const char *value)
+{
+    return (rd_kafka_vu_t){.vtype = RD_KAFKA_VTYPE_HEADER, .u.header = {name, value, -1}};
+}
+
 static void kafka_consumer_rejected(void *state, const ss_bus_msg *msg, const char *reason)
 {
     kafka_consumer *kc = state;
@@ -937,23 +943,18 @@ static void kafka_consumer_rejected(void *state, const ss_bus_msg *msg, const ch
                                        5 * sizeof "shopstream.partition";
         if (kc->dlq_max > extra && len > kc->dlq_max - extra)
             len = kc->dlq_max - extra;
-            /* The array form of rd_kafka_producev, whose RD_KAFKA_V_ macros are
-             * GNU statement expressions. */
-#define DLQ_HEADER(k, v)                                                                           \
-    {                                                                                              \
-        .vtype = RD_KAFKA_VTYPE_HEADER, .u.header = {(k), (v), -1 }                                \
-    }
+        /* The array form of rd_kafka_producev, whose RD_KAFKA_V_ macros are
+         * GNU statement expressions. */
         const rd_kafka_vu_t vus[] = {
             {.vtype = RD_KAFKA_VTYPE_RKT, .u.rkt = kc->dlq_topic},
             {.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY},
             {.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {(void *)msg->data, len}},
-            DLQ_HEADER("shopstream.reason", reason),
-            DLQ_HEADER("shopstream.topic", kc->uri.topic),
-            DLQ_HEADER("shopstream.partition", part),
-            DLQ_HEADER("shopstream.offset", off),
-            DLQ_HEADER("shopstream.bytes", bytes),
+            vu_header("shopstream.reason", reason),
+            vu_header("shopstream.topic", kc->uri.topic),
+            vu_header("shopstream.partition", part),
+            vu_header("shopstream.offset", off),
+            vu_header("shopstream.bytes", bytes),
         };
-#undef DLQ_HEADER
         rd_kafka_resp_err_t e;
         do {
             rd_kafka_error_t *error = rd_kafka_produceva(kc->dlq, vus, sizeof vus / sizeof *vus);

@@ -231,6 +231,15 @@ static void checkpointer_settle(checkpointer *c)
     pthread_mutex_unlock(&c->mu);
 }
 
+static void checkpointer_free(checkpointer *c)
+{
+    sqlite3_close(c->db);
+    pthread_cond_destroy(&c->done_cv);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
 static void checkpointer_stop(hot_sqlite *h)
 {
     checkpointer *c = h->ckpt;
@@ -242,11 +251,7 @@ static void checkpointer_stop(hot_sqlite *h)
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
-    sqlite3_close(c->db);
-    pthread_cond_destroy(&c->done_cv);
-    pthread_cond_destroy(&c->cv);
-    pthread_mutex_destroy(&c->mu);
-    free(c);
+    checkpointer_free(c);
     h->ckpt = NULL;
 }
 
@@ -271,11 +276,7 @@ static void checkpointer_start(hot_sqlite *h)
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->done_cv, NULL);
     if (pthread_create(&c->thread, NULL, checkpoint_main, c) != 0) {
-        sqlite3_close(c->db);
-        pthread_cond_destroy(&c->done_cv);
-        pthread_cond_destroy(&c->cv);
-        pthread_mutex_destroy(&c->mu);
-        free(c);
+        checkpointer_free(c);
         return;
     }
     h->ckpt = c;
@@ -470,17 +471,17 @@ static int sqlite_begin(void *vst)
     h->in_tx = rc == SS_OK;
     h->cust_from = INT64_MAX;
     h->cust_to = INT64_MIN;
-    h->cust_after = INT64_MAX; /* until known, every customer on its own */
-    if (rc == SS_OK) {
-        sqlite3_stmt *q = h->st[S_MAX_ORDER_TS];
-        int st = sqlite3_step(q);
-        const char *t = st == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
-        if (st == SQLITE_ROW && !t)
+    /* Until known, every customer on its own; no orders yet, none so. */
+    h->cust_after = INT64_MAX;
+    sqlite3_stmt *q = h->st[S_MAX_ORDER_TS];
+    if (rc == SS_OK && sqlite3_step(q) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(q, 0);
+        if (!t)
             h->cust_after = INT64_MIN;
-        else if (t && ss_time_parse_iso(t, strlen(t), &h->cust_after) != 0)
+        else if (ss_time_parse_iso(t, strlen(t), &h->cust_after) != 0)
             h->cust_after = INT64_MAX;
-        sqlite3_reset(q);
     }
+    sqlite3_reset(q);
     return rc;
 }
 
