@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
 .PHONY: all deps build asan test test-unit format format-check bench run clean fuzz fuzz-build fuzz-smoke \
-  kafka kafka-stop
+  kafka kafka-stop mongo mongo-stop
 
 all: build
 
@@ -88,6 +88,15 @@ kafka: deps
 kafka-stop:
 	@SHOPSTREAM_KAFKA_DIR=$(CURDIR)/$(BUILD)/kafka scripts/kafka stop
 
+# A local MongoDB-wire server (mongo-java-server, loopback) with its state in
+# $(BUILD)/mongo; prints its mongodb:// URI. The jars come from Maven Central once.
+mongo: deps
+	@SHOPSTREAM_MONGO_DIR=$(CURDIR)/$(BUILD)/mongo scripts/mongo start
+
+mongo-stop:
+	@SHOPSTREAM_MONGO_DIR=$(CURDIR)/$(BUILD)/mongo scripts/mongo stop
+
 clean:
 	@[ ! -d $(BUILD)/kafka ] || SHOPSTREAM_KAFKA_DIR=$(CURDIR)/$(BUILD)/kafka scripts/kafka stop
+	@[ ! -d $(BUILD)/mongo ] || SHOPSTREAM_MONGO_DIR=$(CURDIR)/$(BUILD)/mongo scripts/mongo stop
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

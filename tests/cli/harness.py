@@ -138,3 +138,53 @@ def kafka(tmp_path_factory):
         yield address
     finally:
         stop_kafka(state)
+
+
+# ---- a MongoDB-wire server of the test session's own (scripts/mongo) ----
+
+MONGO_SCRIPT = REPO / "scripts" / "mongo"
+
+
+def start_mongo(state_dir, keep=False):
+    """Starts mongo-java-server with scripts/mongo, its state in state_dir;
+    returns its URI ("mongodb://127.0.0.1:PORT") once it answers. The server
+    stops by itself when this process is gone. With keep, restarts the server
+    stopped in state_dir, with its data and port (an outage)."""
+    proc = subprocess.run([str(MONGO_SCRIPT), "start", "--dir", str(state_dir),
+                           "--owner", str(os.getpid()), *(["--keep"] if keep else [])],
+                          capture_output=True, timeout=900)
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/mongo start failed (exit {proc.returncode}):\n"
+                    f"{proc.stderr.decode(errors='replace')[-3000:]}")
+    return proc.stdout.decode().strip()
+
+
+def stop_mongo(state_dir):
+    """Stops the server of state_dir (SIGTERM, then waits for its exit)."""
+    subprocess.run([str(MONGO_SCRIPT), "stop", "--dir", str(state_dir)], capture_output=True,
+                   timeout=120)
+
+
+class MongoServer:
+    """The session's server: its URI and state directory, so that a test can
+    stop and restart it (with its data) to play an outage."""
+
+    def __init__(self, state_dir):
+        self.dir = state_dir
+        self.uri = start_mongo(state_dir)
+
+    def stop(self):
+        stop_mongo(self.dir)
+
+    def restart(self):
+        self.uri = start_mongo(self.dir, keep=True)
+
+
+@pytest.fixture(scope="session")
+def mongo(tmp_path_factory):
+    """A mongo-java-server started for this test session (MongoServer)."""
+    server = MongoServer(tmp_path_factory.mktemp("mongo"))
+    try:
+        yield server
+    finally:
+        server.stop()
