@@ -179,11 +179,46 @@ typedef struct ss_hot {
     void *st;
 } ss_hot;
 
-/* Opens the store named by uri: "sqlite:PATH". */
+/* ---- what the backends share (hot.c) ---- */
+
+/* The dimension of a name ("overall", "city", ...), or -1. */
+int ss_dim_parse(const char *name, size_t len);
+
+/* A scanned fact's JSON line in the cold layout (docs/lifecycle.md), built
+ * field by field in the table's column order: ss_hot_line_begin, then one
+ * call per column that is not NULL, then ss_hot_line_end. A column named
+ * *_cents holds integer cents and is written without the suffix as money
+ * with exactly two decimals. */
+void ss_hot_line_begin(ss_buf *line);
+void ss_hot_line_int(ss_buf *line, const char *name, int64_t v);
+void ss_hot_line_text(ss_buf *line, const char *name, const char *s, size_t n);
+void ss_hot_line_end(ss_buf *line);
+
+/* The identity of a rejected record (32 hex digits and a NUL), so that the
+ * same bad bytes are recorded once: 128 bits from two 64-bit FNV-1a variants
+ * over the kept bytes and the record's full length. */
+void ss_hot_raw_id(const char *raw, size_t len, size_t total, char out[33]);
+
+/* The time_minutes row of a minute: its date (first 10 characters of the
+ * ISO text), hour, minute, ISO weekday (1 = Monday) and weekday name. */
+typedef struct ss_hot_minute {
+    int hour, minute, weekday;
+    const char *weekday_name;
+} ss_hot_minute;
+void ss_hot_minute_of(int64_t minute, ss_hot_minute *m);
+
+/* Whether a customer's row from an order of (ts, segment, city, country)
+ * replaces the row it has: the earliest order wins, ties broken by the
+ * row's values in byte order, so that the result does not depend on the
+ * order in which orders arrive. */
+int ss_hot_customer_wins(int64_t ts, const ss_str *vals, int64_t cur_ts, const ss_str *cur_vals);
+
+/* Opens the store named by uri: "sqlite:PATH" or "mongodb://HOST:PORT/DB". */
 int ss_hot_open(const char *uri, const ss_hot_open_opts *o, ss_hot *hot, char *err, size_t errlen);
 void ss_hot_close(ss_hot *hot);
 
 extern const ss_hot_ops ss_hot_sqlite_ops;
 extern const ss_hot_ops ss_hot_null_ops;
+extern const ss_hot_ops ss_hot_mongo_ops;
 
 #endif

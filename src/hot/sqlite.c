@@ -637,26 +637,13 @@ static int sqlite_put_late(void *vst, const ss_event *ev, const char *raw, size_
     return rc;
 }
 
-/* 128 bits from two independent 64-bit FNV-1a variants: the identity of a
- * rejected record, so that the same bad bytes are recorded once. */
-static void raw_id(const char *raw, size_t len, size_t total, char out[33])
-{
-    uint64_t a = 0xcbf29ce484222325ULL, b = 0x84222325cbf29ce4ULL ^ total;
-    for (size_t i = 0; i < len; i++) {
-        a = (a ^ (unsigned char)raw[i]) * 0x100000001b3ULL;
-        b = (b ^ (unsigned char)raw[i]) * 0x100000001b3ULL;
-        b ^= b >> 29;
-    }
-    snprintf(out, 33, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
-}
-
 static int sqlite_put_rejected(void *vst, const char *raw, size_t len, size_t raw_bytes,
                                const char *reason, const char *source, int64_t position)
 {
     hot_sqlite *h = vst;
     sqlite3_stmt *q = h->st[S_INS_REJECTED];
     char id[33], now[SS_ISO_LEN];
-    raw_id(raw, len, raw_bytes, id);
+    ss_hot_raw_id(raw, len, raw_bytes, id);
     sqlite3_bind_text(q, 1, id, 32, SQLITE_STATIC);
     bind_time(q, 2, ss_now_ms(), now);
     sqlite3_bind_text(q, 3, source, -1, SQLITE_STATIC);
@@ -728,19 +715,17 @@ static int sqlite_put_place(void *vst, const char *city, const char *country,
 
 static int sqlite_put_minute(void *vst, int64_t minute)
 {
-    static const char *const days[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
-                                       "Friday", "Saturday", "Sunday"};
     hot_sqlite *h = vst;
     sqlite3_stmt *q = h->st[S_INS_MINUTE];
     char ts[SS_ISO_LEN];
+    ss_hot_minute m;
+    ss_hot_minute_of(minute, &m);
     bind_time(q, 1, minute, ts);
     sqlite3_bind_text(q, 2, ts, 10, SQLITE_STATIC);
-    int64_t in_day = minute - ss_time_floor(minute, SS_MS_PER_DAY);
-    sqlite3_bind_int(q, 3, (int)(in_day / SS_MS_PER_HOUR));
-    sqlite3_bind_int(q, 4, (int)(in_day / SS_MS_PER_MIN % 60));
-    int wd = ss_time_weekday(minute);
-    sqlite3_bind_int(q, 5, wd + 1);
-    sqlite3_bind_text(q, 6, days[wd], -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 3, m.hour);
+    sqlite3_bind_int(q, 4, m.minute);
+    sqlite3_bind_int(q, 5, m.weekday);
+    sqlite3_bind_text(q, 6, m.weekday_name, -1, SQLITE_STATIC);
     return run(h, S_INS_MINUTE);
 }
 
@@ -898,11 +883,8 @@ static int sqlite_read_kpis(void *vst, int64_t from, int64_t to, int dim, int op
         const char *m = (const char *)sqlite3_column_text(q, 0);
         if (ss_time_parse_iso(m, strlen(m), &r.minute))
             continue;
-        const char *d = (const char *)sqlite3_column_text(q, 1);
-        r.dim = -1;
-        for (int i = 0; i < SS_DIM_COUNT; i++)
-            if (!strcmp(d, ss_dim_name(i)))
-                r.dim = i;
+        r.dim = ss_dim_parse((const char *)sqlite3_column_text(q, 1),
+                             (size_t)sqlite3_column_bytes(q, 1));
         r.value.p = (const char *)sqlite3_column_text(q, 2);
         r.value.n = (uint32_t)sqlite3_column_bytes(q, 2);
         r.shard = sqlite3_column_int(q, 3);
@@ -1017,29 +999,17 @@ static int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t
     ss_buf line;
     ss_buf_init(&line, 1024);
     while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        line.len = 0;
-        ss_buf_putc(&line, '{');
-        for (int i = 0, first = 1; i < ncol; i++) {
+        ss_hot_line_begin(&line);
+        for (int i = 0; i < ncol; i++) {
             int type = sqlite3_column_type(st, i);
-            if (type == SQLITE_NULL)
-                continue;
             const char *name = sqlite3_column_name(st, i);
-            size_t nlen = strlen(name);
-            int money = nlen > 6 && !strcmp(name + nlen - 6, "_cents");
-            if (!first)
-                ss_buf_putc(&line, ',');
-            first = 0;
-            ss_buf_put_jstr(&line, name, money ? nlen - 6 : nlen);
-            ss_buf_putc(&line, ':');
-            if (money)
-                ss_buf_put_cents(&line, sqlite3_column_int64(st, i));
-            else if (type == SQLITE_INTEGER)
-                ss_buf_put_i64(&line, sqlite3_column_int64(st, i));
-            else
-                ss_buf_put_jstr(&line, (const char *)sqlite3_column_text(st, i),
-                                (size_t)sqlite3_column_bytes(st, i));
+            if (type == SQLITE_INTEGER)
+                ss_hot_line_int(&line, name, sqlite3_column_int64(st, i));
+            else if (type != SQLITE_NULL)
+                ss_hot_line_text(&line, name, (const char *)sqlite3_column_text(st, i),
+                                 (size_t)sqlite3_column_bytes(st, i));
         }
-        ss_buf_putc(&line, '}');
+        ss_hot_line_end(&line);
         int64_t ts = 0;
         ss_time_parse_iso((const char *)sqlite3_column_text(st, ts_col),
                           (size_t)sqlite3_column_bytes(st, ts_col), &ts);
