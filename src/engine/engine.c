@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "common/timeutil.h"
 #include "cold/index.h"
+#include "engine/batch.h"
 #include "engine/decode.h"
 
 #define ATTR_CAP         (1u << 16) /* orders remembered per cache generation */
@@ -199,7 +200,8 @@ struct ss_engine {
     uint64_t commits;
     int64_t last_commit_wall;
     char lookup_buf[1024];
-    ss_record rec; /* for ss_engine_process */
+    ss_record rec;  /* for ss_engine_process */
+    ss_batch *pend; /* on-time events not yet handed to the store */
 };
 
 static const ss_str s_all = {"all", 3};
@@ -431,6 +433,7 @@ int ss_engine_open(ss_hot *hot, const ss_engine_config *cfg, ss_engine **out, ch
     ss_buf_init(&e->gens[0].bytes, 1 << 20);
     ss_buf_init(&e->gens[1].bytes, 1 << 20);
     e->seen_dims.tab = ss_calloc(SEEN_CAP, sizeof *e->seen_dims.tab);
+    e->pend = ss_batch_new();
     e->last_commit_mono = ss_mono_ms();
     e->cur = -1;
     e->wm_min = INT64_MIN;
@@ -480,6 +483,7 @@ void ss_engine_free(ss_engine *e)
         ss_buf_free(&e->gens[i].bytes);
     }
     free(e->seen_dims.tab);
+    ss_batch_free(e->pend);
     for (int i = 0; i < e->nsrc; i++)
         free(e->src[i].name);
     ss_decoder_free(&e->dec);
@@ -642,6 +646,8 @@ static int resolve(ss_engine *e, const ss_event *ev, ss_attrib *at, uint64_t dh[
         *have_dh = 1;
         return SS_OK;
     }
+    if (ss_batch_order(e->pend, ev->order_id, at, dh, have_dh))
+        return SS_OK;
     int found = 0;
     int rc = e->hot->ops->lookup_order(e->hot->st, ev->order_id, at, e->lookup_buf,
                                        sizeof e->lookup_buf, &found);
@@ -691,10 +697,43 @@ int ss_engine_process(ss_engine *e, const ss_bus_msg *msg)
     return ss_engine_apply(e, &e->rec);
 }
 
+/* Hands the pending events to the store in one call, then does what
+ * depends on which of them were new: counts, attribution cache, dimensions,
+ * KPIs, in input order, as if each had been stored when it was applied. */
+static int flush_pending(ss_engine *e)
+{
+    ss_batch *b = e->pend;
+    if (!b->n)
+        return SS_OK;
+    int rc = e->hot->ops->put_events(e->hot->st, b->evp, b->at, b->n, b->is_new);
+    for (size_t i = 0; i < b->n && rc == SS_OK; i++) {
+        const ss_event *ev = &b->ev[i];
+        shard *sh = shard_find(e, b->item[i].shard);
+        if (!b->is_new[i]) {
+            sh->st.duplicates++;
+            continue;
+        }
+        sh->st.stored++;
+        event_dims dims;
+        event_dims_of(ev, &b->at[i], b->item[i].have_dh ? b->item[i].dh : NULL, &dims);
+        if (ev->type == SS_EV_ORDER) {
+            attr_add(e, ev->order_id, &ev->u.order, dims.h + 1);
+            rc = upsert_dims(e, ev, &dims);
+        }
+        if (rc == SS_OK)
+            rc = aggregate(e, sh, ev, &dims);
+    }
+    ss_batch_reset(b);
+    return rc;
+}
+
 int ss_engine_apply(ss_engine *e, const ss_record *rec)
 {
     const ss_bus_msg *msg = &rec->msg;
-    int rc = ensure_tx(e);
+    int rc = e->pend->n == SS_BATCH_MAX ? flush_pending(e) : SS_OK;
+    if (rc)
+        return rc;
+    rc = ensure_tx(e);
     if (rc)
         return rc;
     shard *sh;
@@ -720,7 +759,9 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
         int64_t closed = frontier(e, sh);
         late = closed != INT64_MIN && window_end <= closed;
         if (late) {
-            rc = e->hot->ops->has_event(e->hot->st, ev.event_id, &found);
+            found = ss_batch_has(e->pend, 0, ev.event_id);
+            if (!found)
+                rc = e->hot->ops->has_event(e->hot->st, ev.event_id, &found);
             if (rc == SS_OK && !found && e->cfg.cold)
                 rc = ss_cold_index_has_event(e->cfg.cold, e->hot, ev.event_id, ev.ts, &found);
         } else {
@@ -761,23 +802,15 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
         return rc;
     }
 
-    const ss_event *evp = &ev;
-    uint8_t is_new = 0;
-    rc = e->hot->ops->put_events(e->hot->st, &evp, &at, 1, &is_new);
-    if (rc)
-        return rc;
-    if (!is_new) {
+    /* An id pending already (the same type) is a duplicate, whatever the
+     * store answers for the first; the others wait for flush_pending. */
+    if (ss_batch_has(e->pend, ev.type, ev.event_id)) {
         st->duplicates++;
     } else {
-        st->stored++;
-        event_dims dims;
-        event_dims_of(&ev, &at, have_dh ? dh : NULL, &dims);
-        if (ev.type == SS_EV_ORDER) {
-            attr_add(e, ev.order_id, &ev.u.order, dims.h + 1);
-            rc = upsert_dims(e, &ev, &dims);
-        }
-        if (rc == SS_OK)
-            rc = aggregate(e, sh, &ev, &dims);
+        ss_batch_item it = {.shard = st->shard, .have_dh = have_dh};
+        if (have_dh)
+            memcpy(it.dh, dh, sizeof dh);
+        ss_batch_add(e->pend, &ev, &at, &it);
     }
     if (ev.ts > st->max_ts || st->max_ts == INT64_MIN) {
         st->max_ts = ev.ts;
@@ -849,6 +882,9 @@ int ss_engine_tick(ss_engine *e, int force)
     if (!force && e->since_commit < e->cfg.commit_records &&
         now - e->last_commit_mono < e->cfg.commit_ms)
         return SS_OK;
+    int rc = flush_pending(e);
+    if (rc)
+        return rc;
     ss_position pos[MAX_SOURCES];
     size_t np = 0;
     for (int i = 0; i < e->nsrc; i++) {
@@ -863,7 +899,6 @@ int ss_engine_tick(ss_engine *e, int force)
     }
     ss_hot_state *states = ss_malloc((size_t)(e->nshards ? e->nshards : 1) * sizeof *states);
     size_t ns = 0;
-    int rc = SS_OK;
     for (int i = 0; i < e->nshards && rc == SS_OK; i++) {
         if (!e->shards[i].active)
             continue;
