@@ -238,8 +238,19 @@ static void mongo_cleanup(void)
     mongoc_cleanup();
 }
 
+/* libmongoc's own messages: warnings and worse go to our log, the rest
+ * (its debug lines among them) nowhere. */
+static void on_mongoc_log(mongoc_log_level_t level, const char *domain, const char *message,
+                          void *ctx)
+{
+    (void)ctx;
+    if (level <= MONGOC_LOG_LEVEL_WARNING)
+        SS_WARN("hot:mongo", "libmongoc %s: %s", domain, message);
+}
+
 static void mongo_setup(void)
 {
+    mongoc_log_set_handler(on_mongoc_log, NULL);
     mongoc_init();
     atexit(mongo_cleanup);
 }
