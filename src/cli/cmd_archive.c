@@ -1,19 +1,15 @@
 /* shopstream archive: moves the oldest events from the hot store to the cold
  * store past a size threshold; --status and --verify inspect the archives. */
-#include <limits.h>
-#include <pthread.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/stores.h"
 #include "cold/archiver.h"
-#include "cold/index.h"
 #include "common/buf.h"
 #include "common/log.h"
-#include "common/mem.h"
 #include "common/status.h"
 
 typedef struct archive_opts {
@@ -48,84 +44,6 @@ static const ss_opt archive_table[] = {
     SS_OPT_END,
 };
 
-void ss_archive_uris(const char *data, const char *cold, char *hot_uri, size_t hn, char *cold_uri,
-                     size_t cn)
-{
-    /* Absolute, because manifests name the store their data came from. */
-    char real[PATH_MAX];
-    if (realpath(data, real))
-        data = real;
-    snprintf(hot_uri, hn, "sqlite:%s/hot.db", data);
-    if (cold)
-        snprintf(cold_uri, cn, "%s", cold);
-    else
-        snprintf(cold_uri, cn, "file:%s/cold", data);
-}
-
-typedef struct archiver_thread {
-    ss_archiver_loop_config lc;
-    char hot_uri[4096], cold_uri[4096];
-    volatile int stop;
-    pthread_t tid;
-    int running;
-} archiver_thread;
-
-static void *archiver_main(void *arg)
-{
-    archiver_thread *t = arg;
-    ss_archiver_loop(&t->lc);
-    return NULL;
-}
-
-archiver_thread *ss_archiver_start(const char *data, const char *cold, int64_t hot_max_mb,
-                                   int64_t every_s, int gzip)
-{
-    if (every_s <= 0)
-        return NULL;
-    archiver_thread *t = ss_calloc(1, sizeof *t);
-    ss_archive_uris(data, cold, t->hot_uri, sizeof t->hot_uri, t->cold_uri, sizeof t->cold_uri);
-    t->lc = (ss_archiver_loop_config){
-        .hot_uri = t->hot_uri,
-        .cold_uri = t->cold_uri,
-        .cfg = {.max_bytes = hot_max_mb * 1000000, .gzip = gzip, .source = t->hot_uri},
-        .every_ms = every_s * 1000,
-        .stop = &t->stop,
-    };
-    t->running = pthread_create(&t->tid, NULL, archiver_main, t) == 0;
-    if (!t->running)
-        SS_ERROR("archive", "cannot start the archiver thread; archiving is off");
-    return t;
-}
-
-int ss_archiver_finish(archiver_thread *t, int final_pass)
-{
-    if (!t)
-        return SS_OK;
-    t->stop = 1;
-    if (t->running)
-        pthread_join(t->tid, NULL);
-    int rc = SS_OK;
-    if (final_pass) {
-        /* A finite input has ended: leave the store within its threshold. */
-        ss_archiver_loop_config lc = t->lc;
-        lc.once = 1;
-        rc = ss_archiver_loop(&lc);
-    }
-    free(t);
-    return rc;
-}
-
-struct ss_cold_index *ss_cold_index_for(const char *data, const char *cold_uri, ss_cold *cold)
-{
-    char hot_uri[4096], uri[4096], err[1024];
-    ss_archive_uris(data, cold_uri, hot_uri, sizeof hot_uri, uri, sizeof uri);
-    if (ss_cold_open(uri, cold, err, sizeof err) != SS_OK) {
-        SS_WARN("process", "%s; archived events will not be recognised", err);
-        return NULL;
-    }
-    return ss_cold_index_new(cold);
-}
-
 static int archive_run(const void *vopts, int argc, char **argv)
 {
     const archive_opts *o = vopts;
@@ -139,7 +57,7 @@ static int archive_run(const void *vopts, int argc, char **argv)
         return SS_EXIT_USAGE;
     }
     char hot_uri[4096], cold_uri[4096], err[1024];
-    ss_archive_uris(o->data, o->cold, hot_uri, sizeof hot_uri, cold_uri, sizeof cold_uri);
+    ss_store_uris(o->data, o->cold, hot_uri, sizeof hot_uri, cold_uri, sizeof cold_uri);
     /* Archiving a store that does not exist would create an empty one. */
     struct stat sb;
     if (stat(hot_uri + strlen("sqlite:"), &sb) != 0) {
@@ -150,7 +68,7 @@ static int archive_run(const void *vopts, int argc, char **argv)
         return SS_EXIT_USAGE;
     }
     ss_hot hot;
-    int ec = ss_open_hot_for_data(o->data, NULL, 0, &hot);
+    int ec = ss_store_open_hot(o->data, NULL, 0, &hot);
     if (ec)
         return ec;
     int64_t max_bytes = o->hot_max_mb * 1000000;

@@ -1,15 +1,13 @@
 /* shopstream process: the stream engine over an input, into the hot store. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include "bus/bus.h"
 #include "cli/commands.h"
+#include "cli/stores.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/timeutil.h"
@@ -74,36 +72,6 @@ static const ss_opt process_table[] = {
     SS_OPT_END,
 };
 
-int ss_open_hot_for_data(const char *data, const char *hot_uri, int read_only, ss_hot *hot)
-{
-    char uri[4096], err[1024];
-    if (hot_uri) {
-        snprintf(uri, sizeof uri, "%s", hot_uri);
-    } else {
-        if (!read_only && mkdir(data, 0755) != 0 && errno != EEXIST) {
-            fprintf(stderr, "shopstream: cannot create data directory '%s': %s\n", data,
-                    strerror(errno));
-            return SS_EXIT_FAIL;
-        }
-        snprintf(uri, sizeof uri, "sqlite:%s/hot.db", data);
-        struct stat sb;
-        if (read_only && stat(uri + 7, &sb) != 0) {
-            fprintf(stderr,
-                    "shopstream: no hot store at '%s'; run 'shopstream process' or 'shopstream "
-                    "run' with --data %s first\n",
-                    uri + 7, data);
-            return SS_EXIT_USAGE;
-        }
-    }
-    ss_hot_open_opts o = {.read_only = read_only};
-    int rc = ss_hot_open(uri, &o, hot, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "shopstream: %s\n", err);
-        return rc == SS_EINVAL ? SS_EXIT_USAGE : SS_EXIT_FAIL;
-    }
-    return SS_EXIT_OK;
-}
-
 int ss_run_engine(ss_engine *eng, ss_bus_consumer *in, int follow, int threads, int (*idle)(void *),
                   void *ctx)
 {
@@ -156,7 +124,7 @@ static int process_run(const void *vopts, int argc, char **argv)
         return SS_EXIT_USAGE;
     }
     ss_hot hot;
-    int ec = ss_open_hot_for_data(o->data, o->hot, 0, &hot);
+    int ec = ss_store_open_hot(o->data, o->hot, 0, &hot);
     if (ec) {
         ss_bus_consumer_close(&in);
         return ec;
@@ -164,7 +132,7 @@ static int process_run(const void *vopts, int argc, char **argv)
     ss_profile *prof = NULL;
     ss_profile_load(NULL, &prof, err, sizeof err);
     ss_cold cold = {0};
-    struct ss_cold_index *cix = o->hot ? NULL : ss_cold_index_for(o->data, o->cold, &cold);
+    struct ss_cold_index *cix = o->hot ? NULL : ss_store_cold_index(o->data, o->cold, &cold);
     ss_engine_config cfg = {.cold = cix,
                             .input = &in,
                             .lateness_ms = o->lateness,
@@ -178,10 +146,11 @@ static int process_run(const void *vopts, int argc, char **argv)
         ec = SS_EXIT_FAIL;
     } else {
         ss_install_stop_handlers();
-        archiver_thread *arch =
-            o->hot ? NULL : ss_archiver_start(o->data, o->cold, o->hot_max_mb, o->archive_every, 0);
+        ss_archiver_thread *arch =
+            o->hot ? NULL
+                   : ss_archiver_thread_start(o->data, o->cold, o->hot_max_mb, o->archive_every, 0);
         ec = ss_run_engine(eng, &in, o->follow, (int)o->threads, NULL, NULL);
-        if (ss_archiver_finish(arch, ec == SS_EXIT_OK && !ss_stop_requested) != SS_OK &&
+        if (ss_archiver_thread_finish(arch, ec == SS_EXIT_OK && !ss_stop_requested) != SS_OK &&
             ec == SS_EXIT_OK)
             SS_WARN("process", "the final archive run did not complete; the next one will");
         ss_engine_stats st;

@@ -8,6 +8,7 @@
 
 #include "bus/bus.h"
 #include "cli/commands.h"
+#include "cli/stores.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "common/timeutil.h"
@@ -226,13 +227,13 @@ static int run_run(const void *vopts, int argc, char **argv)
         return SS_EXIT_USAGE;
     }
     ss_hot hot;
-    int ec = ss_open_hot_for_data(o->data, NULL, 0, &hot);
+    int ec = ss_store_open_hot(o->data, NULL, 0, &hot);
     if (ec) {
         ss_profile_free(prof);
         return ec;
     }
     ss_cold cold = {0};
-    struct ss_cold_index *cix = ss_cold_index_for(o->data, o->cold, &cold);
+    struct ss_cold_index *cix = ss_store_cold_index(o->data, o->cold, &cold);
     /* The bus's consumer side, opened below; the engine tells it of commits
      * and rejected records. */
     ss_bus_consumer in = {0};
@@ -314,8 +315,8 @@ static int run_run(const void *vopts, int argc, char **argv)
     } else {
         SS_INFO("run", "pipeline running: data in %s (stop with Ctrl-C)", o->data);
         summary sm = {.eng = eng, .hot = &hot, .next_ms = ss_mono_ms() + 10000};
-        archiver_thread *arch =
-            ss_archiver_start(o->data, o->cold, o->hot_max_mb, o->archive_every, 0);
+        ss_archiver_thread *arch =
+            ss_archiver_thread_start(o->data, o->cold, o->hot_max_mb, o->archive_every, 0);
         ec = ss_run_engine(eng, &in, 0, 2, on_idle, &sm);
         /* The engine stops on a signal or a store failure: release the
          * generator. Closing the memory queue's consumer releases one that
@@ -327,7 +328,7 @@ static int run_run(const void *vopts, int argc, char **argv)
             ss_bus_consumer_close(&in);
         pthread_join(tid, NULL);
         ss_bus_consumer_close(&in);
-        ss_archiver_finish(arch, ec == SS_EXIT_OK && o->count > 0 && !signalled);
+        ss_archiver_thread_finish(arch, ec == SS_EXIT_OK && o->count > 0 && !signalled);
         sm.next_ms = 0;
         log_summary(&sm);
     }

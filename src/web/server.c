@@ -36,26 +36,6 @@ struct ss_web {
     _Atomic uint64_t served[MAX_ROUTES + 1][NSTATUS];
 };
 
-const char *ss_web_arg(const ss_web_req *req, const char *name)
-{
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-void ss_web_error(ss_web_resp *resp, int status, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    resp->status = status;
-    resp->content_type = "application/json";
-    resp->body.len = 0;
-    ss_buf_lit(&resp->body, "{\"error\":");
-    ss_buf_put_jstr(&resp->body, msg, strlen(msg));
-    ss_buf_lit(&resp->body, "}\n");
-}
-
 void ss_web_write_request_metrics(const ss_web *w, ss_buf *out)
 {
     ss_buf_lit(out, "# HELP shopstream_http_requests_total HTTP requests served by this "

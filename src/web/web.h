@@ -7,7 +7,8 @@
  * request, so that it never blocks the engine (the hot store is in WAL mode).
  *
  * server.c owns the daemon, the routing, authentication and the request
- * counters; api.c holds the endpoints as a table of routes. A new endpoint
+ * counters; api.c holds the endpoints as a table of routes; request.c the
+ * arguments and error answers that every endpoint uses. A new endpoint
  * (a server-sent-events stream, static assets of the page) is a new entry in
  * that table with its own kind; server.c dispatches on the kind. stream.c
  * holds GET /api/stream, server-sent events of KPI changes, with the thread
@@ -65,7 +66,7 @@ typedef struct ss_web_resp {
     ss_buf body;              /* owned by the server, initialised empty */
 } ss_web_resp;
 
-/* A query-string argument of the request, NULL when absent. */
+/* A query-string argument of the request, NULL when absent (request.c). */
 const char *ss_web_arg(const ss_web_req *req, const char *name);
 
 /* Sets resp to status with {"error": msg}. */

@@ -1,0 +1,66 @@
+/* The stores of the commands: which hot and cold stores a data directory
+ * and the --hot/--cold options name, how a command opens them, and the
+ * archiver as a thread of `process` and `run`. Shared by every command that
+ * reads or writes the stores, so that each names and opens them alike.
+ * @locality any thread; each call opens its own handles. */
+#ifndef SS_CLI_STORES_H
+#define SS_CLI_STORES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli/opt.h"
+
+struct ss_hot;
+struct ss_cold;
+struct ss_cold_index;
+
+/* The hot and cold store URIs of a data directory (cold: the given URI, or
+ * DIR/cold), with the directory made absolute, since manifests name the
+ * store their data came from. */
+void ss_store_uris(const char *data, const char *cold, char *hot_uri, size_t hn, char *cold_uri,
+                   size_t cn);
+
+/* Opens the hot store of a data directory (or hot_uri when given); prints a
+ * message and returns an exit code on failure. */
+int ss_store_open_hot(const char *data, const char *hot_uri, int read_only, struct ss_hot *hot);
+
+/* Opens the cold store of a data directory into cold and returns an index
+ * of its archives for the engine (NULL, with a warning, when it cannot). */
+struct ss_cold_index *ss_store_cold_index(const char *data, const char *cold_uri,
+                                          struct ss_cold *cold);
+
+/* The archiver as a thread of `process` and `run`: checks every every_s
+ * seconds (0: off); ss_archiver_thread_finish stops it and, with final_pass,
+ * runs it once more. */
+typedef struct ss_archiver_thread ss_archiver_thread;
+ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *cold, int64_t hot_max_mb,
+                                             int64_t every_s, int gzip);
+int ss_archiver_thread_finish(ss_archiver_thread *t, int final_pass);
+
+/* The option table entries of the archiver thread, shared by process and run. */
+#define SS_ARCHIVE_OPTS(type, f_cold, f_max, f_every)                                              \
+    {"cold",                                                                                       \
+     SS_OPT_STRING,                                                                                \
+     offsetof(type, f_cold),                                                                       \
+     NULL,                                                                                         \
+     0,                                                                                            \
+     0,                                                                                            \
+     NULL,                                                                                         \
+     "URI",                                                                                        \
+     "Cold store for archived events: a directory or file:PATH (default DIR/cold)."},              \
+        {"hot-max-mb",                                                                             \
+         SS_OPT_INT,                                                                               \
+         offsetof(type, f_max),                                                                    \
+         "300",                                                                                    \
+         1,                                                                                        \
+         1e9,                                                                                      \
+         NULL,                                                                                     \
+         "N",                                                                                      \
+         "Archive the oldest events while the hot store holds more than N MB of data."},           \
+    {                                                                                              \
+        "archive-every", SS_OPT_INT, offsetof(type, f_every), "5", 0, 86400, NULL, "SECONDS",      \
+            "How often the archiver checks the hot store's size (0: no archiving)."                \
+    }
+
+#endif
