@@ -686,12 +686,27 @@ static mongoc_bulk_operation_t *new_bulk(hot_mongo *h, enum coll c)
 
 /* ---- facts ---- */
 
-static void order_doc(const ss_event *ev, int64_t tag, bson_t *d)
+/* The fields every fact document starts with: its event id as _id, the
+ * order it belongs to and its time. */
+static void fact_head(const ss_event *ev, bson_t *d)
 {
-    const ss_order *o = &ev->u.order;
     append_str(d, "_id", ev->event_id);
     append_str(d, "order_id", ev->order_id);
     append_ms(d, "ts", ev->ts);
+}
+
+/* The order dimensions a payment or cancellation is attributed to. */
+static void attrib_fields(const ss_attrib *at, bson_t *d)
+{
+    append_str(d, "city", at->city);
+    append_str(d, "country", at->country);
+    append_str(d, "category", at->category);
+}
+
+static void order_doc(const ss_event *ev, int64_t tag, bson_t *d)
+{
+    const ss_order *o = &ev->u.order;
+    fact_head(ev, d);
     append_str(d, "customer_id", o->customer_id);
     append_str(d, "customer_segment", o->customer_segment);
     append_str(d, "product_id", o->product_id);
@@ -714,9 +729,7 @@ static void order_doc(const ss_event *ev, int64_t tag, bson_t *d)
 static void payment_doc(const ss_event *ev, const ss_attrib *at, int64_t tag, bson_t *d)
 {
     const ss_payment *p = &ev->u.payment;
-    append_str(d, "_id", ev->event_id);
-    append_str(d, "order_id", ev->order_id);
-    append_ms(d, "ts", ev->ts);
+    fact_head(ev, d);
     append_str(d, "payment_method", p->payment_method);
     BSON_APPEND_INT64(d, "amount_cents", p->amount);
     BSON_APPEND_UTF8(d, "status", p->success ? "success" : "failed");
@@ -725,23 +738,17 @@ static void payment_doc(const ss_event *ev, const ss_attrib *at, int64_t tag, bs
     else
         append_str(d, "failure_reason", p->failure_reason);
     BSON_APPEND_INT32(d, "attempt", p->attempt);
-    append_str(d, "city", at->city);
-    append_str(d, "country", at->country);
-    append_str(d, "category", at->category);
+    attrib_fields(at, d);
     BSON_APPEND_INT64(d, "_e", tag);
 }
 
 static void cancel_doc(const ss_event *ev, const ss_attrib *at, int64_t tag, bson_t *d)
 {
     const ss_cancellation *c = &ev->u.cancel;
-    append_str(d, "_id", ev->event_id);
-    append_str(d, "order_id", ev->order_id);
-    append_ms(d, "ts", ev->ts);
+    fact_head(ev, d);
     append_str(d, "reason", c->reason);
     BSON_APPEND_INT64(d, "refund_cents", c->refund);
-    append_str(d, "city", at->city);
-    append_str(d, "country", at->country);
-    append_str(d, "category", at->category);
+    attrib_fields(at, d);
     append_str(d, "payment_method", at->payment_method);
     BSON_APPEND_INT64(d, "_e", tag);
 }

@@ -107,26 +107,35 @@ def stop_server(proc):
 KAFKA_SCRIPT = REPO / "scripts" / "kafka"
 
 
-def start_kafka(state_dir, keep=False):
-    """Starts a single-node broker with scripts/kafka, its state in state_dir;
-    returns its bootstrap address ("127.0.0.1:PORT") once it answers. The
-    broker stops by itself when this process is gone, so that a killed test
-    run leaves none behind. The first start on a machine fetches the jars.
-    With keep, restarts the broker stopped in state_dir, with its data and
-    port (an outage)."""
-    proc = subprocess.run([str(KAFKA_SCRIPT), "start", "--dir", str(state_dir),
+def start_server(script, state_dir, keep=False):
+    """Starts a server with one of the project's scripts (scripts/kafka,
+    scripts/mongo), its state in state_dir; returns the address it prints
+    once the server answers. The server stops by itself when this process is
+    gone, so that a killed test run leaves none behind. The first start on a
+    machine fetches its jars. With keep, restarts the server stopped in
+    state_dir, with its data and port (an outage)."""
+    proc = subprocess.run([str(script), "start", "--dir", str(state_dir),
                            "--owner", str(os.getpid()), *(["--keep"] if keep else [])],
                           capture_output=True, timeout=900)
     if proc.returncode != 0:
-        pytest.fail(f"scripts/kafka start failed (exit {proc.returncode}):\n"
+        pytest.fail(f"{script.parent.name}/{script.name} start failed (exit {proc.returncode}):\n"
                     f"{proc.stderr.decode(errors='replace')[-3000:]}")
     return proc.stdout.decode().strip()
 
 
-def stop_kafka(state_dir):
-    """Stops the broker of state_dir (SIGTERM, then waits for its exit)."""
-    subprocess.run([str(KAFKA_SCRIPT), "stop", "--dir", str(state_dir)], capture_output=True,
+def stop_server(script, state_dir):
+    """Stops the server of state_dir (SIGTERM, then waits for its exit)."""
+    subprocess.run([str(script), "stop", "--dir", str(state_dir)], capture_output=True,
                    timeout=120)
+
+
+def start_kafka(state_dir, keep=False):
+    """A single-node broker (scripts/kafka); returns "127.0.0.1:PORT"."""
+    return start_server(KAFKA_SCRIPT, state_dir, keep)
+
+
+def stop_kafka(state_dir):
+    stop_server(KAFKA_SCRIPT, state_dir)
 
 
 @pytest.fixture(scope="session")
@@ -146,23 +155,12 @@ MONGO_SCRIPT = REPO / "scripts" / "mongo"
 
 
 def start_mongo(state_dir, keep=False):
-    """Starts mongo-java-server with scripts/mongo, its state in state_dir;
-    returns its URI ("mongodb://127.0.0.1:PORT") once it answers. The server
-    stops by itself when this process is gone. With keep, restarts the server
-    stopped in state_dir, with its data and port (an outage)."""
-    proc = subprocess.run([str(MONGO_SCRIPT), "start", "--dir", str(state_dir),
-                           "--owner", str(os.getpid()), *(["--keep"] if keep else [])],
-                          capture_output=True, timeout=900)
-    if proc.returncode != 0:
-        pytest.fail(f"scripts/mongo start failed (exit {proc.returncode}):\n"
-                    f"{proc.stderr.decode(errors='replace')[-3000:]}")
-    return proc.stdout.decode().strip()
+    """mongo-java-server (scripts/mongo); returns "mongodb://127.0.0.1:PORT"."""
+    return start_server(MONGO_SCRIPT, state_dir, keep)
 
 
 def stop_mongo(state_dir):
-    """Stops the server of state_dir (SIGTERM, then waits for its exit)."""
-    subprocess.run([str(MONGO_SCRIPT), "stop", "--dir", str(state_dir)], capture_output=True,
-                   timeout=120)
+    stop_server(MONGO_SCRIPT, state_dir)
 
 
 class MongoServer:
