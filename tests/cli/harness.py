@@ -107,7 +107,7 @@ def stop_server(proc):
 KAFKA_SCRIPT = REPO / "scripts" / "kafka"
 
 
-def start_server(script, state_dir, keep=False):
+def start_service(script, state_dir, keep=False):
     """Starts a server with one of the project's scripts (scripts/kafka,
     scripts/mongo), its state in state_dir; returns the address it prints
     once the server answers. The server stops by itself when this process is
@@ -123,7 +123,7 @@ def start_server(script, state_dir, keep=False):
     return proc.stdout.decode().strip()
 
 
-def stop_server(script, state_dir):
+def stop_service(script, state_dir):
     """Stops the server of state_dir (SIGTERM, then waits for its exit)."""
     subprocess.run([str(script), "stop", "--dir", str(state_dir)], capture_output=True,
                    timeout=120)
@@ -131,11 +131,11 @@ def stop_server(script, state_dir):
 
 def start_kafka(state_dir, keep=False):
     """A single-node broker (scripts/kafka); returns "127.0.0.1:PORT"."""
-    return start_server(KAFKA_SCRIPT, state_dir, keep)
+    return start_service(KAFKA_SCRIPT, state_dir, keep)
 
 
 def stop_kafka(state_dir):
-    stop_server(KAFKA_SCRIPT, state_dir)
+    stop_service(KAFKA_SCRIPT, state_dir)
 
 
 @pytest.fixture(scope="session")
@@ -156,11 +156,11 @@ MONGO_SCRIPT = REPO / "scripts" / "mongo"
 
 def start_mongo(state_dir, keep=False):
     """mongo-java-server (scripts/mongo); returns "mongodb://127.0.0.1:PORT"."""
-    return start_server(MONGO_SCRIPT, state_dir, keep)
+    return start_service(MONGO_SCRIPT, state_dir, keep)
 
 
 def stop_mongo(state_dir):
-    stop_server(MONGO_SCRIPT, state_dir)
+    stop_service(MONGO_SCRIPT, state_dir)
 
 
 class MongoServer:
