@@ -76,6 +76,7 @@ bench: build
 	bench/archive
 	bench/freshness
 	bench/kafka
+	bench/mongo
 
 run: build
 	$(BUILD)/shopstream run --data ./data

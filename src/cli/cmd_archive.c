@@ -14,6 +14,7 @@
 
 typedef struct archive_opts {
     const char *data;
+    const char *hot;
     const char *cold;
     int64_t hot_max_mb;
     int once;
@@ -28,6 +29,7 @@ typedef struct archive_opts {
 static const ss_opt archive_table[] = {
     {"data", SS_OPT_STRING, F(data), "./data", 0, 0, NULL, "DIR",
      "Directory of the embedded stores (hot store DIR/hot.db)."},
+    SS_HOT_OPT(archive_opts, hot),
     {"cold", SS_OPT_STRING, F(cold), NULL, 0, 0, NULL, "URI",
      "Cold store: a directory or file:PATH (default DIR/cold)."},
     {"hot-max-mb", SS_OPT_INT, F(hot_max_mb), "300", 1, 1e9, NULL, "N",
@@ -57,10 +59,10 @@ static int archive_run(const void *vopts, int argc, char **argv)
         return SS_EXIT_USAGE;
     }
     char hot_uri[4096], cold_uri[4096], err[1024];
-    ss_store_uris(o->data, o->cold, hot_uri, sizeof hot_uri, cold_uri, sizeof cold_uri);
+    ss_store_uris(o->data, o->hot, o->cold, hot_uri, sizeof hot_uri, cold_uri, sizeof cold_uri);
     /* Archiving a store that does not exist would create an empty one. */
     struct stat sb;
-    if (stat(hot_uri + strlen("sqlite:"), &sb) != 0) {
+    if (!strncmp(hot_uri, "sqlite:", 7) && stat(hot_uri + strlen("sqlite:"), &sb) != 0) {
         fprintf(stderr,
                 "shopstream archive: no hot store at '%s'; give the --data directory that "
                 "'shopstream process' or 'shopstream run' writes\n",
@@ -68,7 +70,7 @@ static int archive_run(const void *vopts, int argc, char **argv)
         return SS_EXIT_USAGE;
     }
     ss_hot hot;
-    int ec = ss_store_open_hot(o->data, NULL, 0, &hot);
+    int ec = ss_store_open_hot(o->data, o->hot, 0, &hot);
     if (ec)
         return ec;
     int64_t max_bytes = o->hot_max_mb * 1000000;

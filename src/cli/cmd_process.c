@@ -55,8 +55,7 @@ static const ss_opt process_table[] = {
      "SASL, tuning. Repeatable; in the environment, one per line."},
     {"data", SS_OPT_STRING, F(data), "./data", 0, 0, NULL, "DIR",
      "Directory of the embedded stores (hot store DIR/hot.db)."},
-    {"hot", SS_OPT_STRING, F(hot), NULL, 0, 0, NULL, "URI",
-     "Hot store URI (default sqlite:DIR/hot.db)."},
+    SS_HOT_OPT(process_opts, hot),
     {"lateness", SS_OPT_INT, F(lateness), "120000", 0, 86400000.0 * 7, NULL, "MS",
      "Allowed lateness in ms: watermark = latest event time - lateness."},
     {"commit-ms", SS_OPT_INT, F(commit_ms), "250", 10, 600000, NULL, "MS",
@@ -132,7 +131,7 @@ static int process_run(const void *vopts, int argc, char **argv)
     ss_profile *prof = NULL;
     ss_profile_load(NULL, &prof, err, sizeof err);
     ss_cold cold = {0};
-    struct ss_cold_index *cix = o->hot ? NULL : ss_store_cold_index(o->data, o->cold, &cold);
+    struct ss_cold_index *cix = ss_store_cold_index(o->data, o->cold, &cold);
     ss_engine_config cfg = {.cold = cix,
                             .input = &in,
                             .lateness_ms = o->lateness,
@@ -147,8 +146,7 @@ static int process_run(const void *vopts, int argc, char **argv)
     } else {
         ss_install_stop_handlers();
         ss_archiver_thread *arch =
-            o->hot ? NULL
-                   : ss_archiver_thread_start(o->data, o->cold, o->hot_max_mb, o->archive_every, 0);
+            ss_archiver_thread_start(o->data, o->hot, o->cold, o->hot_max_mb, o->archive_every, 0);
         ec = ss_run_engine(eng, &in, o->follow, (int)o->threads, NULL, NULL);
         if (ss_archiver_thread_finish(arch, ec == SS_EXIT_OK && !ss_stop_requested) != SS_OK &&
             ec == SS_EXIT_OK)

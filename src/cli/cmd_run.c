@@ -23,6 +23,7 @@
 
 typedef struct run_opts {
     const char *data;
+    const char *hot;
     int64_t seed;
     double rate;
     double speedup;
@@ -53,6 +54,7 @@ static const ss_opt_short run_shorts[] = {{'X', "property"}, {0, NULL}};
 static const ss_opt run_table[] = {
     {"data", SS_OPT_STRING, F(data), "./data", 0, 0, NULL, "DIR",
      "Directory of the embedded stores."},
+    SS_HOT_OPT(run_opts, hot),
     {"seed", SS_OPT_INT, F(seed), "1", 0, 9007199254740991.0, NULL, "N", "Generator seed."},
     {"rate", SS_OPT_DOUBLE, F(rate), NULL, 1e-6, 1e7, NULL, "R",
      "Mean orders per second (the profile's arrivals.rate if unset)."},
@@ -227,7 +229,7 @@ static int run_run(const void *vopts, int argc, char **argv)
         return SS_EXIT_USAGE;
     }
     ss_hot hot;
-    int ec = ss_store_open_hot(o->data, NULL, 0, &hot);
+    int ec = ss_store_open_hot(o->data, o->hot, 0, &hot);
     if (ec) {
         ss_profile_free(prof);
         return ec;
@@ -256,6 +258,7 @@ static int run_run(const void *vopts, int argc, char **argv)
     /* The server reads the store through its own read-only connections, as
      * `serve` does; the limits are serve's defaults. */
     ss_web_config wcfg = {.data = o->data,
+                          .hot = o->hot,
                           .cold = o->cold,
                           .bind = o->bind,
                           .port = (int)o->port,
@@ -316,7 +319,7 @@ static int run_run(const void *vopts, int argc, char **argv)
         SS_INFO("run", "pipeline running: data in %s (stop with Ctrl-C)", o->data);
         summary sm = {.eng = eng, .hot = &hot, .next_ms = ss_mono_ms() + 10000};
         ss_archiver_thread *arch =
-            ss_archiver_thread_start(o->data, o->cold, o->hot_max_mb, o->archive_every, 0);
+            ss_archiver_thread_start(o->data, o->hot, o->cold, o->hot_max_mb, o->archive_every, 0);
         ec = ss_run_engine(eng, &in, 0, 2, on_idle, &sm);
         /* The engine stops on a signal or a store failure: release the
          * generator. Closing the memory queue's consumer releases one that

@@ -5,12 +5,14 @@
 #include <time.h>
 
 #include "cli/commands.h"
+#include "cli/stores.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "web/web.h"
 
 typedef struct serve_opts {
     const char *data;
+    const char *hot;
     const char *cold;
     int64_t port;
     const char *bind;
@@ -26,6 +28,7 @@ typedef struct serve_opts {
 static const ss_opt serve_table[] = {
     {"data", SS_OPT_STRING, F(data), "./data", 0, 0, NULL, "DIR",
      "Directory of the embedded stores (hot store DIR/hot.db)."},
+    SS_HOT_OPT(serve_opts, hot),
     {"cold", SS_OPT_STRING, F(cold), NULL, 0, 0, NULL, "URI",
      "Cold store to read with the hot store: a directory or file:PATH (default DIR/cold)."},
     {"port", SS_OPT_INT, F(port), "8050", 0, 65535, NULL, "PORT",
@@ -55,6 +58,7 @@ static int serve_run(const void *vopts, int argc, char **argv)
     }
     ss_web_config cfg = {
         .data = o->data,
+        .hot = o->hot,
         .cold = o->cold,
         .bind = o->bind,
         .port = (int)o->port,

@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/stores.h"
 #include "common/buf.h"
 #include "common/status.h"
 #include "query/query.h"
 
 typedef struct sql_opts {
     const char *data;
+    const char *hot;
     const char *cold;
     const char *format;
     int64_t timeout_ms;
@@ -22,6 +24,7 @@ typedef struct sql_opts {
 static const ss_opt sql_table[] = {
     {"data", SS_OPT_STRING, F(data), "./data", 0, 0, NULL, "DIR",
      "Directory of the embedded stores."},
+    SS_HOT_OPT(sql_opts, hot),
     {"cold", SS_OPT_STRING, F(cold), NULL, 0, 0, NULL, "URI",
      "Cold store to read with the hot store: a directory or file:PATH (default DIR/cold)."},
     {"format", SS_OPT_CHOICE, F(format), "table", 0, 0, "table|csv|json", "FMT", "Output format."},
@@ -42,7 +45,7 @@ static int sql_run(const void *vopts, int argc, char **argv)
     }
     char err[1024];
     ss_query *q;
-    int rc = ss_query_open(o->data, o->cold, &q, err, sizeof err);
+    int rc = ss_query_open(o->data, o->hot, o->cold, &q, err, sizeof err);
     if (rc) {
         fprintf(stderr, "shopstream sql: %s\n", err);
         return rc == SS_EINVAL ? SS_EXIT_USAGE : SS_EXIT_FAIL;

@@ -18,14 +18,17 @@
 #include "common/status.h"
 #include "hot/hot.h"
 
-void ss_store_uris(const char *data, const char *cold, char *hot_uri, size_t hn, char *cold_uri,
-                   size_t cn)
+void ss_store_uris(const char *data, const char *hot, const char *cold, char *hot_uri, size_t hn,
+                   char *cold_uri, size_t cn)
 {
     /* Absolute, because manifests name the store their data came from. */
     char real[PATH_MAX];
     if (realpath(data, real))
         data = real;
-    snprintf(hot_uri, hn, "sqlite:%s/hot.db", data);
+    if (hot)
+        snprintf(hot_uri, hn, "%s", hot);
+    else
+        snprintf(hot_uri, hn, "sqlite:%s/hot.db", data);
     if (cold)
         snprintf(cold_uri, cn, "%s", cold);
     else
@@ -47,13 +50,13 @@ static void *archiver_main(void *arg)
     return NULL;
 }
 
-ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *cold, int64_t hot_max_mb,
-                                             int64_t every_s, int gzip)
+ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *hot, const char *cold,
+                                             int64_t hot_max_mb, int64_t every_s, int gzip)
 {
     if (every_s <= 0)
         return NULL;
     ss_archiver_thread *t = ss_calloc(1, sizeof *t);
-    ss_store_uris(data, cold, t->hot_uri, sizeof t->hot_uri, t->cold_uri, sizeof t->cold_uri);
+    ss_store_uris(data, hot, cold, t->hot_uri, sizeof t->hot_uri, t->cold_uri, sizeof t->cold_uri);
     t->lc = (ss_archiver_loop_config){
         .hot_uri = t->hot_uri,
         .cold_uri = t->cold_uri,
@@ -89,7 +92,7 @@ struct ss_cold_index *ss_store_cold_index(const char *data, const char *cold_uri
                                           struct ss_cold *cold)
 {
     char hot_uri[4096], uri[4096], err[1024];
-    ss_store_uris(data, cold_uri, hot_uri, sizeof hot_uri, uri, sizeof uri);
+    ss_store_uris(data, NULL, cold_uri, hot_uri, sizeof hot_uri, uri, sizeof uri);
     if (ss_cold_open(uri, cold, err, sizeof err) != SS_OK) {
         SS_WARN("process", "%s; archived events will not be recognised", err);
         return NULL;

@@ -15,11 +15,12 @@ struct ss_hot;
 struct ss_cold;
 struct ss_cold_index;
 
-/* The hot and cold store URIs of a data directory (cold: the given URI, or
- * DIR/cold), with the directory made absolute, since manifests name the
+/* The hot and cold store URIs of a data directory and the --hot and --cold
+ * options (hot: the given URI, or sqlite:DIR/hot.db; cold: the given URI,
+ * or DIR/cold), with the directory made absolute, since manifests name the
  * store their data came from. */
-void ss_store_uris(const char *data, const char *cold, char *hot_uri, size_t hn, char *cold_uri,
-                   size_t cn);
+void ss_store_uris(const char *data, const char *hot, const char *cold, char *hot_uri, size_t hn,
+                   char *cold_uri, size_t cn);
 
 /* Opens the hot store of a data directory (or hot_uri when given); prints a
  * message and returns an exit code on failure. */
@@ -30,12 +31,20 @@ int ss_store_open_hot(const char *data, const char *hot_uri, int read_only, stru
 struct ss_cold_index *ss_store_cold_index(const char *data, const char *cold_uri,
                                           struct ss_cold *cold);
 
+/* The --hot option of every command that opens the hot store. */
+#define SS_HOT_OPT(type, f_hot)                                                                    \
+    {                                                                                              \
+        "hot", SS_OPT_STRING, offsetof(type, f_hot), NULL, 0, 0, NULL, "URI",                      \
+            "Hot store: sqlite:PATH, or mongodb://HOST:PORT/DB[?options] (MongoDB's connection "   \
+            "string; default sqlite:DIR/hot.db)."                                                  \
+    }
+
 /* The archiver as a thread of `process` and `run`: checks every every_s
  * seconds (0: off); ss_archiver_thread_finish stops it and, with final_pass,
  * runs it once more. */
 typedef struct ss_archiver_thread ss_archiver_thread;
-ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *cold, int64_t hot_max_mb,
-                                             int64_t every_s, int gzip);
+ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *hot, const char *cold,
+                                             int64_t hot_max_mb, int64_t every_s, int gzip);
 int ss_archiver_thread_finish(ss_archiver_thread *t, int final_pass);
 
 /* The option table entries of the archiver thread, shared by process and run. */

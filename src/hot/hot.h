@@ -14,6 +14,8 @@
 
 #include "event/event.h"
 
+struct sqlite3;
+
 /* The dimensions of an order that payments and cancellations are attributed
  * to, resolved when they are processed ("unknown" if the order was not seen). */
 typedef struct ss_attrib {
@@ -172,6 +174,12 @@ typedef struct ss_hot_ops {
      * that `shopstream archive --status` in another process can show them. */
     int (*note_set)(void *st, const char *key, const char *value);
     int (*note_list)(void *st, int (*cb)(void *ctx, const char *key, const char *value), void *ctx);
+
+    /* Makes the store readable by SQL in db, an empty SQLite database: the
+     * tables of schema.sql under their names, read from the store, and its
+     * views over them (docs/queries.md runs unchanged). The handle must
+     * outlive db. NULL for SQLite itself, which the query layer opens. */
+    int (*sql_attach)(void *st, struct sqlite3 *db, char *err, size_t errlen);
 } ss_hot_ops;
 
 typedef struct ss_hot {

@@ -11,10 +11,12 @@
 #include "common/mem.h"
 #include "common/status.h"
 #include "common/timeutil.h"
+#include "hot/hot.h"
 #include "query/coldtab.h"
 
 struct ss_query {
     sqlite3 *db;
+    ss_hot hot;       /* a store that is not SQLite, read through its SQL tables */
     char denied[256]; /* what the guard refused last, for the message */
     int64_t deadline; /* monotonic ms; 0 = none */
 };
@@ -161,32 +163,86 @@ static int attach_cold(ss_query *q, const char *root, char *err, size_t errlen)
         if (!rc)
             rc = check_columns(q, t, err, errlen);
     }
+    /* Every order's state over hot and cold alike: schema.sql's view of the
+     * same name reads the hot store alone. */
+    char *msg = NULL;
+    if (!rc &&
+        sqlite3_exec(q->db,
+                     "CREATE TEMP VIEW order_state AS SELECT o.order_id, o.ts AS ordered_at, "
+                     "CASE WHEN c.payment_failed THEN 'payment_failed' "
+                     "WHEN c.order_id IS NOT NULL THEN 'cancelled' "
+                     "WHEN p.order_id IS NOT NULL THEN 'paid' ELSE 'created' END AS status "
+                     "FROM orders o "
+                     "LEFT JOIN (SELECT order_id, max(reason = 'payment_failed') AS "
+                     "payment_failed FROM cancellations GROUP BY order_id) c "
+                     "ON c.order_id = o.order_id "
+                     "LEFT JOIN (SELECT DISTINCT order_id FROM payments WHERE status = "
+                     "'success') p ON p.order_id = o.order_id",
+                     NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set up SQL over hot and cold storage: %s",
+                 msg ? msg : "out of memory");
+        rc = SS_ERR;
+    }
+    sqlite3_free(msg);
     return rc;
 }
 
-int ss_query_open(const char *data_dir, const char *cold, ss_query **out, char *err, size_t errlen)
+/* The hot store of a URI that is not SQLite, as SQL tables in an in-memory
+ * database (ss_hot_ops.sql_attach). */
+static int open_other(ss_query *q, const char *uri, char *err, size_t errlen)
+{
+    ss_hot_open_opts o = {.read_only = 1};
+    int rc = ss_hot_open(uri, &o, &q->hot, err, errlen);
+    if (rc)
+        return rc;
+    if (!q->hot.ops->sql_attach) {
+        snprintf(err, errlen, "the %s hot store holds nothing to query", q->hot.ops->name);
+        return SS_EINVAL;
+    }
+    if (sqlite3_open_v2(":memory:", &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "cannot open a query database: out of memory");
+        return SS_ERR;
+    }
+    return q->hot.ops->sql_attach(q->hot.st, q->db, err, errlen);
+}
+
+int ss_query_open(const char *data_dir, const char *hot, const char *cold, ss_query **out,
+                  char *err, size_t errlen)
 {
     *out = NULL;
     char path[4096], root[4096];
     int rc = cold_root(data_dir, cold, root, sizeof root, err, errlen);
     if (rc)
         return rc;
-    snprintf(path, sizeof path, "%s/hot.db", data_dir);
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        snprintf(err, errlen,
-                 "no hot store at '%s'; run 'shopstream process' or 'shopstream run' with "
-                 "--data %s first",
-                 path, data_dir);
-        return SS_EINVAL;
-    }
     ss_query *q = ss_calloc(1, sizeof *q);
-    if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        snprintf(err, errlen, "cannot open '%s': %s", path,
-                 q->db ? sqlite3_errmsg(q->db) : "out of memory");
-        ss_query_close(q);
-        return SS_EIO;
+    if (hot && strncmp(hot, "sqlite:", 7) != 0) {
+        rc = open_other(q, hot, err, errlen);
+        if (rc) {
+            ss_query_close(q);
+            return rc;
+        }
+    } else {
+        if (hot)
+            snprintf(path, sizeof path, "%s", hot + 7);
+        else
+            snprintf(path, sizeof path, "%s/hot.db", data_dir);
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            snprintf(err, errlen,
+                     "no hot store at '%s'; run 'shopstream process' or 'shopstream run' with "
+                     "--data %s first",
+                     path, data_dir);
+            ss_query_close(q);
+            return SS_EINVAL;
+        }
+        if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK) {
+            snprintf(err, errlen, "cannot open '%s': %s", path,
+                     q->db ? sqlite3_errmsg(q->db) : "out of memory");
+            ss_query_close(q);
+            return SS_EIO;
+        }
     }
     sqlite3_busy_timeout(q->db, 5000);
     rc = attach_cold(q, root, err, errlen);
@@ -206,6 +262,7 @@ void ss_query_close(ss_query *q)
     if (!q)
         return;
     sqlite3_close(q->db);
+    ss_hot_close(&q->hot);
     free(q);
 }
 

@@ -26,15 +26,18 @@ typedef struct ss_query_limits {
     int64_t timeout_ms; /* 0 = no limit */
 } ss_query_limits;
 
-/* Opens a query connection on the data directory's stores: the hot store
- * DIR/hot.db and the committed archives of cold storage at cold (a directory
- * PATH or file:PATH; NULL means DIR/cold). The facts read as one: orders,
- * payments and cancellations are hot_<name> UNION ALL cold_<name>, where
- * hot_<name> is the hot store's view and cold_<name> reads the cold files
- * (query/coldtab.h); main.<name> is still the hot view alone. Returns SS_OK,
- * SS_EINVAL (no hot store, or a cold storage that is not a directory path)
- * or SS_EIO/SS_ERR, with a message in err. */
-int ss_query_open(const char *data_dir, const char *cold, ss_query **out, char *err, size_t errlen);
+/* Opens a query connection on the stores: the hot store (hot: a URI;
+ * NULL means sqlite:DIR/hot.db) and the committed archives of cold storage
+ * at cold (a directory PATH or file:PATH; NULL means DIR/cold). A hot store
+ * that is not SQLite is read through its SQL tables (ss_hot_ops.sql_attach)
+ * in an in-memory database. The facts read as one: orders, payments and
+ * cancellations are hot_<name> UNION ALL cold_<name>, where hot_<name> is
+ * the hot store's view and cold_<name> reads the cold files
+ * (query/coldtab.h); main.<name> is still the hot view alone. Returns
+ * SS_OK, SS_EINVAL (no hot store, a bad URI, or a cold storage that is not
+ * a directory path) or SS_EIO/SS_ERR, with a message in err. */
+int ss_query_open(const char *data_dir, const char *hot, const char *cold, ss_query **out,
+                  char *err, size_t errlen);
 void ss_query_close(ss_query *q);
 
 /* Runs one or more ';'-separated statements and appends their results to out

@@ -69,7 +69,8 @@ static ss_query *open_query(const ss_web_req *req, ss_web_resp *resp)
 {
     char err[1024];
     ss_query *q = NULL;
-    if (ss_query_open(req->cfg->data, req->cfg->cold, &q, err, sizeof err) != SS_OK) {
+    if (ss_query_open(req->cfg->data, req->cfg->hot, req->cfg->cold, &q, err, sizeof err) !=
+        SS_OK) {
         ss_web_error(resp, 503, "%s", err);
         return NULL;
     }
@@ -423,7 +424,7 @@ out:
 static int open_hot(const ss_web_req *req, ss_hot *hot, ss_web_resp *resp)
 {
     char uri[PATH_MAX + 16], err[1024];
-    snprintf(uri, sizeof uri, "sqlite:%s/hot.db", req->cfg->data);
+    ss_web_hot_uri(req->cfg, uri, sizeof uri);
     ss_hot_open_opts o = {.read_only = 1};
     if (ss_hot_open(uri, &o, hot, err, sizeof err) != SS_OK) {
         ss_web_error(resp, 503, "%s", err);

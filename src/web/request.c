@@ -14,6 +14,14 @@ const char *ss_web_arg(const ss_web_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+void ss_web_hot_uri(const ss_web_config *cfg, char *out, size_t n)
+{
+    if (cfg->hot)
+        snprintf(out, n, "%s", cfg->hot);
+    else
+        snprintf(out, n, "sqlite:%s/hot.db", cfg->data);
+}
+
 void ss_web_error(ss_web_resp *resp, int status, const char *fmt, ...)
 {
     char msg[1024];

@@ -110,7 +110,7 @@ static void look(struct ss_web_stream *hub, watch_state *ws)
     ss_query *q = NULL;
     json_t *rows = NULL, *tot = NULL, *changed = NULL, *seen = NULL, *ev = NULL;
     char *text = NULL;
-    if (ss_query_open(hub->cfg->data, hub->cfg->cold, &q, err, sizeof err) != SS_OK)
+    if (ss_query_open(hub->cfg->data, hub->cfg->hot, hub->cfg->cold, &q, err, sizeof err) != SS_OK)
         goto out;
     rows = read_rows(q, SS_WEB_NEWEST_MINUTE_SQL);
     const char *m = json_string_value(json_object_get(json_array_get(rows, 0), "m"));
@@ -184,7 +184,7 @@ static void poll_store(struct ss_web_stream *hub, watch_state *ws)
 {
     if (!ws->have_hot) {
         char uri[PATH_MAX + 16], err[1024];
-        snprintf(uri, sizeof uri, "sqlite:%s/hot.db", hub->cfg->data);
+        ss_web_hot_uri(hub->cfg, uri, sizeof uri);
         ss_hot_open_opts o = {.read_only = 1};
         if (ss_hot_open(uri, &o, &ws->hot, err, sizeof err) != SS_OK) {
             if (!ws->seen)

@@ -25,6 +25,7 @@
 
 typedef struct ss_web_config {
     const char *data;       /* data directory (hot store DIR/hot.db) */
+    const char *hot;        /* hot store URI, NULL for sqlite:DIR/hot.db */
     const char *cold;       /* cold store URI, NULL for DIR/cold */
     const char *bind;       /* IPv4 or IPv6 address to listen on */
     int port;               /* 0: any free port (see ss_web_port) */
@@ -68,6 +69,9 @@ typedef struct ss_web_resp {
 
 /* A query-string argument of the request, NULL when absent (request.c). */
 const char *ss_web_arg(const ss_web_req *req, const char *name);
+
+/* The hot store URI of the config: its hot, or sqlite:DIR/hot.db. */
+void ss_web_hot_uri(const ss_web_config *cfg, char *out, size_t n);
 
 /* Sets resp to status with {"error": msg}. */
 void ss_web_error(ss_web_resp *resp, int status, const char *fmt, ...)
