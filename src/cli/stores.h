@@ -36,7 +36,9 @@ struct ss_cold_index *ss_store_cold_index(const char *data, const char *cold_uri
     {                                                                                              \
         "hot", SS_OPT_STRING, offsetof(type, f_hot), NULL, 0, 0, NULL, "URI",                      \
             "Hot store: sqlite:PATH, or mongodb://HOST:PORT/DB[?options] (MongoDB's connection "   \
-            "string; default sqlite:DIR/hot.db)."                                                  \
+            "string; default sqlite:DIR/hot.db). On MongoDB, every server (a replica set too) "    \
+            "runs in epoch mode: each write is tagged with its batch, and a batch that was never " \
+            "committed is undone at the next start; multi-document transactions are not used."     \
     }
 
 /* The archiver as a thread of `process` and `run`: checks every every_s

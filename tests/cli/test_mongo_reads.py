@@ -5,12 +5,16 @@ keys), the archive lifecycle out of it, and the API of `serve` over it, each
 compared with the same input in a SQLite store.
 """
 import json
+import re
+import signal
+import subprocess
+import time
 
 import pymongo
 import pytest
 
-from conftest import ENGINE_START, gen_args, run
-from harness import cli, describe, mongo, request, start_server, stop_server  # noqa: F401
+from conftest import BIN, ENGINE_START, gen_args, run
+from harness import clean_env, cli, describe, mongo, request, start_server, stop_server  # noqa: F401
 from test_mongo_store import process
 from test_queries import QUERIES
 
@@ -152,3 +156,58 @@ def test_archiving_out_of_mongodb(mongo, stores, tmp_path):  # noqa: F811
         assert sql("--data", data, "--hot", hot, query) == want, query
         nonempty += bool(want)
     assert nonempty > len(QUERIES) // 2, f"only {nonempty} of {len(QUERIES)} queries gave rows"
+
+
+def test_sigkill_while_archiving_out_of_mongodb(mongo, stores, tmp_path):  # noqa: F811
+    """`process` with its archiver, into MongoDB at a threshold it is always
+    over, SIGKILLed the moment an archive is being written, then restarted:
+    each archive is finished or rolled back, and at the end hot and cold hold
+    every event exactly once."""
+    src, ref, _, _ = stores
+    hot = f"{mongo.uri}/killarch"
+    data = tmp_path / "data"
+    client = pymongo.MongoClient(mongo.uri, serverSelectionTimeoutMS=10000)
+    args = [BIN, "process", "--from", str(src), "--data", str(data), "--hot", hot,
+            "--hot-max-mb", "1", "--archive-every", "1", "--commit-records", "500"]
+    mid_archive, recovered = 0, []
+    for _ in range(6):
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=clean_env())
+        deadline = time.monotonic() + 30
+        while p.poll() is None and time.monotonic() < deadline:
+            if client.killarch.archives.find_one({"state": "writing"}):
+                p.send_signal(signal.SIGKILL)
+                mid_archive += 1
+                break
+            time.sleep(0.005)
+        _, err = p.communicate(timeout=120)
+        text = err.decode(errors="replace")
+        recovered += re.findall(r"recovered archive \S+: (finished|rolled back)", text)
+        assert p.returncode in (0, -signal.SIGKILL), text[-3000:]
+        if p.returncode == 0:
+            break
+    assert mid_archive >= 2, f"only {mid_archive} kills landed while an archive was written"
+    final = process(src, hot, "--data", data, "--hot-max-mb", 1, "--archive-every", 1)
+    recovered += re.findall(r"recovered archive \S+: (finished|rolled back)",
+                            final.stderr.decode(errors="replace"))
+    assert recovered, "no run recovered an archive that a kill interrupted"
+    assert not client.killarch.archives.find_one({"state": {"$ne": "committed"}})
+    client.close()
+
+    counts = ("SELECT (SELECT count(*) FROM orders) AS o, "
+              "(SELECT count(DISTINCT event_id) FROM orders) AS od, "
+              "(SELECT count(*) FROM payments) AS p, "
+              "(SELECT count(DISTINCT event_id) FROM payments) AS pd, "
+              "(SELECT count(*) FROM cancellations) AS c, "
+              "(SELECT count(*) FROM cold_orders) AS co, "
+              "(SELECT sum(total_price) FROM orders) AS rev")
+    got = sql("--data", data, "--hot", hot, counts)[0]
+    want = sql("--data", ref, counts)[0]
+    assert got["co"] > 0
+    for k in ("o", "od", "p", "pd", "c", "rev"):
+        assert got[k] == want[k], (k, got, want)
+    p = cli("archive", "--verify", "--data", str(data), "--hot", hot)
+    assert p.returncode == 0, describe(p)
+    q = "SELECT dimension, dimension_value, sum(orders) AS n, sum(gross_revenue) AS g " \
+        "FROM kpi_minute GROUP BY 1, 2 ORDER BY 1, 2"
+    assert sql("--data", data, "--hot", hot, q) == sql("--data", ref, q)
