@@ -85,8 +85,9 @@ typedef struct mtab {
 typedef struct mcur {
     sqlite3_vtab_cursor base; /* first */
     mongoc_cursor_t *cur;
-    const bson_t *doc; /* the current row: a document, or the _u it replaced */
-    bson_t u;
+    const bson_t *doc;    /* the current document */
+    const uint8_t *udata; /* or, when set, the _u within it: the row */
+    uint32_t ulen;
     int64_t committed; /* the store's last committed epoch */
     sqlite3_int64 rowid;
     int eof;
@@ -319,6 +320,7 @@ static void cur_reset(mcur *c)
         mongoc_cursor_destroy(c->cur);
     c->cur = NULL;
     c->doc = NULL;
+    c->udata = NULL;
     c->eof = 1;
 }
 
@@ -345,6 +347,7 @@ static int advance(mcur *c)
         int64_t e = mg_get_int(doc, "_e", 0) >> ROUND_BITS;
         if (e <= c->committed) {
             c->doc = doc;
+            c->udata = NULL;
             c->rowid++;
             return SQLITE_OK;
         }
@@ -353,16 +356,17 @@ static int advance(mcur *c)
             uint32_t len;
             const uint8_t *data;
             bson_iter_document(&it, &len, &data);
-            if (bson_init_static(&c->u, data, len)) {
-                c->doc = &c->u;
-                c->rowid++;
-                return SQLITE_OK;
-            }
+            c->doc = doc;
+            c->udata = data;
+            c->ulen = len;
+            c->rowid++;
+            return SQLITE_OK;
         }
     }
     bson_error_t e;
     c->eof = 1;
     c->doc = NULL;
+    c->udata = NULL;
     if (mongoc_cursor_error(c->cur, &e))
         return vt_error(&t->base, "reading the collection", t->aux->h->where, e.message);
     return SQLITE_OK;
@@ -438,8 +442,12 @@ static int m_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
     mcur *c = (mcur *)cur;
     const mtab *t = (const mtab *)cur->pVtab;
     const char *field = i == t->shape->key ? "_id" : t->shape->col[i];
+    bson_t u; /* here, not in the cursor: a bson_t wants more alignment than malloc's */
+    const bson_t *doc = c->doc;
+    if (c->udata && bson_init_static(&u, c->udata, c->ulen))
+        doc = &u;
     bson_iter_t it;
-    if (!c->doc || !bson_iter_init_find(&it, c->doc, field)) {
+    if (!doc || !bson_iter_init_find(&it, doc, field)) {
         sqlite3_result_null(ctx);
         return SQLITE_OK;
     }
