@@ -1,9 +1,10 @@
-/* bench_mongo_insert URI FILE: the baseline of bench/mongo. Inserts every
- * event of a JSON Lines file as one document, _id = event_id, into the
- * collection of its type (orders, payments, cancellations) with plain
- * libmongoc unordered bulk inserts of 2,048 documents, the batch size of
- * `process`, after creating the same ts indexes. Prints the events per
- * second. */
+/* bench_mongo_insert FROM_URI TO_URI: the baseline of bench/mongo. Reads
+ * every document that `process` left in the database of FROM_URI (facts,
+ * dimensions, KPI rows, late and rejected events; not its state), without
+ * the store's _e and _u tags, into memory; then, timed, writes them to the
+ * database of TO_URI with plain libmongoc unordered bulk inserts of 2,048
+ * documents, after creating the same indexes as the store. Prints the
+ * documents and the seconds of the timed part. */
 #define _POSIX_C_SOURCE 200809L
 #include <mongoc/mongoc.h>
 #include <stdio.h>
@@ -20,108 +21,135 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int flush(mongoc_bulk_operation_t **b, mongoc_collection_t *c, size_t *n)
+typedef struct docs {
+    char *name;
+    bson_t **v;
+    size_t n, cap;
+} docs;
+
+static int create_index(mongoc_database_t *db, const char *coll, const char *k1, const char *k2)
 {
-    if (!*n)
-        return 0;
-    bson_t reply;
+    bson_t cmd = BSON_INITIALIZER, arr, ix, key;
+    char name[64];
+    snprintf(name, sizeof name, "%s_1%s%s%s", k1, k2 ? "_" : "", k2 ? k2 : "", k2 ? "_1" : "");
+    BSON_APPEND_UTF8(&cmd, "createIndexes", coll);
+    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
+    BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &ix);
+    BSON_APPEND_DOCUMENT_BEGIN(&ix, "key", &key);
+    BSON_APPEND_INT32(&key, k1, 1);
+    if (k2)
+        BSON_APPEND_INT32(&key, k2, 1);
+    bson_append_document_end(&ix, &key);
+    BSON_APPEND_UTF8(&ix, "name", name);
+    bson_append_document_end(&arr, &ix);
+    bson_append_array_end(&cmd, &arr);
     bson_error_t e;
-    int ok = mongoc_bulk_operation_execute(*b, &reply, &e) != 0;
-    bson_destroy(&reply);
-    mongoc_bulk_operation_destroy(*b);
-    bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&opts, "ordered", false);
-    *b = mongoc_collection_create_bulk_operation_with_opts(c, &opts);
-    bson_destroy(&opts);
-    *n = 0;
+    int ok = mongoc_database_write_command_with_opts(db, &cmd, NULL, NULL, &e);
+    bson_destroy(&cmd);
     if (!ok)
-        fprintf(stderr, "bench_mongo_insert: %s\n", e.message);
+        fprintf(stderr, "bench_mongo_insert: index on %s: %s\n", coll, e.message);
     return ok ? 0 : -1;
+}
+
+static int insert_all(mongoc_database_t *db, const docs *d)
+{
+    mongoc_collection_t *c = mongoc_database_get_collection(db, d->name);
+    int rc = 0;
+    for (size_t at = 0; at < d->n && !rc; at += BATCH) {
+        bson_t opts = BSON_INITIALIZER, reply;
+        BSON_APPEND_BOOL(&opts, "ordered", false);
+        mongoc_bulk_operation_t *b = mongoc_collection_create_bulk_operation_with_opts(c, &opts);
+        bson_destroy(&opts);
+        for (size_t i = at; i < d->n && i < at + BATCH; i++)
+            mongoc_bulk_operation_insert(b, d->v[i]);
+        bson_error_t e;
+        if (!mongoc_bulk_operation_execute(b, &reply, &e)) {
+            fprintf(stderr, "bench_mongo_insert: %s: %s\n", d->name, e.message);
+            rc = -1;
+        }
+        bson_destroy(&reply);
+        mongoc_bulk_operation_destroy(b);
+    }
+    mongoc_collection_destroy(c);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: bench_mongo_insert mongodb://HOST:PORT/DB FILE.jsonl\n");
+        fprintf(stderr,
+                "usage: bench_mongo_insert mongodb://HOST:PORT/FROM mongodb://HOST:PORT/TO\n");
         return 2;
     }
+    static const char *const names[] = {
+        "orders",       "payments",   "cancellations", "customers",       "products",
+        "categories",   "cities",     "countries",     "payment_methods", "order_statuses",
+        "time_minutes", "kpi_minute", "late_events",   "rejected_events"};
+    enum { NCOLL = sizeof names / sizeof names[0] };
     mongoc_init();
     bson_error_t e;
-    mongoc_uri_t *uri = mongoc_uri_new_with_error(argv[1], &e);
-    if (!uri) {
+    mongoc_uri_t *from = mongoc_uri_new_with_error(argv[1], &e), *to = NULL;
+    if (from)
+        to = mongoc_uri_new_with_error(argv[2], &e);
+    if (!from || !to) {
         fprintf(stderr, "bench_mongo_insert: %s\n", e.message);
         return 2;
     }
-    mongoc_client_t *client = mongoc_client_new_from_uri(uri);
-    const char *db = mongoc_uri_get_database(uri);
-    static const char *const names[3] = {"orders", "payments", "cancellations"};
-    static const char *const types[3] = {"\"type\":\"order\"", "\"type\":\"payment\"",
-                                         "\"type\":\"cancellation\""};
-    mongoc_collection_t *coll[3];
-    mongoc_bulk_operation_t *bulk[3];
-    size_t pending[3] = {0};
-    for (int i = 0; i < 3; i++) {
-        coll[i] = mongoc_client_get_collection(client, db, names[i]);
-        bson_t cmd = BSON_INITIALIZER, arr, ix, key, opts = BSON_INITIALIZER;
-        BSON_APPEND_UTF8(&cmd, "createIndexes", names[i]);
-        BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &ix);
-        BSON_APPEND_DOCUMENT_BEGIN(&ix, "key", &key);
-        BSON_APPEND_INT32(&key, "ts", 1);
-        bson_append_document_end(&ix, &key);
-        BSON_APPEND_UTF8(&ix, "name", "ts_1");
-        bson_append_document_end(&arr, &ix);
-        bson_append_array_end(&cmd, &arr);
-        if (!mongoc_collection_write_command_with_opts(coll[i], &cmd, NULL, NULL, &e))
-            fprintf(stderr, "bench_mongo_insert: creating an index: %s\n", e.message);
-        bson_destroy(&cmd);
-        BSON_APPEND_BOOL(&opts, "ordered", false);
-        bulk[i] = mongoc_collection_create_bulk_operation_with_opts(coll[i], &opts);
-        bson_destroy(&opts);
-    }
-    FILE *f = fopen(argv[2], "r");
-    if (!f) {
-        perror(argv[2]);
-        return 1;
-    }
-    char *line = NULL;
-    size_t cap = 0, events = 0;
-    ssize_t len;
-    int rc = 0;
-    double t0 = now_s();
-    while (!rc && (len = getline(&line, &cap, f)) > 0) {
-        bson_t doc;
-        if (!bson_init_from_json(&doc, line, len, &e))
-            continue;
-        int t = strstr(line, types[0]) ? 0 : strstr(line, types[1]) ? 1 : 2;
-        bson_iter_t it;
-        bson_t out = BSON_INITIALIZER;
-        if (bson_iter_init_find(&it, &doc, "event_id") && BSON_ITER_HOLDS_UTF8(&it)) {
-            uint32_t n;
-            const char *id = bson_iter_utf8(&it, &n);
-            bson_append_utf8(&out, "_id", 3, id, (int)n);
+    mongoc_client_t *src = mongoc_client_new_from_uri(from), *dst = mongoc_client_new_from_uri(to);
+    mongoc_database_t *sdb = mongoc_client_get_database(src, mongoc_uri_get_database(from));
+    mongoc_database_t *ddb = mongoc_client_get_database(dst, mongoc_uri_get_database(to));
+    docs all[NCOLL];
+    size_t total = 0;
+    for (size_t k = 0; k < NCOLL; k++) {
+        docs *d = &all[k];
+        memset(d, 0, sizeof *d);
+        d->name = (char *)names[k];
+        mongoc_collection_t *c = mongoc_database_get_collection(sdb, names[k]);
+        bson_t filter = BSON_INITIALIZER;
+        mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, &filter, NULL, NULL);
+        const bson_t *doc;
+        while (mongoc_cursor_next(cur, &doc)) {
+            if (d->n == d->cap) {
+                d->cap = d->cap ? 2 * d->cap : 1024;
+                d->v = realloc(d->v, d->cap * sizeof *d->v);
+                if (!d->v)
+                    return 1;
+            }
+            bson_t *copy = bson_new();
+            bson_copy_to_excluding_noinit(doc, copy, "_e", "_u", NULL);
+            d->v[d->n++] = copy;
         }
-        bson_copy_to_excluding_noinit(&doc, &out, "event_id", NULL);
-        mongoc_bulk_operation_insert(bulk[t], &out);
-        bson_destroy(&out);
-        bson_destroy(&doc);
-        events++;
-        if (++pending[t] == BATCH)
-            rc = flush(&bulk[t], coll[t], &pending[t]);
+        if (mongoc_cursor_error(cur, &e)) {
+            fprintf(stderr, "bench_mongo_insert: reading %s: %s\n", names[k], e.message);
+            return 1;
+        }
+        total += d->n;
+        mongoc_cursor_destroy(cur);
+        bson_destroy(&filter);
+        mongoc_collection_destroy(c);
     }
-    for (int i = 0; i < 3 && !rc; i++)
-        rc = flush(&bulk[i], coll[i], &pending[i]);
+    double t0 = now_s();
+    int rc = create_index(ddb, "orders", "ts", NULL) ||
+             create_index(ddb, "orders", "order_id", NULL) ||
+             create_index(ddb, "payments", "ts", NULL) ||
+             create_index(ddb, "cancellations", "ts", NULL) ||
+             create_index(ddb, "kpi_minute", "dimension", "minute_start");
+    for (size_t k = 0; k < NCOLL && !rc; k++)
+        rc = insert_all(ddb, &all[k]);
     double s = now_s() - t0;
     if (!rc)
-        printf("%zu events in %.3f s: %.0f events/s\n", events, s, (double)events / s);
-    for (int i = 0; i < 3; i++) {
-        mongoc_bulk_operation_destroy(bulk[i]);
-        mongoc_collection_destroy(coll[i]);
+        printf("%zu documents in %.3f s\n", total, s);
+    for (size_t k = 0; k < NCOLL; k++) {
+        for (size_t i = 0; i < all[k].n; i++)
+            bson_destroy(all[k].v[i]);
+        free(all[k].v);
     }
-    free(line);
-    fclose(f);
-    mongoc_client_destroy(client);
-    mongoc_uri_destroy(uri);
+    mongoc_database_destroy(sdb);
+    mongoc_database_destroy(ddb);
+    mongoc_client_destroy(src);
+    mongoc_client_destroy(dst);
+    mongoc_uri_destroy(from);
+    mongoc_uri_destroy(to);
     mongoc_cleanup();
     return rc ? 1 : 0;
 }
