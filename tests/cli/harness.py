@@ -109,7 +109,7 @@ KAFKA_SCRIPT = REPO / "scripts" / "kafka"
 
 def start_service(script, state_dir, keep=False):
     """Starts a server with one of the project's scripts (scripts/kafka,
-    scripts/mongo), its state in state_dir; returns the address it prints
+    scripts/mongo, scripts/hdfs), its state in state_dir; returns the address it prints
     once the server answers. The server stops by itself when this process is
     gone, so that a killed test run leaves none behind. The first start on a
     machine fetches its jars. With keep, restarts the server stopped in
@@ -182,6 +182,45 @@ class MongoServer:
 def mongo(tmp_path_factory):
     """A mongo-java-server started for this test session (MongoServer)."""
     server = MongoServer(tmp_path_factory.mktemp("mongo"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ---- an HDFS (NameNode and DataNode) of the test session's own (scripts/hdfs) ----
+
+HDFS_SCRIPT = REPO / "scripts" / "hdfs"
+
+
+class HdfsServer:
+    """The session's HDFS: its webhdfs:// URI, the NameNode's HTTP address
+    ("127.0.0.1:PORT") and the state directory, so that a test can stop and
+    restart it (with its files) to play an outage, or find a daemon's pid."""
+
+    def __init__(self, state_dir):
+        self.dir = state_dir
+        self._start()
+
+    def _start(self, keep=False):
+        self.uri = start_service(HDFS_SCRIPT, self.dir, keep)
+        self.address = self.uri.removeprefix("webhdfs://").rstrip("/")
+
+    def pid(self, daemon):
+        """The pid of "namenode" or "datanode"."""
+        return int((Path(self.dir) / f"{daemon}.pid").read_text())
+
+    def stop(self):
+        stop_service(HDFS_SCRIPT, self.dir)
+
+    def restart(self):
+        self._start(keep=True)
+
+
+@pytest.fixture(scope="session")
+def hdfs(tmp_path_factory):
+    """A single-node HDFS started for this test session (HdfsServer)."""
+    server = HdfsServer(tmp_path_factory.mktemp("hdfs"))
     try:
         yield server
     finally:
