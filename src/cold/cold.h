@@ -1,6 +1,7 @@
 /* The cold store: files of archived events, laid out as docs/lifecycle.md
  * describes. Backends are const ss_cold_ops chosen by URI: a plain path or
- * file:PATH (a local directory); webhdfs://host:port/path comes next. Paths
+ * file:PATH (a local directory), webhdfs://HOST:PORT/PATH and
+ * swebhdfs://HOST:PORT/PATH (HDFS over WebHDFS, src/cold/webhdfs.c). Paths
  * given to the callbacks are relative to the store's root and use '/'.
  * @locality a handle is used by one thread. */
 #ifndef SS_COLD_H
@@ -43,13 +44,28 @@ typedef struct ss_cold {
     void *st;
 } ss_cold;
 
-/* Opens the cold store named by uri: a path or file:PATH. */
+/* Opens the cold store named by uri: a path, file:PATH or [s]webhdfs://. */
 int ss_cold_open(const char *uri, ss_cold *cold, char *err, size_t errlen);
 void ss_cold_close(ss_cold *cold);
 
 /* Writes a whole buffer as one file, atomically. */
 int ss_cold_put(ss_cold *cold, const char *path, const void *p, size_t n);
 
+/* Temporary names of writes in progress, shared by the backends: a file is
+ * written as FINAL.tmp-write.PID and renamed into place. Lists never show
+ * them; a backend removes the ones whose writer is gone. */
+#define SS_COLD_TMP_SUFFIX ".tmp-write"
+
+/* FINAL.tmp-write.PID for this process (ss_malloc'd). */
+char *ss_cold_tmp_name(const char *final);
+/* Whether a file name is a temporary one. */
+int ss_cold_is_tmp(const char *name);
+/* Whether a temporary name's writer (the process of its PID on this
+ * machine) is gone, so that the file is a leftover of a crash. */
+int ss_cold_tmp_stale(const char *name);
+
 extern const ss_cold_ops ss_cold_localfs_ops;
+extern const ss_cold_ops ss_cold_webhdfs_ops;  /* src/cold/webhdfs.c */
+extern const ss_cold_ops ss_cold_swebhdfs_ops; /* the same over https */
 
 #endif
