@@ -642,12 +642,13 @@ static int parse(webhdfs *fs, const char *scheme, const char *target, char *err,
 
 /* Creates the root (MKDIRS) and checks that it is a directory; a NameNode
  * that does not answer is not an error yet (every step retries later). */
-static int check_root(webhdfs *fs, char *err, size_t errlen)
+static int check_root(webhdfs *fs, int *reached, char *err, size_t errlen)
 {
     reply r = {0};
     ss_buf_init(&r.body, 512);
     char neterr[256];
     int rc = nn_call(fs, "PUT", "", "MKDIRS", NULL, &r, neterr, sizeof neterr);
+    *reached = rc == SS_OK;
     if (rc) {
         SS_WARN(COMP, "cannot reach the NameNode of %s (%s); writes and reads will be retried",
                 fs->desc, neterr);
@@ -683,8 +684,9 @@ static int open_scheme(const char *scheme, const char *target, void **st, char *
         snprintf(err, errlen, "cannot start libcurl");
         rc = SS_ERR;
     }
-    rc = rc ? rc : check_root(fs, err, errlen);
-    if (rc == SS_OK) {
+    int reached = 0;
+    rc = rc ? rc : check_root(fs, &reached, err, errlen);
+    if (rc == SS_OK && reached) {
         /* Temporary files of writers that are gone. */
         lister l = {.fs = fs, .sweep = 1};
         list_dir(&l, "");
