@@ -33,6 +33,13 @@ typedef struct ss_cold_ops {
     int (*list)(void *st, const char *prefix, ss_cold_list_cb cb, void *ctx);
     /* Reads a whole file; SS_EOF when it does not exist. */
     int (*read)(void *st, const char *path, ss_buf *out);
+    /* Streaming reads, for files too large to hold: get_open opens one
+     * (SS_EOF when it does not exist) and gives its size; get_range reads up
+     * to cap bytes from offset off (*got is 0 only at the end); get_close
+     * ends it. */
+    int (*get_open)(void *st, const char *path, void **r, int64_t *size);
+    int (*get_range)(void *r, int64_t off, void *buf, size_t cap, size_t *got);
+    void (*get_close)(void *r);
     /* Deletes a file; deleting a missing file is not an error. */
     int (*remove)(void *st, const char *path);
     /* A description for messages and manifests ("file:/abs/path"). */

@@ -293,6 +293,54 @@ static int localfs_read(void *st, const char *path, ss_buf *out)
     return rc;
 }
 
+typedef struct localfs_reader {
+    int fd;
+    char *path;
+} localfs_reader;
+
+static int localfs_get_open(void *st, const char *path, void **out, int64_t *size)
+{
+    char *abs = join(st, path);
+    int fd = open(abs, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        int rc = errno == ENOENT ? SS_EOF : io_error("open", abs);
+        if (fd >= 0)
+            close(fd);
+        free(abs);
+        return rc;
+    }
+    localfs_reader *r = ss_malloc(sizeof *r);
+    r->fd = fd;
+    r->path = abs;
+    *size = (int64_t)sb.st_size;
+    *out = r;
+    return SS_OK;
+}
+
+static int localfs_get_range(void *vr, int64_t off, void *buf, size_t cap, size_t *got)
+{
+    localfs_reader *r = vr;
+    ssize_t n;
+    do
+        n = pread(r->fd, buf, cap, (off_t)off);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return io_error("read", r->path);
+    *got = (size_t)n;
+    return SS_OK;
+}
+
+static void localfs_get_close(void *vr)
+{
+    localfs_reader *r = vr;
+    if (!r)
+        return;
+    close(r->fd);
+    free(r->path);
+    free(r);
+}
+
 static int localfs_remove(void *st, const char *path)
 {
     char *abs = join(st, path);
@@ -317,6 +365,9 @@ const ss_cold_ops ss_cold_localfs_ops = {
     .put_abort = localfs_put_abort,
     .list = localfs_list,
     .read = localfs_read,
+    .get_open = localfs_get_open,
+    .get_range = localfs_get_range,
+    .get_close = localfs_get_close,
     .remove = localfs_remove,
     .describe = localfs_describe,
 };

@@ -539,6 +539,74 @@ static int webhdfs_read(void *st, const char *path, ss_buf *out)
     return SS_OK;
 }
 
+typedef struct webhdfs_reader {
+    webhdfs *fs;
+    char *path;
+    reply r;
+} webhdfs_reader;
+
+static int webhdfs_get_open(void *st, const char *path, void **out, int64_t *size)
+{
+    webhdfs *fs = st;
+    reply r = {0};
+    ss_buf_init(&r.body, 512);
+    char neterr[256];
+    int rc = nn_call(fs, "GET", path, "GETFILESTATUS", NULL, &r, neterr, sizeof neterr);
+    if (rc)
+        rc = fail(fs, "GETFILESTATUS", path, &r, neterr, 0);
+    else if (r.status == 404)
+        rc = SS_EOF;
+    else if (r.status != 200)
+        rc = fail(fs, "GETFILESTATUS", path, &r, NULL, 0);
+    json_t *j = rc ? NULL : json_loadb(r.body.data, r.body.len, 0, NULL);
+    json_t *len = json_object_get(json_object_get(j, "FileStatus"), "length");
+    if (rc == SS_OK && !json_is_integer(len)) {
+        SS_ERROR(COMP, "GETFILESTATUS '%s' on %s: the answer has no length", path, fs->desc);
+        rc = SS_EIO;
+    }
+    if (rc == SS_OK) {
+        webhdfs_reader *rd = ss_calloc(1, sizeof *rd);
+        rd->fs = fs;
+        rd->path = ss_strdup(path);
+        ss_buf_init(&rd->r.body, 1 << 16);
+        *size = (int64_t)json_integer_value(len);
+        *out = rd;
+    }
+    json_decref(j);
+    ss_buf_free(&r.body);
+    return rc;
+}
+
+/* OPEN with offset and length: the NameNode's redirect is followed to the
+ * DataNode. */
+static int webhdfs_get_range(void *vr, int64_t off, void *buf, size_t cap, size_t *got)
+{
+    webhdfs_reader *rd = vr;
+    char extra[64], neterr[256];
+    *got = 0;
+    snprintf(extra, sizeof extra, "&offset=%lld&length=%zu", (long long)off, cap);
+    char *url = op_url(rd->fs, rd->path, "OPEN", extra);
+    int rc = send_req(rd->fs, "GET", url, NULL, 0, 1, &rd->r, neterr, sizeof neterr);
+    free(url);
+    if (rc)
+        return fail(rd->fs, "OPEN", rd->path, &rd->r, neterr, 0);
+    if (rd->r.status != 200)
+        return fail(rd->fs, "OPEN", rd->path, &rd->r, NULL, 1);
+    *got = rd->r.body.len < cap ? rd->r.body.len : cap;
+    memcpy(buf, rd->r.body.data, *got);
+    return SS_OK;
+}
+
+static void webhdfs_get_close(void *vr)
+{
+    webhdfs_reader *rd = vr;
+    if (!rd)
+        return;
+    ss_buf_free(&rd->r.body);
+    free(rd->path);
+    free(rd);
+}
+
 static int webhdfs_remove(void *st, const char *path)
 {
     return remove_rel(st, path);
@@ -712,7 +780,8 @@ static int swebhdfs_open(const char *target, void **st, char *err, size_t errlen
 #define WEBHDFS_OPS                                                                                \
     .close = webhdfs_close, .put_open = webhdfs_put_open, .put_write = webhdfs_put_write,          \
     .put_commit = webhdfs_put_commit, .put_abort = webhdfs_put_abort, .list = webhdfs_list,        \
-    .read = webhdfs_read, .remove = webhdfs_remove, .describe = webhdfs_describe
+    .read = webhdfs_read, .get_open = webhdfs_get_open, .get_range = webhdfs_get_range,            \
+    .get_close = webhdfs_get_close, .remove = webhdfs_remove, .describe = webhdfs_describe
 
 const ss_cold_ops ss_cold_webhdfs_ops = {
     .name = "webhdfs",

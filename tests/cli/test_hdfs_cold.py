@@ -270,3 +270,24 @@ def test_unreachable_namenode_keeps_the_events_hot(source, tmp_path):
     st = assert_ok(cli("archive", "--data", data, "--cold", uri, "--status", "--hot-max-mb",
                        MAX_MB)).stdout.decode()
     assert "unavailable" in st, st
+
+
+def sql(data, query, *cold):
+    proc = cli("sql", query, "--data", data, *cold, "--format", "json", timeout=120)
+    assert proc.returncode == 0, describe(proc)
+    return json.loads(proc.stdout)
+
+
+def test_sql_over_hdfs_equals_sql_over_a_local_cold_store(archived):
+    from test_queries import SECTIONS  # the queries of docs/queries.md
+
+    local, remote, _, uri = archived
+    queries = [q for _, _, _, blocks in SECTIONS for q, _ in blocks]
+    assert len(queries) >= 10
+    counts = "SELECT (SELECT count(*) FROM cold_orders), (SELECT count(*) FROM cold_payments)," \
+             " (SELECT count(*) FROM cold_cancellations), (SELECT count(*) FROM orders)"
+    cold_counts = sql(remote, counts, "--cold", uri)
+    assert cold_counts == sql(local, counts)
+    assert all(v > 0 for v in cold_counts[0].values()), cold_counts
+    for q in queries:
+        assert sql(remote, q, "--cold", uri) == sql(local, q), q
