@@ -4,7 +4,11 @@ stopped, the DataNode SIGKILLed, the NameNode SIGKILLed. While it is away an
 archive run fails with a message that names what is down, rolls back and
 keeps every event hot, and `archive --status` shows the condition; once it
 is back the next run archives, and every generated event is in the hot
-store or in a committed archive on HDFS exactly once.
+store or in a committed archive on HDFS exactly once. `sql` over archives
+in an HDFS that is down fails with a message naming it.
+
+Then an HDFS with permission checks on: a cold store under a directory the
+user may not write is refused with a message naming the user.
 """
 import os
 import shutil
@@ -94,6 +98,18 @@ def down_then_back(server, source, tmp_path, root, take_down, message):
 def test_file_system_stopped(server, source, tmp_path):
     down_then_back(server, source, tmp_path, "/outage/stopped", server.stop,
                    "cannot reach the NameNode")
+    uri = f"webhdfs://{server.address}/outage/stopped"
+    q = "SELECT count(*) FROM cold_orders"
+    assert_ok(cli("sql", q, "--data", tmp_path / "data", "--cold", uri))
+    server.stop()
+    try:
+        proc = cli("sql", q, "--data", tmp_path / "data", "--cold", uri)
+        assert proc.returncode == 1, describe(proc)
+        err = proc.stderr.decode()
+        assert "cannot read cold file 'orders/dt=" in err and uri in err, err
+        assert "cannot reach the NameNode" in err, err
+    finally:
+        server.restart()
 
 
 def test_datanode_killed(server, source, tmp_path):
@@ -113,3 +129,20 @@ def test_namenode_killed(server, source, tmp_path):
 
     down_then_back(server, source, tmp_path, "/outage/namenode", kill,
                    "cannot reach the NameNode")
+
+
+def test_permission_denied(source, tmp_path_factory, tmp_path):
+    secured = HdfsServer(tmp_path_factory.mktemp("hdfs-permissions"), permissions=True)
+    try:
+        src, expected = source
+        data = tmp_path / "data"
+        shutil.copytree(src, data)
+        uri = f"webhdfs://{secured.address}/restricted/cold?user=alice"
+        proc = cli("archive", "--data", data, "--cold", uri, "--once", "--hot-max-mb", MAX_MB)
+        assert proc.returncode == 2, describe(proc)
+        err = proc.stderr.decode()
+        assert "permission denied for user 'alice'" in err, err
+        assert "AccessControlException" in err, err
+        assert hot_event_ids(data) == expected
+    finally:
+        secured.stop()
