@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
 .PHONY: all deps build asan test test-unit format format-check bench run clean fuzz fuzz-build fuzz-smoke \
-  kafka kafka-stop mongo mongo-stop
+  kafka kafka-stop mongo mongo-stop hdfs hdfs-stop
 
 all: build
 
@@ -97,7 +97,16 @@ mongo: deps
 mongo-stop:
 	@SHOPSTREAM_MONGO_DIR=$(CURDIR)/$(BUILD)/mongo scripts/mongo stop
 
+# A local HDFS (one NameNode and one DataNode, loopback) with its state in
+# $(BUILD)/hdfs; prints its webhdfs:// URI. The jars come from Maven Central once.
+hdfs: deps
+	@SHOPSTREAM_HDFS_DIR=$(CURDIR)/$(BUILD)/hdfs scripts/hdfs start
+
+hdfs-stop:
+	@SHOPSTREAM_HDFS_DIR=$(CURDIR)/$(BUILD)/hdfs scripts/hdfs stop
+
 clean:
 	@[ ! -d $(BUILD)/kafka ] || SHOPSTREAM_KAFKA_DIR=$(CURDIR)/$(BUILD)/kafka scripts/kafka stop
 	@[ ! -d $(BUILD)/mongo ] || SHOPSTREAM_MONGO_DIR=$(CURDIR)/$(BUILD)/mongo scripts/mongo stop
+	@[ ! -d $(BUILD)/hdfs ] || SHOPSTREAM_HDFS_DIR=$(CURDIR)/$(BUILD)/hdfs scripts/hdfs stop
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,6 +1,7 @@
 /* The cold store: files of archived events, laid out as docs/lifecycle.md
  * describes. Backends are const ss_cold_ops chosen by URI: a plain path or
- * file:PATH (a local directory); webhdfs://host:port/path comes next. Paths
+ * file:PATH (a local directory), webhdfs://HOST:PORT/PATH and
+ * swebhdfs://HOST:PORT/PATH (HDFS over WebHDFS, src/cold/webhdfs.c). Paths
  * given to the callbacks are relative to the store's root and use '/'.
  * @locality a handle is used by one thread. */
 #ifndef SS_COLD_H
@@ -32,6 +33,13 @@ typedef struct ss_cold_ops {
     int (*list)(void *st, const char *prefix, ss_cold_list_cb cb, void *ctx);
     /* Reads a whole file; SS_EOF when it does not exist. */
     int (*read)(void *st, const char *path, ss_buf *out);
+    /* Streaming reads, for files too large to hold: get_open opens one
+     * (SS_EOF when it does not exist) and gives its size; get_range reads up
+     * to cap bytes from offset off (*got is 0 only at the end); get_close
+     * ends it. */
+    int (*get_open)(void *st, const char *path, void **r, int64_t *size);
+    int (*get_range)(void *r, int64_t off, void *buf, size_t cap, size_t *got);
+    void (*get_close)(void *r);
     /* Deletes a file; deleting a missing file is not an error. */
     int (*remove)(void *st, const char *path);
     /* A description for messages and manifests ("file:/abs/path"). */
@@ -43,13 +51,28 @@ typedef struct ss_cold {
     void *st;
 } ss_cold;
 
-/* Opens the cold store named by uri: a path or file:PATH. */
+/* Opens the cold store named by uri: a path, file:PATH or [s]webhdfs://. */
 int ss_cold_open(const char *uri, ss_cold *cold, char *err, size_t errlen);
 void ss_cold_close(ss_cold *cold);
 
 /* Writes a whole buffer as one file, atomically. */
 int ss_cold_put(ss_cold *cold, const char *path, const void *p, size_t n);
 
+/* Temporary names of writes in progress, shared by the backends: a file is
+ * written as FINAL.tmp-write.PID and renamed into place. Lists never show
+ * them; a backend removes the ones whose writer is gone. */
+#define SS_COLD_TMP_SUFFIX ".tmp-write"
+
+/* FINAL.tmp-write.PID for this process (ss_malloc'd). */
+char *ss_cold_tmp_name(const char *final);
+/* Whether a file name is a temporary one. */
+int ss_cold_is_tmp(const char *name);
+/* Whether a temporary name's writer (the process of its PID on this
+ * machine) is gone, so that the file is a leftover of a crash. */
+int ss_cold_tmp_stale(const char *name);
+
 extern const ss_cold_ops ss_cold_localfs_ops;
+extern const ss_cold_ops ss_cold_webhdfs_ops;  /* src/cold/webhdfs.c */
+extern const ss_cold_ops ss_cold_swebhdfs_ops; /* the same over https */
 
 #endif

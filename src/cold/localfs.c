@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +18,6 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
-
-#define TMP_SUFFIX ".tmp-write"
 
 typedef struct localfs {
     char *root;
@@ -82,20 +79,6 @@ static int io_error(const char *what, const char *path)
                : SS_EIO;
 }
 
-/* Whether the process named by a temporary file's suffix (".<pid>") still
- * runs: then the file is a write in progress, not a leftover. */
-static int writer_alive(const char *name)
-{
-    const char *p = strstr(name, TMP_SUFFIX ".");
-    if (!p)
-        return 0;
-    char *end;
-    long pid = strtol(p + sizeof TMP_SUFFIX, &end, 10);
-    if (*end || pid <= 0)
-        return 0;
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
-}
-
 /* Removes temporary files left by writes that a crash interrupted (opening a
  * store must not break another process's write in progress). */
 static void sweep(const char *dir)
@@ -114,7 +97,7 @@ static void sweep(const char *dir)
             continue;
         if (S_ISDIR(sb.st_mode))
             sweep(p);
-        else if (strstr(e->d_name, TMP_SUFFIX) && !writer_alive(e->d_name))
+        else if (ss_cold_is_tmp(e->d_name) && ss_cold_tmp_stale(e->d_name))
             unlink(p);
     }
     closedir(d);
@@ -163,9 +146,7 @@ static int localfs_put_open(void *st, const char *path, void **out)
     localfs_writer *w = ss_calloc(1, sizeof *w);
     w->fs = fs;
     w->final = join(fs, path);
-    size_t n = strlen(w->final) + sizeof TMP_SUFFIX + 24;
-    w->tmp = ss_malloc(n);
-    snprintf(w->tmp, n, "%s%s.%ld", w->final, TMP_SUFFIX, (long)getpid());
+    w->tmp = ss_cold_tmp_name(w->final);
     int rc = SS_OK;
     if (mkdirs(w->final) != 0)
         rc = io_error("create the directory of", w->final);
@@ -266,7 +247,7 @@ static int list_dir(localfs *fs, const char *rel, ss_cold_list_cb cb, void *ctx)
     int rc = SS_OK;
     struct dirent *e;
     while (rc == SS_OK && (e = readdir(d))) {
-        if (e->d_name[0] == '.' || strstr(e->d_name, TMP_SUFFIX))
+        if (e->d_name[0] == '.' || ss_cold_is_tmp(e->d_name))
             continue;
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
@@ -312,6 +293,54 @@ static int localfs_read(void *st, const char *path, ss_buf *out)
     return rc;
 }
 
+typedef struct localfs_reader {
+    int fd;
+    char *path;
+} localfs_reader;
+
+static int localfs_get_open(void *st, const char *path, void **out, int64_t *size)
+{
+    char *abs = join(st, path);
+    int fd = open(abs, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        int rc = errno == ENOENT ? SS_EOF : io_error("open", abs);
+        if (fd >= 0)
+            close(fd);
+        free(abs);
+        return rc;
+    }
+    localfs_reader *r = ss_malloc(sizeof *r);
+    r->fd = fd;
+    r->path = abs;
+    *size = (int64_t)sb.st_size;
+    *out = r;
+    return SS_OK;
+}
+
+static int localfs_get_range(void *vr, int64_t off, void *buf, size_t cap, size_t *got)
+{
+    localfs_reader *r = vr;
+    ssize_t n;
+    do
+        n = pread(r->fd, buf, cap, (off_t)off);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return io_error("read", r->path);
+    *got = (size_t)n;
+    return SS_OK;
+}
+
+static void localfs_get_close(void *vr)
+{
+    localfs_reader *r = vr;
+    if (!r)
+        return;
+    close(r->fd);
+    free(r->path);
+    free(r);
+}
+
 static int localfs_remove(void *st, const char *path)
 {
     char *abs = join(st, path);
@@ -336,6 +365,9 @@ const ss_cold_ops ss_cold_localfs_ops = {
     .put_abort = localfs_put_abort,
     .list = localfs_list,
     .read = localfs_read,
+    .get_open = localfs_get_open,
+    .get_range = localfs_get_range,
+    .get_close = localfs_get_close,
     .remove = localfs_remove,
     .describe = localfs_describe,
 };

@@ -3,7 +3,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "query/coldtab.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -11,8 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zlib.h>
+
+#include "cold/cold.h"
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -26,6 +26,8 @@
 #define VERIFY_HINT "run 'shopstream archive --verify'"
 
 #define READ_CHUNK (64 * 1024)
+/* Ranges read from the cold store at a time: one round trip each over HDFS. */
+#define RANGE_CHUNK (1024 * 1024)
 /* A line longer than any event could be is a damaged file, not a reason to
  * read the rest of it into memory. */
 #define MAX_LINE (16 * 1024 * 1024)
@@ -113,7 +115,7 @@ typedef struct cold_vtab {
     sqlite3_vtab base; /* first: SQLite hands out pointers to it */
     sqlite3 *db;
     const table_spec *t;
-    const char *root; /* the module's; outlives every table */
+    struct cold_src *src; /* the module's; outlives every table */
     /* The files of the committed archives whose ids, each followed by '\n',
      * are in ids: read again only when that list changes, since a committed
      * manifest never does. */
@@ -130,10 +132,16 @@ typedef struct cold_cursor {
     int lo_incl, hi_incl;
     int empty; /* the constraints admit no ts at all */
     size_t next_file;
-    /* The open file, if any. */
-    gzFile gz;
+    /* The open file, if any: read by ranges into in, inflated into rbuf
+     * when it is gzip data. */
+    void *h;
+    int64_t fsize, foff;
+    char *in;
+    int is_gz, zinit, zdone;
+    z_stream z;
     const cold_file *cur;
     char *rbuf;
+    const char *rdata; /* rbuf, or in for a plain file */
     size_t rpos, rlen;
     int64_t line_no, records;
     ss_buf line;
@@ -146,9 +154,42 @@ typedef struct cold_cursor {
     int scans;
 } cold_cursor;
 
+/* The cold store the module reads, opened at its first committed archive
+ * (so that a store without archives needs none). */
+typedef struct cold_src {
+    char *uri;
+    ss_cold cold;
+    int opened;
+} cold_src;
+
+static void cold_src_free(void *p)
+{
+    cold_src *s = p;
+    if (s->opened)
+        ss_cold_close(&s->cold);
+    free(s->uri);
+    free(s);
+}
+
 /* ---- errors ---- */
 
 static int vt_error(cold_vtab *vt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int src_open(cold_vtab *vt)
+{
+    if (vt->src->opened)
+        return SQLITE_OK;
+    char err[1024];
+    if (ss_cold_open(vt->src->uri, &vt->src->cold, err, sizeof err) != SS_OK)
+        return vt_error(vt, "cannot open the cold store: %s", err);
+    vt->src->opened = 1;
+    return SQLITE_OK;
+}
+
+static const char *src_name(const cold_vtab *vt)
+{
+    return vt->src->opened ? vt->src->cold.ops->describe(vt->src->cold.st) : vt->src->uri;
+}
 
 /* Sets the message SQLite reports for the failing call; returns
  * SQLITE_ERROR. The format is SQLite's printf: no %zu (%z is its own). */
@@ -259,17 +300,26 @@ static int add_manifest(cold_vtab *vt, const char *id, const char *text, int len
     if (text && len > 0) {
         m = json_loadb(text, (size_t)len, 0, &je);
     } else {
-        snprintf(path, sizeof path, "%s/_archives/%s.json", vt->root, id);
+        if ((rc = src_open(vt)) != SQLITE_OK)
+            goto out;
+        snprintf(path, sizeof path, "_archives/%s.json", id);
         from = path;
-        struct stat sb;
-        if (stat(path, &sb) != 0 && errno == ENOENT) {
-            rc = vt_error(vt,
-                          "committed archive '%s' has no manifest: the archives table holds "
-                          "none and '%s' is missing; " VERIFY_HINT,
-                          id, path);
+        ss_buf b;
+        ss_buf_init(&b, 4096);
+        ss_cold *cold = &vt->src->cold;
+        int r = cold->ops->read(cold->st, path, &b);
+        if (r == SS_EOF || r != SS_OK) {
+            rc = r == SS_EOF
+                     ? vt_error(vt,
+                                "committed archive '%s' has no manifest: the archives "
+                                "table holds none and '%s' is missing in %s; " VERIFY_HINT,
+                                id, path, src_name(vt))
+                     : vt_error(vt, "cannot read the manifest '%s' in %s", path, src_name(vt));
+            ss_buf_free(&b);
             goto out;
         }
-        m = json_load_file(path, 0, &je);
+        m = json_loadb(b.data, b.len, 0, &je);
+        ss_buf_free(&b);
     }
     if (!m) {
         rc = vt_error(vt,
@@ -450,7 +500,7 @@ static int cold_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
     cold_vtab *vt = ss_calloc(1, sizeof *vt);
     vt->db = db;
     vt->t = t;
-    vt->root = aux;
+    vt->src = aux;
     ss_buf_init(&vt->ids, 0);
     *out = &vt->base;
     return SQLITE_OK;
@@ -523,9 +573,14 @@ static int cold_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
 
 static void cursor_close_file(cold_cursor *c)
 {
-    if (c->gz)
-        gzclose_r(c->gz);
-    c->gz = NULL;
+    if (c->h) {
+        ss_cold *cold = &((cold_vtab *)c->base.pVtab)->src->cold;
+        cold->ops->get_close(c->h);
+    }
+    if (c->zinit)
+        inflateEnd(&c->z);
+    c->h = NULL;
+    c->zinit = c->zdone = 0;
     c->cur = NULL;
     c->rpos = c->rlen = 0;
 }
@@ -551,6 +606,7 @@ static int cold_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out)
     (void)vtab;
     cold_cursor *c = ss_calloc(1, sizeof *c);
     c->rbuf = ss_malloc(READ_CHUNK);
+    c->in = ss_malloc(RANGE_CHUNK);
     ss_buf_init(&c->line, 1024);
     c->eof = 1;
     *out = &c->base;
@@ -570,6 +626,7 @@ static int cold_close(sqlite3_vtab_cursor *cur)
     cursor_reset(c);
     ss_buf_free(&c->line);
     free(c->rbuf);
+    free(c->in);
     free(c);
     return SQLITE_OK;
 }
@@ -620,40 +677,117 @@ static int range_overlaps(const cold_cursor *c, const char *min, size_t minlen, 
     return 1;
 }
 
+/* Reads the next range of the open file into c->in (c->in_len, 0 at its
+ * end). */
+static int read_range(cold_cursor *c, size_t *got)
+{
+    cold_vtab *vt = (cold_vtab *)c->base.pVtab;
+    ss_cold *cold = &vt->src->cold;
+    *got = 0;
+    if (c->foff >= c->fsize)
+        return SQLITE_OK;
+    int64_t left = c->fsize - c->foff;
+    size_t want = left < RANGE_CHUNK ? (size_t)left : RANGE_CHUNK;
+    if (cold->ops->get_range(c->h, c->foff, c->in, want, got) != SS_OK)
+        return vt_error(vt, "cannot read cold file '%s' in %s (see the log)", c->cur->path,
+                        src_name(vt));
+    if (*got == 0)
+        return file_damaged(c, "it ends after %lld bytes, its size is %lld", (long long)c->foff,
+                            (long long)c->fsize);
+    c->foff += (int64_t)*got;
+    return SQLITE_OK;
+}
+
 static int open_file(cold_cursor *c, const cold_file *f)
 {
     cold_vtab *vt = (cold_vtab *)c->base.pVtab;
-    char path[4096];
-    struct stat sb;
+    int rc = src_open(vt);
+    if (rc)
+        return rc;
+    ss_cold *cold = &vt->src->cold;
 
     c->cur = f;
     c->line_no = c->records = 0;
     c->rpos = c->rlen = 0;
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", vt->root, f->path) >= sizeof path)
-        return vt_error(vt, "cold file '%s' under '%s': the path is too long", f->path, vt->root);
-    if (stat(path, &sb) != 0) {
-        if (errno == ENOENT)
-            return vt_error(vt, "cold file '%s' is missing (under '%s'); " VERIFY_HINT, f->path,
-                            vt->root);
-        return vt_error(vt, "cannot read cold file '%s' (under '%s'): %s", f->path, vt->root,
-                        strerror(errno));
-    }
-    if (f->bytes >= 0 && (int64_t)sb.st_size != f->bytes)
-        return file_damaged(c, "it has %lld bytes, its manifest says %lld", (long long)sb.st_size,
+    c->foff = 0;
+    rc = cold->ops->get_open(cold->st, f->path, &c->h, &c->fsize);
+    if (rc == SS_EOF)
+        return vt_error(vt, "cold file '%s' is missing (in %s); " VERIFY_HINT, f->path,
+                        src_name(vt));
+    if (rc)
+        return vt_error(vt, "cannot read cold file '%s' (in %s; see the log)", f->path,
+                        src_name(vt));
+    if (f->bytes >= 0 && c->fsize != f->bytes)
+        return file_damaged(c, "it has %lld bytes, its manifest says %lld", (long long)c->fsize,
                             (long long)f->bytes);
-    c->gz = gzopen(path, "rb");
-    if (!c->gz)
-        return vt_error(vt, "cannot read cold file '%s' (under '%s'): %s", f->path, vt->root,
-                        errno ? strerror(errno) : "out of memory");
     c->opened++;
-    gzbuffer(c->gz, 128 * 1024);
-    /* zlib reads a file that is not gzip as it is; a .gz file must be one,
-     * and a .jsonl file must not be. */
+    size_t got;
+    if ((rc = read_range(c, &got)) != SQLITE_OK)
+        return rc;
+    /* A .gz file must be gzip data, and a .jsonl file must not be. */
     size_t n = strlen(f->path);
     int want_gz = n > 3 && !strcmp(f->path + n - 3, ".gz");
-    if (gzdirect(c->gz) == want_gz)
+    c->is_gz = got >= 2 && (unsigned char)c->in[0] == 0x1f && (unsigned char)c->in[1] == 0x8b;
+    if (c->is_gz != want_gz)
         return file_damaged(c, "%s", want_gz ? "it is not gzip data" : "it is gzip data");
+    if (c->is_gz) {
+        memset(&c->z, 0, sizeof c->z);
+        if (inflateInit2(&c->z, 15 + 16) != Z_OK)
+            return vt_error(vt, "cannot start zlib for cold file '%s'", f->path);
+        c->zinit = 1;
+        c->z.next_in = (Bytef *)c->in;
+        c->z.avail_in = (uInt)got;
+    } else {
+        c->rdata = c->in;
+        c->rlen = got;
+    }
     return SQLITE_OK;
+}
+
+/* The next bytes of the open file's content into c->rdata (c->rlen, 0 at
+ * its end): a plain file's next range, or what the gzip data inflates to
+ * (one member after another, as gzip writes them). */
+static int fill(cold_cursor *c)
+{
+    int rc;
+    size_t got;
+    c->rpos = c->rlen = 0;
+    if (!c->is_gz) {
+        rc = read_range(c, &got);
+        c->rdata = c->in;
+        c->rlen = got;
+        return rc;
+    }
+    for (;;) {
+        if (c->z.avail_in == 0) {
+            if ((rc = read_range(c, &got)) != SQLITE_OK)
+                return rc;
+            c->z.next_in = (Bytef *)c->in;
+            c->z.avail_in = (uInt)got;
+            if (got == 0) {
+                if (c->zdone)
+                    return SQLITE_OK;
+                return file_damaged(c, "its gzip data ends early after line %lld",
+                                    (long long)c->line_no);
+            }
+        }
+        if (c->zdone) {
+            inflateReset(&c->z);
+            c->zdone = 0;
+        }
+        c->z.next_out = (Bytef *)c->rbuf;
+        c->z.avail_out = READ_CHUNK;
+        int zr = inflate(&c->z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END)
+            c->zdone = 1;
+        else if (zr != Z_OK)
+            return file_damaged(c, "%s after line %lld", c->z.msg ? c->z.msg : "invalid gzip data",
+                                (long long)c->line_no);
+        c->rdata = c->rbuf;
+        c->rlen = READ_CHUNK - c->z.avail_out;
+        if (c->rlen > 0)
+            return SQLITE_OK;
+    }
 }
 
 /* Reads the next line of the open file into c->line, without its newline;
@@ -664,22 +798,17 @@ static int read_line(cold_cursor *c, int *got)
     *got = 0;
     for (;;) {
         if (c->rpos == c->rlen) {
-            int n = gzread(c->gz, c->rbuf, READ_CHUNK);
-            int errnum = Z_OK;
-            const char *msg = n <= 0 ? gzerror(c->gz, &errnum) : NULL;
-            if (n < 0 || errnum != Z_OK)
-                return file_damaged(c, "%s after line %lld", msg ? msg : "read error",
-                                    (long long)c->line_no);
-            if (n == 0) {
+            int rc = fill(c);
+            if (rc)
+                return rc;
+            if (c->rlen == 0) {
                 *got = c->line.len > 0;
                 if (*got)
                     c->line_no++;
                 return SQLITE_OK;
             }
-            c->rpos = 0;
-            c->rlen = (size_t)n;
         }
-        const char *p = c->rbuf + c->rpos;
+        const char *p = c->rdata + c->rpos;
         size_t avail = c->rlen - c->rpos;
         const char *nl = memchr(p, '\n', avail);
         size_t take = nl ? (size_t)(nl - p) : avail;
@@ -762,7 +891,7 @@ static int advance(cold_cursor *c)
     cold_vtab *vt = (cold_vtab *)c->base.pVtab;
     int rc, got;
     for (;;) {
-        if (!c->gz) {
+        if (!c->cur) {
             while (c->next_file < vt->files.n) {
                 const cold_file *f = &vt->files.v[c->next_file];
                 if (range_overlaps(c, f->min_ts, strlen(f->min_ts), f->max_ts, strlen(f->max_ts)))
@@ -884,11 +1013,12 @@ static const sqlite3_module cold_module = {
     .xRowid = cold_rowid,
 };
 
-int ss_query_coldtab_register(sqlite3 *db, const char *cold_root, char *err, size_t errlen)
+int ss_query_coldtab_register(sqlite3 *db, const char *cold_uri, char *err, size_t errlen)
 {
-    char *root = ss_strdup(cold_root);
-    /* SQLite frees root with the module, also when registering fails. */
-    int rc = sqlite3_create_module_v2(db, "ss_cold", &cold_module, root, free);
+    cold_src *src = ss_calloc(1, sizeof *src);
+    src->uri = ss_strdup(cold_uri);
+    /* SQLite frees src with the module, also when registering fails. */
+    int rc = sqlite3_create_module_v2(db, "ss_cold", &cold_module, src, cold_src_free);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot register the cold-storage tables: %s", sqlite3_errmsg(db));
         return SS_ERR;

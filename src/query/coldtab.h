@@ -26,8 +26,10 @@
  * "cancellations". */
 extern const char *const ss_query_cold_tables[];
 
-/* Registers the module on db, reading files under cold_root (a directory;
- * copied). Returns SS_OK, or SS_ERR with a message in err. */
-int ss_query_coldtab_register(sqlite3 *db, const char *cold_root, char *err, size_t errlen);
+/* Registers the module on db, reading the cold store of cold_uri (copied; a
+ * directory, file:PATH or webhdfs://, see cold/cold.h) through its backend,
+ * opened at the first committed archive. Returns SS_OK, or SS_ERR with a
+ * message in err. */
+int ss_query_coldtab_register(sqlite3 *db, const char *cold_uri, char *err, size_t errlen);
 
 #endif

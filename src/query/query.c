@@ -11,6 +11,7 @@
 #include "common/mem.h"
 #include "common/status.h"
 #include "common/timeutil.h"
+#include "cold/cold.h"
 #include "hot/hot.h"
 #include "query/coldtab.h"
 
@@ -74,28 +75,29 @@ static int progress(void *ctx)
     return q->deadline && ss_mono_ms() > q->deadline;
 }
 
-/* The cold storage directory from the user's form of it. */
+/* The cold store's URI from the user's form of it: DATA/cold by default. A
+ * URI with a scheme is checked now, so that a bad one is a usage error; a
+ * directory is opened only once there is an archive to read. */
 static int cold_root(const char *data_dir, const char *cold, char *out, size_t n, char *err,
                      size_t errlen)
 {
-    const char *dir = cold;
     if (!cold) {
-        if ((size_t)snprintf(out, n, "%s/cold", data_dir) < n)
+        if ((size_t)snprintf(out, n, "file:%s/cold", data_dir) < n)
             return SS_OK;
         snprintf(err, errlen, "the data directory path '%s' is too long", data_dir);
         return SS_EINVAL;
     }
-    if (strstr(cold, "://")) {
-        snprintf(err, errlen,
-                 "cold storage '%s' is not supported here; give a directory: PATH or file:PATH",
-                 cold);
-        return SS_EINVAL;
-    }
-    if (!strncmp(cold, "file:", 5))
-        dir = cold + 5;
-    if (!*dir || (size_t)snprintf(out, n, "%s", dir) >= n) {
+    const char *dir = !strncmp(cold, "file:", 5) ? cold + 5 : cold;
+    if (!*dir || (size_t)snprintf(out, n, "%s", cold) >= n) {
         snprintf(err, errlen, "cold storage '%s' is not a usable directory path", cold);
         return SS_EINVAL;
+    }
+    if (strstr(cold, "://")) {
+        ss_cold c;
+        int rc = ss_cold_open(cold, &c, err, errlen);
+        if (rc)
+            return rc == SS_EINVAL ? SS_EINVAL : SS_EIO;
+        ss_cold_close(&c);
     }
     return SS_OK;
 }

@@ -107,16 +107,17 @@ def stop_server(proc):
 KAFKA_SCRIPT = REPO / "scripts" / "kafka"
 
 
-def start_service(script, state_dir, keep=False):
+def start_service(script, state_dir, keep=False, env=None):
     """Starts a server with one of the project's scripts (scripts/kafka,
-    scripts/mongo), its state in state_dir; returns the address it prints
+    scripts/mongo, scripts/hdfs), its state in state_dir; returns the address it prints
     once the server answers. The server stops by itself when this process is
     gone, so that a killed test run leaves none behind. The first start on a
     machine fetches its jars. With keep, restarts the server stopped in
-    state_dir, with its data and port (an outage)."""
+    state_dir, with its data and port (an outage). env adds variables for the
+    script."""
     proc = subprocess.run([str(script), "start", "--dir", str(state_dir),
                            "--owner", str(os.getpid()), *(["--keep"] if keep else [])],
-                          capture_output=True, timeout=900)
+                          capture_output=True, timeout=900, env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         pytest.fail(f"{script.parent.name}/{script.name} start failed (exit {proc.returncode}):\n"
                     f"{proc.stderr.decode(errors='replace')[-3000:]}")
@@ -182,6 +183,47 @@ class MongoServer:
 def mongo(tmp_path_factory):
     """A mongo-java-server started for this test session (MongoServer)."""
     server = MongoServer(tmp_path_factory.mktemp("mongo"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ---- an HDFS (NameNode and DataNode) of the test session's own (scripts/hdfs) ----
+
+HDFS_SCRIPT = REPO / "scripts" / "hdfs"
+
+
+class HdfsServer:
+    """The session's HDFS: its webhdfs:// URI, the NameNode's HTTP address
+    ("127.0.0.1:PORT") and the state directory, so that a test can stop and
+    restart it (with its files) to play an outage, or find a daemon's pid.
+    With permissions, HDFS checks them (scripts/hdfs has them off)."""
+
+    def __init__(self, state_dir, permissions=False):
+        self.dir = state_dir
+        self.env = {"SHOPSTREAM_HDFS_PERMISSIONS": "true" if permissions else "false"}
+        self._start()
+
+    def _start(self, keep=False):
+        self.uri = start_service(HDFS_SCRIPT, self.dir, keep, self.env)
+        self.address = self.uri.removeprefix("webhdfs://").rstrip("/")
+
+    def pid(self, daemon):
+        """The pid of "namenode" or "datanode"."""
+        return int((Path(self.dir) / f"{daemon}.pid").read_text())
+
+    def stop(self):
+        stop_service(HDFS_SCRIPT, self.dir)
+
+    def restart(self):
+        self._start(keep=True)
+
+
+@pytest.fixture(scope="session")
+def hdfs(tmp_path_factory):
+    """A single-node HDFS started for this test session (HdfsServer)."""
+    server = HdfsServer(tmp_path_factory.mktemp("hdfs"))
     try:
         yield server
     finally:
