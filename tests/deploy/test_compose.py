@@ -142,11 +142,20 @@ def test_both_brokers_answer_as_kafka(compose):
     assert "kafka" in zk["networks"]["default"]["aliases"]
     kraft = config(compose, "kraft")["services"]["kafka"]["environment"]
     assert "PLAINTEXT://kafka:9092" in kraft["KAFKA_ADVERTISED_LISTENERS"]
-    assert "advertised.listeners=PLAINTEXT://kafka:9092,HOST://localhost:29092" in zk["command"]
-    # ZooKeeper mode: broker.id and zookeeper.connect, no KRaft roles.
-    assert "broker.id=1" in zk["command"] and "zookeeper.connect=zookeeper:2181" in zk["command"]
-    assert not any("process.roles" in a for a in zk["command"])
-    assert not any(k.startswith("KAFKA_") for k in zk.get("environment") or {})
+    zk_env = zk["environment"]
+    assert zk_env["KAFKA_ADVERTISED_LISTENERS"].startswith("PLAINTEXT://kafka:9092,")
+    # ZooKeeper mode: broker.id and zookeeper.connect, and no KRaft roles
+    # (their absence is what selects ZooKeeper mode in the image).
+    assert zk_env["KAFKA_BROKER_ID"] == "1"
+    assert zk_env["KAFKA_ZOOKEEPER_CONNECT"] == "zookeeper:2181"
+    assert not any(k in zk_env for k in ("KAFKA_PROCESS_ROLES", "KAFKA_NODE_ID", "CLUSTER_ID"))
+    assert "KAFKA_ZOOKEEPER_CONNECT" not in kraft
+    # The image refuses to start in KRaft mode without a cluster id.
+    assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{21}", kraft["CLUSTER_ID"]), kraft["CLUSTER_ID"]
+    # Both brokers take the same settings of a one-broker cluster.
+    for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "KAFKA_NUM_PARTITIONS",
+                "KAFKA_LOG_DIRS", "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"):
+        assert zk_env[key] == kraft[key], key
 
 
 @pytest.mark.parametrize("profiles", PROFILE_SETS)
