@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from harness import BIN, REPO, clean_env, describe
+from harness import BIN, REPO, clean_env, describe, start_server, stop_server
 
 COMPOSE_SCRIPT = REPO / "scripts" / "docker-compose"
 # Each set of profiles a user runs: Kafka in one of its two modes, with or
@@ -252,3 +252,16 @@ def test_the_images_command_and_serves_health_check_agree_with_the_dockerfile(co
     check = serve["healthcheck"]["test"][-1]
     assert "/dev/tcp/127.0.0.1/8050" in check and "GET /healthz" in check
     assert "GET /healthz" in text
+
+
+def test_serves_health_check_passes_on_serve_and_fails_without_it(compose, tmp_path):
+    test = config(compose, "kraft")["services"]["serve"]["healthcheck"]["test"]
+    assert test[0] == "CMD" and "/127.0.0.1/8050 " in test[-1]
+    proc, port = start_server(tmp_path / "data")
+    check = [*test[1:-1], test[-1].replace("/127.0.0.1/8050 ", f"/127.0.0.1/{port} ")]
+    try:
+        ok = subprocess.run(check, capture_output=True, timeout=30, env=clean_env())
+        assert ok.returncode == 0, describe(ok)
+    finally:
+        stop_server(proc)
+    assert subprocess.run(check, capture_output=True, timeout=30, env=clean_env()).returncode != 0

@@ -9,7 +9,7 @@ import json
 import re
 import subprocess
 
-from harness import BIN, REPO
+from harness import BIN, REPO, clean_env, describe, start_server, stop_server
 
 HADOLINT = REPO / "scripts" / "hadolint"
 DOCKERFILE = REPO / "Dockerfile"
@@ -137,3 +137,22 @@ def test_dockerignore_keeps_the_context_to_the_sources():
     # What the build stage copies by name is in the context.
     for name in ("web/package.json", "web/package-lock.json", "CMakeLists.txt", "src"):
         assert name not in ignored and (REPO / name).exists(), name
+
+
+def test_health_check_passes_on_serve_and_fails_without_it(tmp_path):
+    # The image's health check, run here against `shopstream serve` on the
+    # port it would read from SHOPSTREAM_PORT in the container.
+    run = stages(DOCKERFILE.read_text())[1]
+    health = next(a for i, a in run if i == "HEALTHCHECK")
+    check = json.loads(health[health.index("CMD ") + 4:])
+    assert check[:2] == ["bash", "-c"]
+    proc, port = start_server(tmp_path / "data")
+    try:
+        ok = subprocess.run(check, capture_output=True, timeout=30,
+                            env=clean_env({"SHOPSTREAM_PORT": str(port)}))
+        assert ok.returncode == 0, describe(ok)
+    finally:
+        stop_server(proc)
+    down = subprocess.run(check, capture_output=True, timeout=30,
+                          env=clean_env({"SHOPSTREAM_PORT": str(port)}))
+    assert down.returncode != 0
