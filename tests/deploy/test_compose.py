@@ -67,7 +67,7 @@ def test_compose_cli_is_the_pinned_module(compose):
     assert "COMPOSE_MODULE=github.com/docker/compose/v5" in text
     assert "COMPOSE_VERSION=v5.6.0" in text
     proc = subprocess.run([compose, "version"], capture_output=True, timeout=60)
-    assert proc.returncode == 0 and b"Docker Compose version" in proc.stdout, describe(proc)
+    assert proc.returncode == 0 and b"Docker Compose version v5.6.0" in proc.stdout, describe(proc)
 
 
 @pytest.mark.parametrize("profiles", PROFILE_SETS)
