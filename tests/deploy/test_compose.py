@@ -265,3 +265,13 @@ def test_serves_health_check_passes_on_serve_and_fails_without_it(compose, tmp_p
     finally:
         stop_server(proc)
     assert subprocess.run(check, capture_output=True, timeout=30, env=clean_env()).returncode != 0
+
+
+def test_versions_of_env_are_the_projects():
+    env = dotenv()
+    kafka = re.search(r"^KAFKA_VERSION=(\S+)$", (REPO / "scripts" / "kafka").read_text(), re.M)
+    assert env["KAFKA_VERSION"] == kafka.group(1), "the stack's Kafka is the tests' Kafka"
+    project = re.search(r"project\(shopstream VERSION (\S+)", (REPO / "CMakeLists.txt").read_text())
+    assert env["SHOPSTREAM_VERSION"] == project.group(1)
+    assert env["DEBIAN_IMAGE"] == "debian:bookworm"
+    assert env["DEBIAN_SLIM_IMAGE"] == "debian:bookworm-slim"
