@@ -5,12 +5,13 @@ their records and the port; a start in the other mode while one runs is
 refused; with --owner both stop once the owner is gone. (The tests of
 gen, process and run take both modes through harness.kafka_each_mode.)"""
 import os
+import re
 import subprocess
 import time
 
 import pytest
 
-from harness import KAFKA_SCRIPT, assert_ok, cli, start_kafka, stop_kafka
+from harness import KAFKA_SCRIPT, REPO, assert_ok, cli, start_kafka, stop_kafka
 
 GEN = ["gen", "--max", "--start", "2026-11-02", "--seed", "5", "--count", "2000"]
 
@@ -49,6 +50,10 @@ def test_stop_and_keep_restart_both_servers_with_the_topics(state, tmp_path):
     assert config["zookeeper.connect"].startswith("127.0.0.1:") and config["broker.id"] == "1"
     assert "process.roles" not in config and "controller.quorum.voters" not in config
     assert not (state / "data" / "bootstrap.checkpoint").exists()  # no storage format
+    # The ZooKeeper of Kafka's own dependencies, the version the Compose
+    # stack's zookeeper image has (.env).
+    zk_version = re.search(r"^ZOOKEEPER_VERSION=(\S+)$", (REPO / ".env").read_text(), re.M)
+    assert f"zookeeper.version={zk_version.group(1)}-" in (state / "zookeeper.log").read_text()
     assert_ok(cli(*GEN, "--partitions", "3", "--out", f"kafka://{address}/zk-orders"))
     want = records(address, "zk-orders")
     raw = assert_ok(cli(*GEN)).stdout
