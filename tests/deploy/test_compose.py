@@ -211,22 +211,25 @@ def command_lines(compose):
     lines = {}
     for profiles in PROFILE_SETS:
         for name, svc in config(compose, profiles)["services"].items():
+            # The options that the service's environment sets (SHOPSTREAM_*
+            # variables) go through the parser too.
+            env = {k: v for k, v in (svc.get("environment") or {}).items() if v is not None}
             if is_ours(svc):
                 assert svc.get("entrypoint") is None, f"{name} replaces the image's entrypoint"
-                lines[f"{name}: command"] = svc["command"]
+                lines[f"{name}: command"] = (svc["command"], env)
             test = (svc.get("healthcheck") or {}).get("test") or []
             if test[:2] == ["CMD", "shopstream"]:
-                lines[f"{name}: health check"] = test[2:]
+                lines[f"{name}: health check"] = (test[2:], env)
     return lines
 
 
 def test_every_shopstream_command_line_is_accepted_by_the_parser(compose, tmp_path):
     lines = command_lines(compose)
     assert len(lines) >= 7, sorted(lines)
-    for what, args in sorted(lines.items()):
+    for what, (args, env) in sorted(lines.items()):
         # The parser checks every option and value before --help prints.
         proc = subprocess.run([BIN, *args, "--help"], capture_output=True, timeout=60,
-                              env=clean_env())
+                              env=clean_env(env))
         assert proc.returncode == 0, f"{what}: shopstream {' '.join(args)}\n{describe(proc)}"
         assert proc.stdout.startswith(f"Usage: shopstream {args[0]} ".encode()), what
         for a in args:
@@ -235,10 +238,25 @@ def test_every_shopstream_command_line_is_accepted_by_the_parser(compose, tmp_pa
 
 
 def test_the_parser_check_rejects_a_bad_line():
-    # What the check above would report: a value the parser refuses.
+    # What the check above would report: a value the parser refuses, on the
+    # command line or in the environment.
     proc = subprocess.run([BIN, "gen", "--rate", "fast", "--help"], capture_output=True,
                           timeout=60, env=clean_env())
     assert proc.returncode == 2 and b"--rate" in proc.stderr, describe(proc)
+    proc = subprocess.run([BIN, "serve", "--help"], capture_output=True, timeout=60,
+                          env=clean_env({"SHOPSTREAM_AUTH_TOKEN": ""}))
+    assert proc.returncode == 2 and b"SHOPSTREAM_AUTH_TOKEN" in proc.stderr, describe(proc)
+
+
+def test_the_token_reaches_serve_only_when_set(compose):
+    serve = config(compose, "kraft")["services"]["serve"]
+    assert serve["environment"] == {"SHOPSTREAM_AUTH_TOKEN": None}
+    proc = subprocess.run([compose, "config", "--format", "json"], capture_output=True,
+                          timeout=120, cwd=REPO,
+                          env={**clean_env(), "SHOPSTREAM_AUTH_TOKEN": "s3cret"})
+    assert proc.returncode == 0, describe(proc)
+    env = json.loads(proc.stdout)["services"]["serve"]["environment"]
+    assert env == {"SHOPSTREAM_AUTH_TOKEN": "s3cret"}
 
 
 def test_the_images_command_and_serves_health_check_agree_with_the_dockerfile(compose):
