@@ -81,10 +81,11 @@ bench: build
 run: build
 	$(BUILD)/shopstream run --data ./data
 
-# A local Kafka broker (KRaft, loopback) with its state in $(BUILD)/kafka;
+# A local Kafka broker (KRaft, loopback; `make kafka ZOOKEEPER=1`: in
+# ZooKeeper mode, with a ZooKeeper server) with its state in $(BUILD)/kafka;
 # prints its bootstrap address. The jars come from Maven Central once.
 kafka: deps
-	@SHOPSTREAM_KAFKA_DIR=$(CURDIR)/$(BUILD)/kafka scripts/kafka start
+	@SHOPSTREAM_KAFKA_DIR=$(CURDIR)/$(BUILD)/kafka scripts/kafka start $(if $(ZOOKEEPER),--zookeeper)
 
 kafka-stop:
 	@SHOPSTREAM_KAFKA_DIR=$(CURDIR)/$(BUILD)/kafka scripts/kafka stop

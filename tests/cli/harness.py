@@ -107,16 +107,16 @@ def stop_server(proc):
 KAFKA_SCRIPT = REPO / "scripts" / "kafka"
 
 
-def start_service(script, state_dir, keep=False, env=None):
+def start_service(script, state_dir, keep=False, *extra, env=None):
     """Starts a server with one of the project's scripts (scripts/kafka,
     scripts/mongo, scripts/hdfs), its state in state_dir; returns the address it prints
     once the server answers. The server stops by itself when this process is
     gone, so that a killed test run leaves none behind. The first start on a
     machine fetches its jars. With keep, restarts the server stopped in
-    state_dir, with its data and port (an outage). env adds variables for the
-    script."""
+    state_dir, with its data and port (an outage). extra goes to the
+    script's start; env adds variables for the script."""
     proc = subprocess.run([str(script), "start", "--dir", str(state_dir),
-                           "--owner", str(os.getpid()), *(["--keep"] if keep else [])],
+                           "--owner", str(os.getpid()), *(["--keep"] if keep else []), *extra],
                           capture_output=True, timeout=900, env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         pytest.fail(f"{script.parent.name}/{script.name} start failed (exit {proc.returncode}):\n"
@@ -130,9 +130,10 @@ def stop_service(script, state_dir):
                    timeout=120)
 
 
-def start_kafka(state_dir, keep=False):
-    """A single-node broker (scripts/kafka); returns "127.0.0.1:PORT"."""
-    return start_service(KAFKA_SCRIPT, state_dir, keep)
+def start_kafka(state_dir, keep=False, zookeeper=False):
+    """A single-node broker (scripts/kafka), in KRaft mode or with zookeeper
+    in ZooKeeper mode; returns "127.0.0.1:PORT"."""
+    return start_service(KAFKA_SCRIPT, state_dir, keep, *(["--zookeeper"] if zookeeper else []))
 
 
 def stop_kafka(state_dir):
@@ -144,6 +145,23 @@ def kafka(tmp_path_factory):
     """The bootstrap address of a broker started for this test session."""
     state = tmp_path_factory.mktemp("kafka")
     address = start_kafka(state)
+    try:
+        yield address
+    finally:
+        stop_kafka(state)
+
+
+@pytest.fixture(scope="session", params=("kraft", "zookeeper"))
+def kafka_each_mode(request, tmp_path_factory):
+    """The bootstrap address of a broker in each of Kafka's modes, one broker
+    per mode for the session: a test that takes it runs once on the KRaft
+    broker of the kafka fixture and once on a broker in ZooKeeper mode (with
+    its own ZooKeeper server, both stopped at the end of the session)."""
+    if request.param == "kraft":
+        yield request.getfixturevalue("kafka")
+        return
+    state = tmp_path_factory.mktemp("kafka-zookeeper")
+    address = start_kafka(state, zookeeper=True)
     try:
         yield address
     finally:
@@ -206,7 +224,7 @@ class HdfsServer:
         self._start()
 
     def _start(self, keep=False):
-        self.uri = start_service(HDFS_SCRIPT, self.dir, keep, self.env)
+        self.uri = start_service(HDFS_SCRIPT, self.dir, keep, env=self.env)
         self.address = self.uri.removeprefix("webhdfs://").rstrip("/")
 
     def pid(self, daemon):

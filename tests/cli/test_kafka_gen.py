@@ -2,7 +2,8 @@
 
 The session starts its own single-node broker with scripts/kafka (KRaft, on
 loopback, state in pytest's temporary directory) and reads topics back with
-kcat, as a person would. What a topic holds must be, byte for byte, what
+kcat, as a person would; the 100,000-order test also runs on a broker in
+ZooKeeper mode. What a topic holds must be, byte for byte, what
 `gen --out FILE` writes for the same flags: one message per JSON Lines
 record, keyed by its order_id, each order's events in one partition and in
 stream order, partitioned as the Java client does. Usage mistakes (URIs,
@@ -23,7 +24,8 @@ from collections import defaultdict
 
 import pytest
 
-from harness import BIN, REPO, assert_ok, clean_env, cli, describe, free_port, kafka  # noqa: F401
+from harness import BIN, REPO, assert_ok, clean_env, cli, describe, free_port  # noqa: F401
+from harness import kafka, kafka_each_mode  # noqa: F401
 
 ASAN_BIN = os.environ.get("SHOPSTREAM_ASAN_BIN") or str(REPO / "build-asan" / "shopstream")
 GEN = ["gen", "--max", "--start", "2026-11-02"]
@@ -84,7 +86,8 @@ def test_murmur2_matches_kafka():
 
 # ---- the test: 100,000 orders, byte for byte ----
 
-def test_100k_orders_read_back_byte_for_byte(kafka, tmp_path):
+def test_100k_orders_read_back_byte_for_byte(kafka_each_mode, tmp_path):
+    kafka = kafka_each_mode
     flags = ["--seed", "42", "--count", "100000"]
     proc = assert_ok(cli(*GEN, *flags, "--out", f"kafka://{kafka}/orders-100k",
                          "--partitions", "1", timeout=300))

@@ -11,7 +11,8 @@ the partitions a process holds, which of the newest minutes are final.
 - 100,000 orders on 4 partitions: each partition holds, byte for byte and in
   order, the file's events of its orders; processed with --exit-at-end, the
   facts, dimensions, KPI values and counters equal the file run's, and only
-  the newest minutes are not final.
+  the newest minutes are not final. On a KRaft broker and on one in
+  ZooKeeper mode.
 - SIGKILL at 10 seeded random moments (tiny and large transactions in
   turn), each time a committed store that is a consistent prefix of every
   partition, then a final run: the store equals an uninterrupted Kafka run's
@@ -55,7 +56,8 @@ import pytest
 from conftest import (BIN, DERIVED_TABLES, ENGINE_START, SANITIZER_MARKS, connect_ro,
                       engine_state, fact_and_kpi_totals, hot_db, json_line, order_fields,
                       payment_fields, positions, process, store_diff, ts_ms)
-from harness import assert_ok, clean_env, cli, describe, free_port, kafka  # noqa: F401
+from harness import assert_ok, clean_env, cli, describe, free_port  # noqa: F401
+from harness import kafka, kafka_each_mode  # noqa: F401
 from harness import start_kafka, stop_kafka
 
 GEN = ["gen", "--max", "--start", ENGINE_START]
@@ -321,30 +323,54 @@ def non_final_minutes_are_the_newest(data):
 
 # ---- the 100,000 orders on 4 partitions ----
 
+FLAGS_100K = ["--seed", SEED_100K, "--count", COUNT_100K]
+
+
 @pytest.fixture(scope="module")
-def orders_100k(kafka, tmp_path_factory):
-    """The stream on a 4-partition topic and in a file, and the file's store."""
+def file_100k(tmp_path_factory):
+    """The stream in a file, and the file's store."""
     base = tmp_path_factory.mktemp("orders-100k")
-    flags = ["--seed", SEED_100K, "--count", COUNT_100K]
-    topic = "orders-100k"
-    t0 = time.monotonic()
-    gen_topic(kafka, topic, flags)
-    produced_s = time.monotonic() - t0
-    t0 = time.monotonic()
-    recs = read_topic(kafka, topic)
-    read_s = time.monotonic() - t0
-    raw = gen_file(base / "events.jsonl", flags)
+    raw = gen_file(base / "events.jsonl", FLAGS_100K)
     ref = base / "ref"
     t0 = time.monotonic()
     process(ref, base / "events.jsonl")
-    ref_s = time.monotonic() - t0
-    return SimpleNamespace(topic=topic, raw=raw, recs=recs, ref=ref, records=raw.count(b"\n"),
-                           sizes=Counter(p for p, _, _, _ in recs), produced_s=produced_s,
-                           read_s=read_s, ref_s=ref_s)
+    return SimpleNamespace(raw=raw, ref=ref, records=raw.count(b"\n"),
+                           ref_s=time.monotonic() - t0)
 
 
-def test_100k_orders_on_4_partitions_give_the_file_runs_results(kafka, orders_100k, tmp_path):
-    s = orders_100k
+@pytest.fixture(scope="module")
+def orders_100k_on(file_100k):
+    """orders_100k_on(address): the stream on a 4-partition topic of that
+    broker (written once per broker) and in a file, and the file's store."""
+    made = {}
+
+    def on(address):
+        if address not in made:
+            topic = "orders-100k"
+            t0 = time.monotonic()
+            gen_topic(address, topic, FLAGS_100K)
+            produced_s = time.monotonic() - t0
+            t0 = time.monotonic()
+            recs = read_topic(address, topic)
+            read_s = time.monotonic() - t0
+            made[address] = SimpleNamespace(**vars(file_100k), topic=topic, recs=recs,
+                                            sizes=Counter(p for p, _, _, _ in recs),
+                                            produced_s=produced_s, read_s=read_s)
+        return made[address]
+
+    return on
+
+
+@pytest.fixture(scope="module")
+def orders_100k(kafka, orders_100k_on):
+    """The stream on a 4-partition topic of the session's KRaft broker."""
+    return orders_100k_on(kafka)
+
+
+def test_100k_orders_on_4_partitions_give_the_file_runs_results(kafka_each_mode, orders_100k_on,
+                                                                tmp_path):
+    kafka = kafka_each_mode
+    s = orders_100k_on(kafka)
     by_part = assert_topic_holds_file(s.recs, s.raw)
     assert sorted(by_part) == list(range(PARTITIONS))
     assert sum(1 for ln in s.raw.splitlines() if ln.startswith(b'{"type":"order"')) == COUNT_100K

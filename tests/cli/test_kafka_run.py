@@ -1,6 +1,6 @@
 """`shopstream run --kafka HOST:PORT`: the embedded pipeline with a real Kafka
 broker as the bus between its generator and its engine (scripts/kafka starts
-one for the test session). With --count it ends once the engine has read all
+one for the test session, and one in ZooKeeper mode for the file-run test). With --count it ends once the engine has read all
 that the generator delivered, and the store equals a file-based run's of the
 same seed; Kafka options without --kafka, and a bad broker address, are
 usage errors. The consumer also runs under the ASan+UBSan build
@@ -13,7 +13,8 @@ import subprocess
 
 import pytest
 
-from harness import BIN, REPO, assert_ok, clean_env, cli, describe, kafka  # noqa: F401
+from harness import BIN, REPO, assert_ok, clean_env, cli, describe  # noqa: F401
+from harness import kafka, kafka_each_mode  # noqa: F401
 
 ASAN_BIN = os.environ.get("SHOPSTREAM_ASAN_BIN") or str(REPO / "build-asan" / "shopstream")
 SANITIZER_MARKS = ("Sanitizer", "runtime error", "Segmentation", "core dumped")
@@ -29,7 +30,8 @@ def rows(data, sql):
         return db.execute(sql).fetchall()
 
 
-def test_run_over_kafka_equals_a_file_run(kafka, tmp_path):
+def test_run_over_kafka_equals_a_file_run(kafka_each_mode, tmp_path):
+    kafka = kafka_each_mode
     data = tmp_path / "kafka"
     proc = cli("run", "--kafka", kafka, "--topic", "run-bus", "--partitions", "3", "--group",
                "run-test", "--data", data, "--headless", "--max", "--count", COUNT, "--seed", SEED,
