@@ -76,7 +76,7 @@ def test_config_accepts_the_file(compose, profiles):
     want = {"gen", "process", "archive", "serve"}
     want |= {"kafka"} if "kraft" in profiles else {"zookeeper", "kafka-zookeeper"}
     if "mongo" in profiles:
-        want |= {"mongo", "process-mongo"}
+        want |= {"mongo", "process-mongo", "serve-mongo"}
     assert services == want
 
 
