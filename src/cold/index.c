@@ -67,8 +67,11 @@ int ss_cold_keys_write(ss_hot *hot, ss_cold *cold, const char *id, int64_t cutof
     ss_buf b;
     ss_buf_init(&b, 1 << 20);
     if (rc == SS_OK) {
-        qsort(k.ev, k.nev, sizeof *k.ev, cmp_str);
-        qsort(k.ord, k.nord, sizeof *k.ord, cmp_str);
+        /* qsort wants a base even for no elements, and k.ev is NULL then. */
+        if (k.nev)
+            qsort(k.ev, k.nev, sizeof *k.ev, cmp_str);
+        if (k.nord)
+            qsort(k.ord, k.nord, sizeof *k.ord, cmp_str);
         for (size_t i = 0; i < k.nev; i++) {
             ss_buf_lit(&b, "E\t");
             ss_buf_puts(&b, k.ev[i]);
