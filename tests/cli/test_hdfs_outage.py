@@ -7,12 +7,17 @@ is back the next run archives, and every generated event is in the hot
 store or in a committed archive on HDFS exactly once. `sql` over archives
 in an HDFS that is down fails with a message naming it.
 
+`process --follow` goes on ingesting while HDFS is down, and its archiver
+catches up once HDFS is back.
+
 Then an HDFS with permission checks on: a cold store under a directory the
 user may not write is refused with a message naming the user.
 """
 import os
+import re
 import shutil
 import signal
+import subprocess
 import time
 from collections import Counter
 
@@ -20,7 +25,8 @@ import pytest
 
 from archive_helpers import committed, file_event_ids, hot_event_ids, hot_size
 from conftest import ENGINE_START, process
-from harness import HdfsServer, assert_ok, cli, describe
+from harness import BIN, HdfsServer, assert_ok, clean_env, cli, describe
+from test_archive import TS_TEXT_RE, events_in, hot_orders, wait_until
 from test_hdfs_cold import EVENT_ID_RE, hdfs_read
 
 MB = 1_000_000
@@ -146,3 +152,79 @@ def test_permission_denied(source, tmp_path_factory, tmp_path):
         assert hot_event_ids(data) == expected
     finally:
         secured.stop()
+
+
+FOLLOW_MAX_MB = 8
+
+
+def test_down_while_process_ingests(server, gen_file, tmp_path):
+    """`process --follow` archives to HDFS; HDFS stops while a later stream is
+    appended (its payments and cancellations find their orders hot, so only
+    the archiver needs HDFS): ingestion goes on past the threshold and the
+    archiver backs off; once HDFS is back the archiver catches up, and the
+    rest of the stream follows."""
+    s1 = gen_file(41, 15_000, ENGINE_START)
+    s2 = gen_file(42, 30_000, "2026-11-06T00:00:00Z")
+    first = s1.read_bytes()
+    later = s2.read_bytes().splitlines(keepends=True)
+    assert max(TS_TEXT_RE.findall(first)) < min(TS_TEXT_RE.findall(b"".join(later[:10])))
+    half = len(later) // 2
+    chunks = [first, b"".join(later[:half]), b"".join(later[half:])]
+    ids = file_event_ids(s1) + file_event_ids(s2)
+    n = [c.count(b"\n") for c in chunks]
+    root = "/outage/follow"
+    uri = f"webhdfs://{server.address}{root}"
+    threshold = FOLLOW_MAX_MB * MB
+
+    data, inp, log = tmp_path / "data", tmp_path / "in.jsonl", tmp_path / "stderr.log"
+    inp.write_bytes(chunks[0])
+    with open(log, "wb") as errf:
+        proc = subprocess.Popen([BIN, "process", "--from", str(inp), "--data", str(data),
+                                 "--cold", uri, "--follow", "--hot-max-mb", str(FOLLOW_MAX_MB),
+                                 "--archive-every", "1"],
+                                stdout=subprocess.DEVNULL, stderr=errf, env=clean_env())
+    try:
+        wait_until("the first chunk", lambda: events_in(data) == n[0], 60, proc, log)
+        wait_until("archiving under the threshold",
+                   lambda: committed(data) and hot_size(data) <= threshold, 120, proc, log)
+        time.sleep(1.5)  # let a run in progress end
+        archived = {a for a, _ in committed(data)}
+
+        server.stop()
+        with open(inp, "ab") as f:
+            f.write(chunks[1])
+        orders_before = hot_orders(data)
+        wait_until("ingestion during the outage",
+                   lambda: events_in(data) == n[0] + n[1], 60, proc, log)
+        assert hot_orders(data) > orders_before, "orders must keep arriving in the hot store"
+        retry_re = re.compile(r"cannot take data now; the events stay in the hot store")
+        wait_until("three failed runs", lambda: len(retry_re.findall(log.read_text())) >= 3, 60,
+                   proc, log)
+        assert "cannot reach the NameNode" in log.read_text()
+        assert hot_size(data) > threshold
+        assert {a for a, _ in committed(data)} == archived, "nothing commits during the outage"
+
+        server.restart()
+        wait_until("an archive after the outage",
+                   lambda: {a for a, _ in committed(data)} - archived, 120, proc, log)
+        with open(inp, "ab") as f:
+            f.write(chunks[2])
+        wait_until("the last chunk", lambda: events_in(data) == sum(n), 60, proc, log)
+        wait_until("archiving under the threshold again",
+                   lambda: hot_size(data) <= threshold, 120, proc, log)
+        time.sleep(1.5)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert proc.returncode == 0, text[-3000:]
+    hot, cold = hot_event_ids(data), cold_ids(server, root, data)
+    assert max(cold.values()) == 1 and not set(hot) & set(cold)
+    assert hot + cold == ids
+    out = assert_ok(cli("archive", "--data", data, "--cold", uri, "--verify")).stdout.decode()
+    assert "all files match" in out, out
