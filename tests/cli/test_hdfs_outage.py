@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 from collections import Counter
 
@@ -25,8 +24,9 @@ import pytest
 
 from archive_helpers import committed, file_event_ids, hot_event_ids, hot_size
 from conftest import ENGINE_START, process
-from harness import BIN, HdfsServer, assert_ok, clean_env, cli, describe
-from test_archive import TS_TEXT_RE, events_in, hot_orders, wait_until
+from harness import HdfsServer, assert_ok, cli, describe
+from test_archive import (FOLLOW_MAX_MB, events_in, follow_streams, hot_orders, start_follow,
+                          stop_follow, wait_until)
 from test_hdfs_cold import EVENT_ID_RE, hdfs_read
 
 MB = 1_000_000
@@ -154,35 +154,20 @@ def test_permission_denied(source, tmp_path_factory, tmp_path):
         secured.stop()
 
 
-FOLLOW_MAX_MB = 8
-
-
 def test_down_while_process_ingests(server, gen_file, tmp_path):
     """`process --follow` archives to HDFS; HDFS stops while a later stream is
     appended (its payments and cancellations find their orders hot, so only
     the archiver needs HDFS): ingestion goes on past the threshold and the
     archiver backs off; once HDFS is back the archiver catches up, and the
     rest of the stream follows."""
-    s1 = gen_file(41, 15_000, ENGINE_START)
-    s2 = gen_file(42, 30_000, "2026-11-06T00:00:00Z")
-    first = s1.read_bytes()
-    later = s2.read_bytes().splitlines(keepends=True)
-    assert max(TS_TEXT_RE.findall(first)) < min(TS_TEXT_RE.findall(b"".join(later[:10])))
-    half = len(later) // 2
-    chunks = [first, b"".join(later[:half]), b"".join(later[half:])]
-    ids = file_event_ids(s1) + file_event_ids(s2)
-    n = [c.count(b"\n") for c in chunks]
+    chunks, ids, n = follow_streams(gen_file)
     root = "/outage/follow"
     uri = f"webhdfs://{server.address}{root}"
     threshold = FOLLOW_MAX_MB * MB
 
     data, inp, log = tmp_path / "data", tmp_path / "in.jsonl", tmp_path / "stderr.log"
     inp.write_bytes(chunks[0])
-    with open(log, "wb") as errf:
-        proc = subprocess.Popen([BIN, "process", "--from", str(inp), "--data", str(data),
-                                 "--cold", uri, "--follow", "--hot-max-mb", str(FOLLOW_MAX_MB),
-                                 "--archive-every", "1"],
-                                stdout=subprocess.DEVNULL, stderr=errf, env=clean_env())
+    proc = start_follow(data, inp, log, "--cold", uri)
     try:
         wait_until("the first chunk", lambda: events_in(data) == n[0], 60, proc, log)
         wait_until("archiving under the threshold",
@@ -214,13 +199,7 @@ def test_down_while_process_ingests(server, gen_file, tmp_path):
                    lambda: hot_size(data) <= threshold, 120, proc, log)
         time.sleep(1.5)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_follow(proc, timeout=60)
     text = log.read_text()
     assert proc.returncode == 0, text[-3000:]
     hot, cold = hot_event_ids(data), cold_ids(server, root, data)
