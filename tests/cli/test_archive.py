@@ -376,11 +376,9 @@ def hot_orders(data):
 FOLLOW_MAX_MB = 8
 
 
-def test_cold_store_unavailable_then_back(gen_file, tmp_path):
-    """Phase 1 ingests a stream and archives it; phase 2 makes the cold root a
-    regular file and appends a later stream (its payments and cancellations
-    find their orders hot, so only the archiver needs the cold store); phase 3
-    puts the directory back and appends the rest."""
+def follow_streams(gen_file):
+    """The input of the outage tests: a first stream, then a later one in two
+    halves (chunks), with the event ids and the line count of each chunk."""
     s1 = gen_file(41, 15_000, ENGINE_START)
     s2 = gen_file(42, 30_000, "2026-11-06T00:00:00Z")
     first = s1.read_bytes()
@@ -388,18 +386,42 @@ def test_cold_store_unavailable_then_back(gen_file, tmp_path):
     assert max(TS_TEXT_RE.findall(first)) < min(TS_TEXT_RE.findall(b"".join(later[:10])))
     half = len(later) // 2
     chunks = [first, b"".join(later[:half]), b"".join(later[half:])]
-    ids = file_event_ids(s1) + file_event_ids(s2)
+    return chunks, file_event_ids(s1) + file_event_ids(s2), [c.count(b"\n") for c in chunks]
+
+
+def start_follow(data, inp, log, *extra):
+    """`process --follow` of inp into data, archiving every second, its
+    stderr to log."""
+    with open(log, "wb") as errf:
+        return subprocess.Popen([BIN, "process", "--from", str(inp), "--data", str(data),
+                                 *extra, "--follow", "--hot-max-mb", str(FOLLOW_MAX_MB),
+                                 "--archive-every", "1"],
+                                stdout=subprocess.DEVNULL, stderr=errf, env=clean_env())
+
+
+def stop_follow(proc, timeout=30):
+    """Ends `process --follow` with SIGINT (SIGKILL if it hangs)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_cold_store_unavailable_then_back(gen_file, tmp_path):
+    """Phase 1 ingests a stream and archives it; phase 2 makes the cold root a
+    regular file and appends a later stream (its payments and cancellations
+    find their orders hot, so only the archiver needs the cold store); phase 3
+    puts the directory back and appends the rest."""
+    chunks, ids, n = follow_streams(gen_file)
 
     data, inp, log = tmp_path / "data", tmp_path / "in.jsonl", tmp_path / "stderr.log"
     cold, away = data / "cold", tmp_path / "cold.away"
     inp.write_bytes(chunks[0])
-    n = [chunks[0].count(b"\n"), chunks[1].count(b"\n"), chunks[2].count(b"\n")]
     threshold = FOLLOW_MAX_MB * MB
-    with open(log, "wb") as errf:
-        proc = subprocess.Popen([BIN, "process", "--from", str(inp), "--data", str(data),
-                                 "--follow", "--hot-max-mb", str(FOLLOW_MAX_MB),
-                                 "--archive-every", "1"],
-                                stdout=subprocess.DEVNULL, stderr=errf, env=clean_env())
+    proc = start_follow(data, inp, log)
     try:
         # Phase 1: everything in, archived down to the threshold.
         wait_until("the first chunk", lambda: events_in(data) == n[0], 60, proc, log)
@@ -447,13 +469,7 @@ def test_cold_store_unavailable_then_back(gen_file, tmp_path):
                    lambda: hot_size(data) <= threshold, 60, proc, log)
         time.sleep(1.5)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_follow(proc)
     text = log.read_text()
     assert proc.returncode == 0, text[-3000:]
     assert "Sanitizer" not in text and "runtime error" not in text, text[-3000:]

@@ -7,10 +7,14 @@ is back the next run archives, and every generated event is in the hot
 store or in a committed archive on HDFS exactly once. `sql` over archives
 in an HDFS that is down fails with a message naming it.
 
+`process --follow` goes on ingesting while HDFS is down, and its archiver
+catches up once HDFS is back.
+
 Then an HDFS with permission checks on: a cold store under a directory the
 user may not write is refused with a message naming the user.
 """
 import os
+import re
 import shutil
 import signal
 import time
@@ -21,6 +25,8 @@ import pytest
 from archive_helpers import committed, file_event_ids, hot_event_ids, hot_size
 from conftest import ENGINE_START, process
 from harness import HdfsServer, assert_ok, cli, describe
+from test_archive import (FOLLOW_MAX_MB, events_in, follow_streams, hot_orders, start_follow,
+                          stop_follow, wait_until)
 from test_hdfs_cold import EVENT_ID_RE, hdfs_read
 
 MB = 1_000_000
@@ -146,3 +152,58 @@ def test_permission_denied(source, tmp_path_factory, tmp_path):
         assert hot_event_ids(data) == expected
     finally:
         secured.stop()
+
+
+def test_down_while_process_ingests(server, gen_file, tmp_path):
+    """`process --follow` archives to HDFS; HDFS stops while a later stream is
+    appended (its payments and cancellations find their orders hot, so only
+    the archiver needs HDFS): ingestion goes on past the threshold and the
+    archiver backs off; once HDFS is back the archiver catches up, and the
+    rest of the stream follows."""
+    chunks, ids, n = follow_streams(gen_file)
+    root = "/outage/follow"
+    uri = f"webhdfs://{server.address}{root}"
+    threshold = FOLLOW_MAX_MB * MB
+
+    data, inp, log = tmp_path / "data", tmp_path / "in.jsonl", tmp_path / "stderr.log"
+    inp.write_bytes(chunks[0])
+    proc = start_follow(data, inp, log, "--cold", uri)
+    try:
+        wait_until("the first chunk", lambda: events_in(data) == n[0], 60, proc, log)
+        wait_until("archiving under the threshold",
+                   lambda: committed(data) and hot_size(data) <= threshold, 120, proc, log)
+        time.sleep(1.5)  # let a run in progress end
+        archived = {a for a, _ in committed(data)}
+
+        server.stop()
+        with open(inp, "ab") as f:
+            f.write(chunks[1])
+        orders_before = hot_orders(data)
+        wait_until("ingestion during the outage",
+                   lambda: events_in(data) == n[0] + n[1], 60, proc, log)
+        assert hot_orders(data) > orders_before, "orders must keep arriving in the hot store"
+        retry_re = re.compile(r"cannot take data now; the events stay in the hot store")
+        wait_until("three failed runs", lambda: len(retry_re.findall(log.read_text())) >= 3, 60,
+                   proc, log)
+        assert "cannot reach the NameNode" in log.read_text()
+        assert hot_size(data) > threshold
+        assert {a for a, _ in committed(data)} == archived, "nothing commits during the outage"
+
+        server.restart()
+        wait_until("an archive after the outage",
+                   lambda: {a for a, _ in committed(data)} - archived, 120, proc, log)
+        with open(inp, "ab") as f:
+            f.write(chunks[2])
+        wait_until("the last chunk", lambda: events_in(data) == sum(n), 60, proc, log)
+        wait_until("archiving under the threshold again",
+                   lambda: hot_size(data) <= threshold, 120, proc, log)
+        time.sleep(1.5)
+    finally:
+        stop_follow(proc, timeout=60)
+    text = log.read_text()
+    assert proc.returncode == 0, text[-3000:]
+    hot, cold = hot_event_ids(data), cold_ids(server, root, data)
+    assert max(cold.values()) == 1 and not set(hot) & set(cold)
+    assert hot + cold == ids
+    out = assert_ok(cli("archive", "--data", data, "--cold", uri, "--verify")).stdout.decode()
+    assert "all files match" in out, out
