@@ -18,9 +18,10 @@ from harness import BIN, REPO, clean_env, describe, start_server, stop_server
 
 COMPOSE_SCRIPT = REPO / "scripts" / "docker-compose"
 # Each set of profiles a user runs: Kafka in one of its two modes, with or
-# without the MongoDB engine.
-PROFILE_SETS = ("kraft", "zookeeper", "kraft,mongo", "zookeeper,mongo")
-ALL_PROFILES = "kraft,zookeeper,mongo"
+# without the MongoDB engine and the HDFS engine.
+PROFILE_SETS = ("kraft", "zookeeper", "kraft,mongo", "zookeeper,mongo", "kraft,hdfs",
+                "kraft,mongo,hdfs")
+ALL_PROFILES = "kraft,zookeeper,mongo,hdfs"
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +78,8 @@ def test_config_accepts_the_file(compose, profiles):
     want |= {"kafka"} if "kraft" in profiles else {"zookeeper", "kafka-zookeeper"}
     if "mongo" in profiles:
         want |= {"mongo", "process-mongo", "serve-mongo"}
+    if "hdfs" in profiles:
+        want |= {"namenode", "datanode", "process-hdfs", "serve-hdfs"}
     assert services == want
 
 
