@@ -270,12 +270,15 @@ int mongo_delete_range(void *vst, const char *table, int64_t from, int64_t to, i
     return rc;
 }
 
-static int count_docs(hot_mongo *h, enum coll c, int64_t *n)
+/* The documents of a collection, or only those whose state is state. */
+static int count_where(hot_mongo *h, enum coll c, const char *state, int64_t *n)
 {
     bson_t cmd = BSON_INITIALIZER, q, reply;
     bson_error_t e;
     BSON_APPEND_UTF8(&cmd, "count", mg_coll_name[c]);
     BSON_APPEND_DOCUMENT_BEGIN(&cmd, "query", &q);
+    if (state)
+        BSON_APPEND_UTF8(&q, "state", state);
     bson_append_document_end(&cmd, &q);
     int ok = mg_command(h, &cmd, &reply, &e);
     *n = ok ? mg_get_int(&reply, "n", 0) : 0;
@@ -284,6 +287,11 @@ static int count_docs(hot_mongo *h, enum coll c, int64_t *n)
     if (!ok)
         SS_ERROR("hot:mongo", "counting %s on %s: %s", mg_coll_name[c], h->where, e.message);
     return ok ? SS_OK : SS_EIO;
+}
+
+static int count_docs(hot_mongo *h, enum coll c, int64_t *n)
+{
+    return count_where(h, c, NULL, n);
 }
 
 /* The n-th oldest event time over the fact collections, merged here from
@@ -520,10 +528,16 @@ int mongo_version(void *vst, uint64_t *v)
     BSON_APPEND_UTF8(&f, "_id", "commit");
     int rc = mg_find_one(h, C_STATE, &f, NULL, &doc, "reading the store's version");
     bson_destroy(&f);
-    int64_t archives = 0;
+    /* An archive changes the store twice: its record appears (writing),
+     * then it commits, deleting its facts; both must change the version,
+     * or a reader that looked in between would miss the facts' move. */
+    int64_t archives = 0, committed = 0;
     if (rc == SS_OK)
         rc = count_docs(h, C_ARCHIVES, &archives);
-    *v = (uint64_t)mg_get_int(&doc, "epoch", 0) * 1000003u + (uint64_t)archives;
+    if (rc == SS_OK)
+        rc = count_where(h, C_ARCHIVES, "committed", &committed);
+    *v = ((uint64_t)mg_get_int(&doc, "epoch", 0) * 1000003u + (uint64_t)archives) * 1000003u +
+         (uint64_t)committed;
     bson_destroy(&doc);
     return rc;
 }
