@@ -107,14 +107,15 @@ def stop_server(proc):
 KAFKA_SCRIPT = REPO / "scripts" / "kafka"
 
 
-def start_service(script, state_dir, keep=False):
+def start_service(script, state_dir, keep=False, *extra):
     """Starts a server with one of the project's scripts (scripts/kafka,
     scripts/mongo), its state in state_dir; returns the address it prints
     once the server answers. The server stops by itself when this process is
     gone, so that a killed test run leaves none behind. The first start on a
-    machine fetches its jars. With keep, restarts the server stopped in
-    state_dir, with its data and port (an outage)."""
-    proc = subprocess.run([str(script), "start", "--dir", str(state_dir),
+    machine fetches its jars (or builds FerretDB). With keep, restarts the
+    server stopped in state_dir, with its data and port (an outage). extra
+    goes to the script's start (--ferretdb)."""
+    proc = subprocess.run([str(script), "start", *extra, "--dir", str(state_dir),
                            "--owner", str(os.getpid()), *(["--keep"] if keep else [])],
                           capture_output=True, timeout=900)
     if proc.returncode != 0:
@@ -154,9 +155,10 @@ def kafka(tmp_path_factory):
 MONGO_SCRIPT = REPO / "scripts" / "mongo"
 
 
-def start_mongo(state_dir, keep=False):
-    """mongo-java-server (scripts/mongo); returns "mongodb://127.0.0.1:PORT"."""
-    return start_service(MONGO_SCRIPT, state_dir, keep)
+def start_mongo(state_dir, keep=False, ferretdb=False):
+    """mongo-java-server, or FerretDB (scripts/mongo, scripts/mongo
+    --ferretdb); returns "mongodb://127.0.0.1:PORT"."""
+    return start_service(MONGO_SCRIPT, state_dir, keep, *(["--ferretdb"] if ferretdb else []))
 
 
 def stop_mongo(state_dir):
@@ -167,21 +169,33 @@ class MongoServer:
     """The session's server: its URI and state directory, so that a test can
     stop and restart it (with its data) to play an outage."""
 
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, ferretdb=False):
         self.dir = state_dir
-        self.uri = start_mongo(state_dir)
+        self.ferretdb = ferretdb
+        self.uri = start_mongo(state_dir, ferretdb=ferretdb)
 
     def stop(self):
         stop_mongo(self.dir)
 
     def restart(self):
-        self.uri = start_mongo(self.dir, keep=True)
+        self.uri = start_mongo(self.dir, keep=True, ferretdb=self.ferretdb)
 
 
 @pytest.fixture(scope="session")
 def mongo(tmp_path_factory):
     """A mongo-java-server started for this test session (MongoServer)."""
     server = MongoServer(tmp_path_factory.mktemp("mongo"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ferretdb(tmp_path_factory):
+    """A FerretDB (SQLite backend) started for this test session
+    (MongoServer). Its first start on a machine builds it, for minutes."""
+    server = MongoServer(tmp_path_factory.mktemp("ferretdb"), ferretdb=True)
     try:
         yield server
     finally:
