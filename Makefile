@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
 .PHONY: all deps build asan test test-unit format format-check bench run clean fuzz fuzz-build fuzz-smoke \
-  kafka kafka-stop mongo mongo-stop hdfs hdfs-stop
+  kafka kafka-stop mongo mongo-stop hdfs hdfs-stop ferretdb ferretdb-stop
 
 all: build
 
@@ -105,6 +105,15 @@ hdfs: deps
 
 hdfs-stop:
 	@SHOPSTREAM_HDFS_DIR=$(CURDIR)/$(BUILD)/hdfs scripts/hdfs stop
+
+# FerretDB on its SQLite backend (loopback), the other MongoDB-wire server of
+# the tests, with its state in $(BUILD)/ferretdb; prints its mongodb:// URI.
+# Built once with go from the Go module proxy (scripts/ferretdb-server).
+ferretdb: deps
+	@SHOPSTREAM_MONGO_DIR=$(CURDIR)/$(BUILD)/ferretdb scripts/mongo start --ferretdb
+
+ferretdb-stop:
+	@SHOPSTREAM_MONGO_DIR=$(CURDIR)/$(BUILD)/ferretdb scripts/mongo stop
 
 clean:
 	@[ ! -d $(BUILD)/kafka ] || SHOPSTREAM_KAFKA_DIR=$(CURDIR)/$(BUILD)/kafka scripts/kafka stop

@@ -173,9 +173,10 @@ def kafka_each_mode(request, tmp_path_factory):
 MONGO_SCRIPT = REPO / "scripts" / "mongo"
 
 
-def start_mongo(state_dir, keep=False):
-    """mongo-java-server (scripts/mongo); returns "mongodb://127.0.0.1:PORT"."""
-    return start_service(MONGO_SCRIPT, state_dir, keep)
+def start_mongo(state_dir, keep=False, ferretdb=False):
+    """mongo-java-server, or FerretDB (scripts/mongo, scripts/mongo
+    --ferretdb); returns "mongodb://127.0.0.1:PORT"."""
+    return start_service(MONGO_SCRIPT, state_dir, keep, *(["--ferretdb"] if ferretdb else []))
 
 
 def stop_mongo(state_dir):
@@ -186,15 +187,16 @@ class MongoServer:
     """The session's server: its URI and state directory, so that a test can
     stop and restart it (with its data) to play an outage."""
 
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, ferretdb=False):
         self.dir = state_dir
-        self.uri = start_mongo(state_dir)
+        self.ferretdb = ferretdb
+        self.uri = start_mongo(state_dir, ferretdb=ferretdb)
 
     def stop(self):
         stop_mongo(self.dir)
 
     def restart(self):
-        self.uri = start_mongo(self.dir, keep=True)
+        self.uri = start_mongo(self.dir, keep=True, ferretdb=self.ferretdb)
 
 
 @pytest.fixture(scope="session")
@@ -242,6 +244,17 @@ class HdfsServer:
 def hdfs(tmp_path_factory):
     """A single-node HDFS started for this test session (HdfsServer)."""
     server = HdfsServer(tmp_path_factory.mktemp("hdfs"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ferretdb(tmp_path_factory):
+    """A FerretDB (SQLite backend) started for this test session
+    (MongoServer). Its first start on a machine builds it, for minutes."""
+    server = MongoServer(tmp_path_factory.mktemp("ferretdb"), ferretdb=True)
     try:
         yield server
     finally:
