@@ -369,6 +369,21 @@ static void webhdfs_put_abort(void *vw)
     writer_free(w);
 }
 
+/* A GET of op on the NameNode that must answer want (a 307 with its
+ * Location, or 200): SS_EOF for a missing file, else SS_OK or the failure,
+ * reported. */
+static int nn_get(webhdfs *fs, const char *op, const char *path, int want, reply *r)
+{
+    char neterr[256];
+    if (nn_call(fs, "GET", path, op, NULL, r, neterr, sizeof neterr) != SS_OK)
+        return fail(fs, op, path, r, neterr, 0);
+    if (r->status == 404)
+        return SS_EOF;
+    if (r->status != want || (want == 307 && !r->location[0]))
+        return fail(fs, op, path, r, NULL, 0);
+    return SS_OK;
+}
+
 static int webhdfs_read(void *st, const char *path, ss_buf *out);
 
 /* RENAME found the target taken: the commit is done only if the target holds
@@ -507,13 +522,7 @@ static int webhdfs_read(void *st, const char *path, ss_buf *out)
     reply r = {0};
     ss_buf_init(&r.body, 512);
     char neterr[256];
-    int rc = nn_call(fs, "GET", path, "OPEN", NULL, &r, neterr, sizeof neterr);
-    if (rc)
-        rc = fail(fs, "OPEN", path, &r, neterr, 0);
-    else if (r.status == 404)
-        rc = SS_EOF;
-    else if (r.status != 307 || !r.location[0])
-        rc = fail(fs, "OPEN", path, &r, NULL, 0);
+    int rc = nn_get(fs, "OPEN", path, 307, &r);
     if (rc) {
         ss_buf_free(&r.body);
         return rc;
@@ -550,14 +559,7 @@ static int webhdfs_get_open(void *st, const char *path, void **out, int64_t *siz
     webhdfs *fs = st;
     reply r = {0};
     ss_buf_init(&r.body, 512);
-    char neterr[256];
-    int rc = nn_call(fs, "GET", path, "GETFILESTATUS", NULL, &r, neterr, sizeof neterr);
-    if (rc)
-        rc = fail(fs, "GETFILESTATUS", path, &r, neterr, 0);
-    else if (r.status == 404)
-        rc = SS_EOF;
-    else if (r.status != 200)
-        rc = fail(fs, "GETFILESTATUS", path, &r, NULL, 0);
+    int rc = nn_get(fs, "GETFILESTATUS", path, 200, &r);
     json_t *j = rc ? NULL : json_loadb(r.body.data, r.body.len, 0, NULL);
     json_t *len = json_object_get(json_object_get(j, "FileStatus"), "length");
     if (rc == SS_OK && !json_is_integer(len)) {

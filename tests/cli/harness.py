@@ -102,6 +102,15 @@ def stop_server(proc):
             proc.wait()
 
 
+def running(server):
+    """For a fixture: yields a started server (MongoServer, HdfsServer) and
+    stops it when the fixture ends."""
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 # ---- a Kafka broker of the test session's own (scripts/kafka) ----
 
 KAFKA_SCRIPT = REPO / "scripts" / "kafka"
@@ -202,11 +211,7 @@ class MongoServer:
 @pytest.fixture(scope="session")
 def mongo(tmp_path_factory):
     """A mongo-java-server started for this test session (MongoServer)."""
-    server = MongoServer(tmp_path_factory.mktemp("mongo"))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(MongoServer(tmp_path_factory.mktemp("mongo")))
 
 
 # ---- an HDFS (NameNode and DataNode) of the test session's own (scripts/hdfs) ----
@@ -243,19 +248,11 @@ class HdfsServer:
 @pytest.fixture(scope="session")
 def hdfs(tmp_path_factory):
     """A single-node HDFS started for this test session (HdfsServer)."""
-    server = HdfsServer(tmp_path_factory.mktemp("hdfs"))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(HdfsServer(tmp_path_factory.mktemp("hdfs")))
 
 
 @pytest.fixture(scope="session")
 def ferretdb(tmp_path_factory):
     """A FerretDB (SQLite backend) started for this test session
     (MongoServer). Its first start on a machine builds it, for minutes."""
-    server = MongoServer(tmp_path_factory.mktemp("ferretdb"), ferretdb=True)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(MongoServer(tmp_path_factory.mktemp("ferretdb"), ferretdb=True))

@@ -24,7 +24,7 @@ import pytest
 
 from archive_helpers import committed, file_event_ids, hot_event_ids, hot_size
 from conftest import ENGINE_START, process
-from harness import HdfsServer, assert_ok, cli, describe
+from harness import HdfsServer, assert_ok, cli, describe, running
 from test_archive import (FOLLOW_MAX_MB, events_in, follow_streams, hot_orders, start_follow,
                           stop_follow, wait_until)
 from test_hdfs_cold import EVENT_ID_RE, hdfs_read
@@ -36,11 +36,7 @@ SEED, COUNT, MAX_MB = 37, 12_000, 3
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """An HDFS of this file's own, since its tests stop and kill it."""
-    s = HdfsServer(tmp_path_factory.mktemp("hdfs-outage"))
-    try:
-        yield s
-    finally:
-        s.stop()
+    yield from running(HdfsServer(tmp_path_factory.mktemp("hdfs-outage")))
 
 
 @pytest.fixture(scope="module")
