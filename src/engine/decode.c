@@ -1,12 +1,12 @@
 #include "engine/decode.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/status.h"
 #include "common/timeutil.h"
+#include "event/jscan.h"
 
 #define MAX_ID          128
 #define MAX_NAME        256
@@ -79,32 +79,14 @@ static const struct {
 
 /* Parse state for one line. */
 typedef struct parser {
-    const unsigned char *p, *end, *start;
-    ss_decoder *d;
-    char *reason;
-    size_t rlen;
+    ss_jscan js;
     uint32_t seen, isnull;
     ss_str s[F_COUNT];
     int64_t n[F_COUNT];
 } parser;
 
-static int fail(parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(parser *ps, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ps->reason, ps->rlen, fmt, ap);
-    va_end(ap);
-    return SS_EINVAL;
-}
-
-static int syntax(parser *ps, const char *what)
-{
-    if (ps->p >= ps->end)
-        return fail(ps, "invalid JSON: unexpected end of line, expected %s", what);
-    return fail(ps, "invalid JSON at byte %zu: expected %s", (size_t)(ps->p - ps->start), what);
-}
+#define fail(ps, ...)    ss_jscan_fail(&(ps)->js, __VA_ARGS__)
+#define syntax(ps, what) ss_jscan_syntax(&(ps)->js, what)
 
 void ss_decoder_init(ss_decoder *d)
 {
@@ -117,315 +99,11 @@ void ss_decoder_free(ss_decoder *d)
         ss_buf_free(&d->scratch);
 }
 
-/* Returns the offset of the first invalid UTF-8 byte, or -1 when valid.
- * Overlong forms, surrogates and code points past U+10FFFF are invalid. */
-static long utf8_check(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        /* ASCII fast path, sixteen bytes at a time. */
-        while (i + 16 <= n) {
-            uint64_t w, x;
-            memcpy(&w, s + i, 8);
-            memcpy(&x, s + i + 8, 8);
-            if ((w | x) & 0x8080808080808080ULL)
-                break;
-            i += 16;
-        }
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w & 0x8080808080808080ULL)
-                break;
-            i += 8;
-        }
-        if (i >= n)
-            break;
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            cp = c & 0x07;
-        } else {
-            return (long)i;
-        }
-        if (i + need >= n)
-            return (long)i;
-        for (size_t k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return (long)i;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return (long)i;
-        i += need + 1;
-    }
-    return -1;
-}
-
-static inline void skip_ws(parser *ps)
-{
-    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\r' || *ps->p == '\n'))
-        ps->p++;
-}
-
-static int hex4(const unsigned char *p, uint32_t *v)
-{
-    uint32_t x = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = p[i];
-        x <<= 4;
-        if (c >= '0' && c <= '9')
-            x |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            x |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            x |= (uint32_t)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *v = x;
-    return 0;
-}
-
-/* Parses a string at ps->p (at the opening quote). Strings without escapes
- * point into the line; others are unescaped into the scratch buffer, which
- * was sized for the whole line up front and so never moves. */
-static int parse_string_slow(parser *ps, const unsigned char *p, const unsigned char *q,
-                             ss_str *out);
-
-/* The common case, a string without escapes, stays inline in the parser. */
-static inline __attribute__((always_inline)) int parse_string(parser *ps, ss_str *out)
-{
-    const unsigned char *p = ps->p + 1, *end = ps->end;
-    const unsigned char *q = p;
-    /* Eight bytes at a time until a quote, a backslash or a control byte. */
-    while (end - q >= 8) {
-        uint64_t w;
-        memcpy(&w, q, 8);
-        uint64_t quote = w ^ 0x2222222222222222ULL, bslash = w ^ 0x5c5c5c5c5c5c5c5cULL;
-        uint64_t hit = ((quote - 0x0101010101010101ULL) & ~quote) |
-                       ((bslash - 0x0101010101010101ULL) & ~bslash) |
-                       ((w - 0x2020202020202020ULL) & ~w);
-        if (hit & 0x8080808080808080ULL)
-            break;
-        q += 8;
-    }
-    while (q < end && *q != '"' && *q != '\\' && *q >= 0x20)
-        q++;
-    if (q < end && *q == '"') {
-        out->p = (const char *)p;
-        out->n = (uint32_t)(q - p);
-        ps->p = q + 1;
-        return SS_OK;
-    }
-    return parse_string_slow(ps, p, q, out);
-}
-
-static int parse_string_slow(parser *ps, const unsigned char *p, const unsigned char *q,
-                             ss_str *out)
-{
-    const unsigned char *end = ps->end;
-    ss_buf *b = &ps->d->scratch;
-    char *dst = b->data + b->len, *d0 = dst;
-    memcpy(dst, p, (size_t)(q - p));
-    dst += q - p;
-    p = q;
-    while (p < end) {
-        unsigned char c = *p;
-        if (c == '"') {
-            out->p = d0;
-            out->n = (uint32_t)(dst - d0);
-            b->len += (size_t)(dst - d0);
-            ps->p = p + 1;
-            return SS_OK;
-        }
-        if (c < 0x20) {
-            ps->p = p;
-            return fail(ps, "invalid JSON at byte %zu: control character in a string",
-                        (size_t)(p - ps->start));
-        }
-        if (c != '\\') {
-            *dst++ = (char)c;
-            p++;
-            continue;
-        }
-        if (p + 1 >= end)
-            break;
-        c = p[1];
-        p += 2;
-        switch (c) {
-        case '"':
-        case '\\':
-        case '/':
-            *dst++ = (char)c;
-            break;
-        case 'b':
-            *dst++ = '\b';
-            break;
-        case 'f':
-            *dst++ = '\f';
-            break;
-        case 'n':
-            *dst++ = '\n';
-            break;
-        case 'r':
-            *dst++ = '\r';
-            break;
-        case 't':
-            *dst++ = '\t';
-            break;
-        case 'u': {
-            uint32_t cp, lo;
-            if (p + 4 > end || hex4(p, &cp))
-                return fail(ps, "invalid JSON at byte %zu: bad \\u escape",
-                            (size_t)(p - ps->start));
-            p += 4;
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (p + 6 > end || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) || lo < 0xdc00 ||
-                    lo > 0xdfff)
-                    return fail(ps, "invalid JSON at byte %zu: unpaired surrogate in \\u escape",
-                                (size_t)(p - ps->start));
-                p += 6;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                return fail(ps, "invalid JSON at byte %zu: unpaired surrogate in \\u escape",
-                            (size_t)(p - ps->start));
-            } else if (cp == 0) {
-                return fail(ps, "invalid JSON at byte %zu: \\u0000 is not allowed in a string",
-                            (size_t)(p - ps->start));
-            }
-            /* An escape is at least as long as its UTF-8 encoding. */
-            if (cp < 0x80) {
-                *dst++ = (char)cp;
-            } else if (cp < 0x800) {
-                *dst++ = (char)(0xc0 | (cp >> 6));
-                *dst++ = (char)(0x80 | (cp & 0x3f));
-            } else if (cp < 0x10000) {
-                *dst++ = (char)(0xe0 | (cp >> 12));
-                *dst++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-                *dst++ = (char)(0x80 | (cp & 0x3f));
-            } else {
-                *dst++ = (char)(0xf0 | (cp >> 18));
-                *dst++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-                *dst++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-                *dst++ = (char)(0x80 | (cp & 0x3f));
-            }
-            break;
-        }
-        default:
-            return fail(ps, "invalid JSON at byte %zu: bad escape '\\%c'",
-                        (size_t)(p - 1 - ps->start), c >= 0x20 && c < 0x7f ? c : '?');
-        }
-    }
-    ps->p = end;
-    return syntax(ps, "'\"' to close a string");
-}
-
-/* Skips any JSON value (for fields outside the contract). */
-static int skip_value(parser *ps, int depth)
-{
-    if (depth > 32)
-        return fail(ps, "invalid JSON: nested deeper than 32 levels");
-    skip_ws(ps);
-    if (ps->p >= ps->end)
-        return syntax(ps, "a value");
-    unsigned char c = *ps->p;
-    if (c == '"') {
-        ss_str tmp;
-        return parse_string(ps, &tmp);
-    }
-    if (c == '{' || c == '[') {
-        unsigned char close = c == '{' ? '}' : ']';
-        ps->p++;
-        skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == close) {
-            ps->p++;
-            return SS_OK;
-        }
-        for (;;) {
-            if (c == '{') {
-                skip_ws(ps);
-                ss_str k;
-                if (ps->p >= ps->end || *ps->p != '"')
-                    return syntax(ps, "a key");
-                if (parse_string(ps, &k))
-                    return SS_EINVAL;
-                skip_ws(ps);
-                if (ps->p >= ps->end || *ps->p != ':')
-                    return syntax(ps, "':'");
-                ps->p++;
-            }
-            if (skip_value(ps, depth + 1))
-                return SS_EINVAL;
-            skip_ws(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == close) {
-                ps->p++;
-                return SS_OK;
-            }
-            return syntax(ps, c == '{' ? "',' or '}'" : "',' or ']'");
-        }
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        const unsigned char *q = ps->p + (c == '-');
-        if (q >= ps->end || *q < '0' || *q > '9')
-            return syntax(ps, "a number");
-        if (*q == '0')
-            q++;
-        else
-            while (q < ps->end && *q >= '0' && *q <= '9')
-                q++;
-        if (q < ps->end && *q == '.') {
-            q++;
-            if (q >= ps->end || *q < '0' || *q > '9')
-                return syntax(ps, "digits after '.'");
-            while (q < ps->end && *q >= '0' && *q <= '9')
-                q++;
-        }
-        if (q < ps->end && (*q == 'e' || *q == 'E')) {
-            q++;
-            if (q < ps->end && (*q == '+' || *q == '-'))
-                q++;
-            if (q >= ps->end || *q < '0' || *q > '9')
-                return syntax(ps, "exponent digits");
-            while (q < ps->end && *q >= '0' && *q <= '9')
-                q++;
-        }
-        ps->p = q;
-        return SS_OK;
-    }
-    static const char *const lits[] = {"true", "false", "null"};
-    for (int i = 0; i < 3; i++) {
-        size_t n = strlen(lits[i]);
-        if ((size_t)(ps->end - ps->p) >= n && memcmp(ps->p, lits[i], n) == 0) {
-            ps->p += n;
-            return SS_OK;
-        }
-    }
-    return syntax(ps, "a value");
-}
-
 /* Reads a JSON number that must be money: a non-negative decimal with at most
  * two decimals, converted exactly to cents (no floating point involved). */
 static int parse_money(parser *ps, int f)
 {
-    const unsigned char *p = ps->p, *end = ps->end;
+    const unsigned char *p = ps->js.p, *end = ps->js.end;
     int neg = 0;
     if (p < end && *p == '-') {
         neg = 1;
@@ -461,14 +139,15 @@ static int parse_money(parser *ps, int f)
             p++;
         }
         if (dec == 0)
-            return fail(ps, "invalid JSON at byte %zu: digits after '.'", (size_t)(p - ps->start));
+            return fail(ps, "invalid JSON at byte %zu: digits after '.'",
+                        (size_t)(p - ps->js.start));
     }
     if (dec == 1)
         cents *= 10;
     if (p < end && (*p == 'e' || *p == 'E'))
         return fail(ps, "field '%s' must be written as a plain decimal, not with an exponent",
                     fields[f].name);
-    ps->p = p;
+    ps->js.p = p;
     int64_t v = units * 100 + cents;
     if (neg && v != 0)
         return fail(ps, "field '%s' is negative (%s%lld.%02lld); money must be >= 0",
@@ -481,7 +160,7 @@ static int parse_money(parser *ps, int f)
 
 static int parse_int(parser *ps, int f)
 {
-    const unsigned char *p = ps->p, *end = ps->end;
+    const unsigned char *p = ps->js.p, *end = ps->js.end;
     int neg = 0;
     if (p < end && *p == '-') {
         neg = 1;
@@ -498,7 +177,7 @@ static int parse_int(parser *ps, int f)
     }
     if (p < end && (*p == '.' || *p == 'e' || *p == 'E'))
         return fail(ps, "field '%s' must be a whole number", fields[f].name);
-    ps->p = p;
+    ps->js.p = p;
     ps->n[f] = neg ? -v : v;
     return SS_OK;
 }
@@ -536,45 +215,45 @@ static int match_field(const unsigned char *k, uint32_t n)
 
 static int parse_object(parser *ps)
 {
-    skip_ws(ps);
-    if (ps->p >= ps->end || *ps->p != '{')
+    ss_jscan_ws(&ps->js);
+    if (ps->js.p >= ps->js.end || *ps->js.p != '{')
         return syntax(ps, "'{' (each line must be one JSON object)");
-    ps->p++;
-    skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == '}') {
-        ps->p++;
+    ps->js.p++;
+    ss_jscan_ws(&ps->js);
+    if (ps->js.p < ps->js.end && *ps->js.p == '}') {
+        ps->js.p++;
         return SS_OK;
     }
     for (;;) {
-        skip_ws(ps);
-        if (ps->p >= ps->end || *ps->p != '"')
+        ss_jscan_ws(&ps->js);
+        if (ps->js.p >= ps->js.end || *ps->js.p != '"')
             return syntax(ps, "a key in quotes");
         ss_str key;
-        if (parse_string(ps, &key))
+        if (ss_jscan_string(&ps->js, &key))
             return SS_EINVAL;
-        skip_ws(ps);
-        if (ps->p >= ps->end || *ps->p != ':')
+        ss_jscan_ws(&ps->js);
+        if (ps->js.p >= ps->js.end || *ps->js.p != ':')
             return syntax(ps, "':'");
-        ps->p++;
-        skip_ws(ps);
+        ps->js.p++;
+        ss_jscan_ws(&ps->js);
         int f = key.n ? match_field((const unsigned char *)key.p, key.n) : -1;
         if (f < 0) {
-            if (skip_value(ps, 1))
+            if (ss_jscan_skip(&ps->js, 1))
                 return SS_EINVAL;
         } else {
             if (ps->seen & (1u << f))
                 return fail(ps, "duplicate field '%s'", fields[f].name);
             ps->seen |= 1u << f;
-            if (ps->p >= ps->end)
+            if (ps->js.p >= ps->js.end)
                 return syntax(ps, "a value");
-            unsigned char c = *ps->p;
-            if ((size_t)(ps->end - ps->p) >= 4 && memcmp(ps->p, "null", 4) == 0) {
+            unsigned char c = *ps->js.p;
+            if ((size_t)(ps->js.end - ps->js.p) >= 4 && memcmp(ps->js.p, "null", 4) == 0) {
                 ps->isnull |= 1u << f;
-                ps->p += 4;
+                ps->js.p += 4;
             } else if (fields[f].kind == K_STR) {
                 if (c != '"')
                     return fail(ps, "field '%s' must be a string", fields[f].name);
-                if (parse_string(ps, &ps->s[f]))
+                if (ss_jscan_string(&ps->js, &ps->s[f]))
                     return SS_EINVAL;
             } else if (c == '"' || c == '{' || c == '[' || c == 't' || c == 'f') {
                 return fail(ps, "field '%s' must be a number, not %s", fields[f].name,
@@ -588,13 +267,13 @@ static int parse_object(parser *ps)
                 return SS_EINVAL;
             }
         }
-        skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == ',') {
-            ps->p++;
+        ss_jscan_ws(&ps->js);
+        if (ps->js.p < ps->js.end && *ps->js.p == ',') {
+            ps->js.p++;
             continue;
         }
-        if (ps->p < ps->end && *ps->p == '}') {
-            ps->p++;
+        if (ps->js.p < ps->js.end && *ps->js.p == '}') {
+            ps->js.p++;
             return SS_OK;
         }
         return syntax(ps, "',' or '}'");
@@ -649,26 +328,22 @@ int ss_event_decode(ss_decoder *d, const char *line, size_t len, ss_event *ev, c
     /* Only the masks need clearing: a field's value is read only once its
      * bit is set, and zeroing the arrays for every line would cost more. */
     parser ps;
-    ps.p = ps.start = (const unsigned char *)line;
-    ps.end = (const unsigned char *)line + len;
-    ps.d = d;
-    ps.reason = reason;
-    ps.rlen = rlen;
-    ps.seen = ps.isnull = 0;
     memset(ev, 0, sizeof *ev);
-    if (len > SS_LINE_MAX)
-        return fail(&ps, "line of %zu bytes exceeds the limit of %u bytes", len, SS_LINE_MAX);
-    long bad = utf8_check(ps.p, len);
+    if (len > SS_LINE_MAX) {
+        snprintf(reason, rlen, "line of %zu bytes exceeds the limit of %u bytes", len, SS_LINE_MAX);
+        return SS_EINVAL;
+    }
+    ss_jscan_begin(&ps.js, line, len, &d->scratch, reason, rlen);
+    ps.seen = ps.isnull = 0;
+    long bad = ss_utf8_check(ps.js.p, len);
     if (bad >= 0)
         return fail(&ps, "invalid UTF-8 at byte %ld", bad);
-    d->scratch.len = 0;
-    ss_buf_reserve(&d->scratch, len + 16);
     if (parse_object(&ps))
         return SS_EINVAL;
-    skip_ws(&ps);
-    if (ps.p != ps.end)
+    ss_jscan_ws(&ps.js);
+    if (ps.js.p != ps.js.end)
         return fail(&ps, "invalid JSON at byte %zu: text after the object",
-                    (size_t)(ps.p - ps.start));
+                    (size_t)(ps.js.p - ps.js.start));
     if (require(&ps, need_common))
         return SS_EINVAL;
 

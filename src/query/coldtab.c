@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
+#include "query/coldrow.h"
 
 #define COMP "query:cold"
 
@@ -145,8 +146,12 @@ typedef struct cold_cursor {
     size_t rpos, rlen;
     int64_t line_no, records;
     ss_buf line;
-    json_t *row;
-    json_t *vals[MAX_COLS];
+    /* The row: values from parse_row, numbers converted. */
+    ss_buf scratch;
+    ss_str names[MAX_COLS];
+    ss_coldval vals[MAX_COLS];
+    int64_t ints[MAX_COLS];
+    double money[MAX_COLS];
     int64_t rowid;
     int eof;
     /* For the debug log: files opened and scans (xFilter calls). */
@@ -588,8 +593,6 @@ static void cursor_close_file(cold_cursor *c)
 static void cursor_reset(cold_cursor *c)
 {
     cursor_close_file(c);
-    json_decref(c->row);
-    c->row = NULL;
     free(c->lo);
     free(c->hi);
     c->lo = c->hi = NULL;
@@ -603,11 +606,14 @@ static void cursor_reset(cold_cursor *c)
 
 static int cold_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out)
 {
-    (void)vtab;
+    const cold_vtab *vt = (const cold_vtab *)vtab;
     cold_cursor *c = ss_calloc(1, sizeof *c);
     c->rbuf = ss_malloc(READ_CHUNK);
     c->in = ss_malloc(RANGE_CHUNK);
     ss_buf_init(&c->line, 1024);
+    ss_buf_init(&c->scratch, 1024);
+    for (int i = 0; i < vt->t->ncols; i++)
+        c->names[i] = (ss_str){vt->t->cols[i].name, (uint32_t)strlen(vt->t->cols[i].name)};
     c->eof = 1;
     *out = &c->base;
     return SQLITE_OK;
@@ -625,6 +631,7 @@ static int cold_close(sqlite3_vtab_cursor *cur)
                  (long long)c->opened, vt->files.n, c->scans);
     cursor_reset(c);
     ss_buf_free(&c->line);
+    ss_buf_free(&c->scratch);
     free(c->rbuf);
     free(c->in);
     free(c);
@@ -825,52 +832,111 @@ static int read_line(cold_cursor *c, int *got)
     }
 }
 
-/* Parses c->line into c->row and c->vals, checking each column's type. */
+/* Converts a JSON integer; 0 when it does not fit in 64 bits. */
+static int int_value(ss_str s, int64_t *out)
+{
+    const char *p = s.p, *end = s.p + s.n;
+    int neg = *p == '-';
+    p += neg;
+    uint64_t v = 0;
+    for (; p < end; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    if (v > (uint64_t)INT64_MAX + (uint64_t)neg)
+        return 0;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 1;
+}
+
+/* Converts a JSON number in currency units to the double the hot views
+ * compute (cents / 100.0), so that a value reads the same on both sides. A
+ * plain decimal with at most two decimals, as the archiver writes money, is
+ * read exactly as cents; anything else goes through strtod and rounds to
+ * the cent. 0 when it is not finite. */
+static int money_value(ss_str s, double *out)
+{
+    const char *p = s.p, *end = s.p + s.n;
+    int neg = *p == '-';
+    p += neg;
+    int64_t cents = 0;
+    int digits = 0, dec = -1;
+    for (; p < end && digits <= 15; p++) {
+        if (*p == '.' && dec < 0) {
+            dec = 0;
+            continue;
+        }
+        if (*p < '0' || *p > '9' || dec >= 2)
+            break;
+        cents = cents * 10 + (*p - '0');
+        digits++;
+        if (dec >= 0)
+            dec++;
+    }
+    if (p == end && digits <= 15) {
+        for (int k = dec < 0 ? 0 : dec; k < 2; k++)
+            cents *= 10;
+        *out = (double)(neg && cents ? -cents : cents) / 100.0;
+        return 1;
+    }
+    char tmp[400];
+    if (s.n >= sizeof tmp)
+        return 0;
+    memcpy(tmp, s.p, s.n);
+    tmp[s.n] = '\0';
+    double x = strtod(tmp, NULL);
+    if (!isfinite(x))
+        return 0;
+    *out = (double)llround(x * 100.0) / 100.0;
+    return 1;
+}
+
+/* Parses c->line into c->vals, checking each column's type. */
 static int parse_row(cold_cursor *c)
 {
     cold_vtab *vt = (cold_vtab *)c->base.pVtab;
-    json_error_t je;
+    char why[200];
 
-    json_decref(c->row);
-    c->row = json_loadb(c->line.data, c->line.len, 0, &je);
-    if (!c->row)
-        return file_damaged(c, "line %lld is not valid JSON (%s)", (long long)c->line_no, je.text);
-    if (!json_is_object(c->row))
+    int r = ss_coldrow_parse(c->line.data, c->line.len, c->names, vt->t->ncols, c->vals,
+                             &c->scratch, why, sizeof why);
+    if (r == SS_COLDROW_BAD_JSON)
+        return file_damaged(c, "line %lld is not valid JSON (%s)", (long long)c->line_no, why);
+    if (r == SS_COLDROW_NOT_OBJECT)
         return file_damaged(c, "line %lld is not a JSON object", (long long)c->line_no);
     for (int i = 0; i < vt->t->ncols; i++) {
         const col_spec *col = &vt->t->cols[i];
-        json_t *v = json_object_get(c->row, col->name);
+        ss_coldval_type ty = c->vals[i].type;
         int ok;
         switch (col->kind) {
         case COL_TEXT:
-            ok = json_is_string(v);
+            ok = ty == SS_CV_STRING;
             break;
         case COL_TEXT_OPT:
-            ok = !v || json_is_null(v) || json_is_string(v);
+            ok = ty == SS_CV_ABSENT || ty == SS_CV_NULL || ty == SS_CV_STRING;
             break;
         case COL_INT:
-            ok = json_is_integer(v);
+            ok = ty == SS_CV_INT && int_value(c->vals[i].s, &c->ints[i]);
             break;
         default:
-            ok = json_is_number(v) && isfinite(json_number_value(v));
+            ok = (ty == SS_CV_INT || ty == SS_CV_NUMBER) && money_value(c->vals[i].s, &c->money[i]);
         }
         if (!ok)
             return file_damaged(c, "line %lld: \"%s\" is %s", (long long)c->line_no, col->name,
-                                !v                       ? "missing"
+                                ty == SS_CV_ABSENT       ? "missing"
                                 : col->kind == COL_INT   ? "not an integer"
                                 : col->kind == COL_MONEY ? "not a number"
                                                          : "not a string");
-        c->vals[i] = v;
     }
     /* Pruning trusts the manifest's range; a row outside it would be
      * missed by some queries and not others. */
-    const char *ts = json_string_value(c->vals[TS_COL]);
-    size_t tl = json_string_length(c->vals[TS_COL]);
+    ss_str ts = c->vals[TS_COL].s;
     const cold_file *f = c->cur;
-    if (tcmp(ts, tl, f->min_ts, strlen(f->min_ts)) < 0 ||
-        tcmp(ts, tl, f->max_ts, strlen(f->max_ts)) > 0)
-        return file_damaged(c, "line %lld: ts %s is outside the manifest's range %s to %s",
-                            (long long)c->line_no, ts, f->min_ts, f->max_ts);
+    if (tcmp(ts.p, ts.n, f->min_ts, strlen(f->min_ts)) < 0 ||
+        tcmp(ts.p, ts.n, f->max_ts, strlen(f->max_ts)) > 0)
+        return file_damaged(c, "line %lld: ts %.*s is outside the manifest's range %s to %s",
+                            (long long)c->line_no, (int)ts.n, ts.p, f->min_ts, f->max_ts);
     return SQLITE_OK;
 }
 
@@ -921,9 +987,8 @@ static int advance(cold_cursor *c)
         rc = parse_row(c);
         if (rc)
             return rc;
-        const char *ts = json_string_value(c->vals[TS_COL]);
-        size_t tl = json_string_length(c->vals[TS_COL]);
-        if (!range_overlaps(c, ts, tl, ts, tl))
+        ss_str ts = c->vals[TS_COL].s;
+        if (!range_overlaps(c, ts.p, ts.n, ts.p, ts.n))
             continue;
         c->rowid++;
         return SQLITE_OK;
@@ -970,22 +1035,19 @@ static int cold_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
 {
     cold_cursor *c = (cold_cursor *)cur;
     cold_vtab *vt = (cold_vtab *)cur->pVtab;
-    json_t *v = c->vals[i];
+    const ss_coldval *v = &c->vals[i];
     switch (vt->t->cols[i].kind) {
     case COL_INT:
-        sqlite3_result_int64(ctx, (sqlite3_int64)json_integer_value(v));
+        sqlite3_result_int64(ctx, (sqlite3_int64)c->ints[i]);
         break;
     case COL_MONEY:
-        /* Through integer cents, as the hot views compute it (cents / 100.0),
-         * so that a value reads the same on both sides. */
-        sqlite3_result_double(ctx, (double)llround(json_number_value(v) * 100.0) / 100.0);
+        sqlite3_result_double(ctx, c->money[i]);
         break;
     default:
-        if (!v || json_is_null(v))
+        if (v->type != SS_CV_STRING)
             sqlite3_result_null(ctx);
         else
-            sqlite3_result_text(ctx, json_string_value(v), (int)json_string_length(v),
-                                SQLITE_TRANSIENT);
+            sqlite3_result_text(ctx, v->s.p, (int)v->s.n, SQLITE_TRANSIENT);
     }
     return SQLITE_OK;
 }
