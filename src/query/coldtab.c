@@ -28,7 +28,7 @@
 
 #define READ_CHUNK (64 * 1024)
 /* Ranges read from the cold store at a time: one round trip each over HDFS. */
-#define RANGE_CHUNK (1024 * 1024)
+#define RANGE_CHUNK (8 * 1024 * 1024)
 /* A line longer than any event could be is a damaged file, not a reason to
  * read the rest of it into memory. */
 #define MAX_LINE (16 * 1024 * 1024)
