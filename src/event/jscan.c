@@ -109,8 +109,7 @@ static int hex4(const unsigned char *p, uint32_t *v)
     return SS_OK;
 }
 
-int ss_jscan_string_slow(ss_jscan *js, const unsigned char *p, const unsigned char *q,
-                         ss_str *out)
+int ss_jscan_string_slow(ss_jscan *js, const unsigned char *p, const unsigned char *q, ss_str *out)
 {
     const unsigned char *end = js->end;
     ss_buf *b = js->scratch;
@@ -130,7 +129,7 @@ int ss_jscan_string_slow(ss_jscan *js, const unsigned char *p, const unsigned ch
         if (c < 0x20) {
             js->p = p;
             return ss_jscan_fail(js, "invalid JSON at byte %zu: control character in a string",
-                        (size_t)(p - js->start));
+                                 (size_t)(p - js->start));
         }
         if (c != '\\') {
             *dst++ = (char)c;
@@ -166,21 +165,24 @@ int ss_jscan_string_slow(ss_jscan *js, const unsigned char *p, const unsigned ch
             uint32_t cp, lo;
             if (p + 4 > end || hex4(p, &cp))
                 return ss_jscan_fail(js, "invalid JSON at byte %zu: bad \\u escape",
-                            (size_t)(p - js->start));
+                                     (size_t)(p - js->start));
             p += 4;
             if (cp >= 0xd800 && cp <= 0xdbff) {
                 if (p + 6 > end || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) || lo < 0xdc00 ||
                     lo > 0xdfff)
-                    return ss_jscan_fail(js, "invalid JSON at byte %zu: unpaired surrogate in \\u escape",
-                                (size_t)(p - js->start));
+                    return ss_jscan_fail(
+                        js, "invalid JSON at byte %zu: unpaired surrogate in \\u escape",
+                        (size_t)(p - js->start));
                 p += 6;
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                return ss_jscan_fail(js, "invalid JSON at byte %zu: unpaired surrogate in \\u escape",
-                            (size_t)(p - js->start));
+                return ss_jscan_fail(js,
+                                     "invalid JSON at byte %zu: unpaired surrogate in \\u escape",
+                                     (size_t)(p - js->start));
             } else if (cp == 0) {
-                return ss_jscan_fail(js, "invalid JSON at byte %zu: \\u0000 is not allowed in a string",
-                            (size_t)(p - js->start));
+                return ss_jscan_fail(js,
+                                     "invalid JSON at byte %zu: \\u0000 is not allowed in a string",
+                                     (size_t)(p - js->start));
             }
             /* An escape is at least as long as its UTF-8 encoding. */
             if (cp < 0x80) {
@@ -202,7 +204,7 @@ int ss_jscan_string_slow(ss_jscan *js, const unsigned char *p, const unsigned ch
         }
         default:
             return ss_jscan_fail(js, "invalid JSON at byte %zu: bad escape '\\%c'",
-                        (size_t)(p - 1 - js->start), c >= 0x20 && c < 0x7f ? c : '?');
+                                 (size_t)(p - 1 - js->start), c >= 0x20 && c < 0x7f ? c : '?');
         }
     }
     js->p = end;
@@ -307,4 +309,3 @@ int ss_jscan_skip(ss_jscan *js, int depth)
     }
     return ss_jscan_syntax(js, "a value");
 }
-

@@ -50,8 +50,7 @@ int ss_jscan_skip(ss_jscan *js, int depth);
 int ss_jscan_number(ss_jscan *js, ss_str *out, int *is_int);
 
 /* The part of ss_jscan_string past the first escape or control byte. */
-int ss_jscan_string_slow(ss_jscan *js, const unsigned char *p, const unsigned char *q,
-                         ss_str *out);
+int ss_jscan_string_slow(ss_jscan *js, const unsigned char *p, const unsigned char *q, ss_str *out);
 
 static inline void ss_jscan_ws(ss_jscan *js)
 {
