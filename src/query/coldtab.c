@@ -855,7 +855,7 @@ static int int_value(ss_str s, int64_t *out)
  * compute (cents / 100.0), so that a value reads the same on both sides. A
  * plain decimal with at most two decimals, as the archiver writes money, is
  * read exactly as cents; anything else goes through strtod and rounds to
- * the cent. 0 when it is not finite. */
+ * the cent. 0 when it is not finite or too large for cents in 64 bits. */
 static int money_value(ss_str s, double *out)
 {
     const char *p = s.p, *end = s.p + s.n;
@@ -887,7 +887,7 @@ static int money_value(ss_str s, double *out)
     memcpy(tmp, s.p, s.n);
     tmp[s.n] = '\0';
     double x = strtod(tmp, NULL);
-    if (!isfinite(x))
+    if (!isfinite(x) || fabs(x) >= 9e16)
         return 0;
     *out = (double)llround(x * 100.0) / 100.0;
     return 1;
