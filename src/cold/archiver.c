@@ -357,6 +357,7 @@ static int collect_writing(void *ctx, const char *id, const char *state, int64_t
 
 int ss_archiver_recover(ss_hot *hot, ss_cold *cold)
 {
+    cold->ops->sweep(cold->st);
     if (!hot->ops->archive_list)
         return SS_OK;
     list_ctx l = {0};

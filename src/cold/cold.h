@@ -40,6 +40,10 @@ typedef struct ss_cold_ops {
     int (*get_open)(void *st, const char *path, void **r, int64_t *size);
     int (*get_range)(void *r, int64_t off, void *buf, size_t cap, size_t *got);
     void (*get_close)(void *r);
+    /* Removes the temporary files of writers that are gone (a crash's
+     * leftovers). The archiver calls it before it writes; a handle does the
+     * work once, later calls return at once. */
+    void (*sweep)(void *st);
     /* Deletes a file; deleting a missing file is not an error. */
     int (*remove)(void *st, const char *path);
     /* A description for messages and manifests ("file:/abs/path"). */
@@ -60,7 +64,7 @@ int ss_cold_put(ss_cold *cold, const char *path, const void *p, size_t n);
 
 /* Temporary names of writes in progress, shared by the backends: a file is
  * written as FINAL.tmp-write.PID and renamed into place. Lists never show
- * them; a backend removes the ones whose writer is gone. */
+ * them; the sweep callback removes the ones whose writer is gone. */
 #define SS_COLD_TMP_SUFFIX ".tmp-write"
 
 /* FINAL.tmp-write.PID for this process (ss_malloc'd). */

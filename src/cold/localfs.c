@@ -22,6 +22,7 @@
 typedef struct localfs {
     char *root;
     char *desc;
+    int swept; /* the temporary files of writers gone are removed */
 } localfs;
 
 #define WRITE_BUF (1u << 20)
@@ -124,9 +125,16 @@ static int localfs_open(const char *target, void **st, char *err, size_t errlen)
     size_t n = strlen(fs->root) + 8;
     fs->desc = ss_malloc(n);
     snprintf(fs->desc, n, "file:%s", fs->root);
-    sweep(fs->root);
     *st = fs;
     return SS_OK;
+}
+
+static void localfs_sweep(void *st)
+{
+    localfs *fs = st;
+    if (!fs->swept)
+        sweep(fs->root);
+    fs->swept = 1;
 }
 
 static void localfs_close(void *st)
@@ -368,6 +376,7 @@ const ss_cold_ops ss_cold_localfs_ops = {
     .get_open = localfs_get_open,
     .get_range = localfs_get_range,
     .get_close = localfs_get_close,
+    .sweep = localfs_sweep,
     .remove = localfs_remove,
     .describe = localfs_describe,
 };

@@ -4,12 +4,16 @@
  * SPNEGO (Kerberos) instead of a user name.
  *
  * A file is written under a temporary name: CREATE (overwrite=false) is two
- * steps, the NameNode's 307 not followed, then the first chunk PUT to its
- * Location (201); further chunks go by APPEND, so that no more than a chunk
- * is held in memory. RENAME then makes it visible at once. RENAME answers
- * {"boolean":false} when the target exists: that is success only when the
- * existing file has the very bytes written (a retried commit), and an error
- * otherwise. */
+ * steps, the NameNode's 307 not followed, then the body PUT to its Location
+ * (201). A small file goes in one PUT; a larger one streams as a chunked body
+ * from a thread of its own (webhdfs_stream.c), so that no more than a ring of
+ * RING bytes is held and the upload overlaps the caller's formatting. RENAME
+ * then makes it visible at once. RENAME answers {"boolean":false} when the
+ * target exists: that is success only when the existing file has the very
+ * bytes written (a retried commit), and an error otherwise.
+ *
+ * A file is read by one OPEN from start to end, ahead of the reader by up to
+ * RING bytes; ranges out of order use OPEN with offset and length. */
 #define _POSIX_C_SOURCE 200809L
 #include <curl/curl.h>
 #include <jansson.h>
@@ -22,36 +26,32 @@
 #include <zlib.h>
 
 #include "cold/cold.h"
+#include "cold/webhdfs_int.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
 
-#define COMP  "cold:webhdfs"
-#define CHUNK (4u << 20)
-
-typedef struct webhdfs {
-    char *base; /* http[s]://HOST:PORT/webhdfs/v1 */
-    char *root; /* the store's absolute path in HDFS, without a trailing '/' */
-    char *user; /* NULL with SPNEGO */
-    char *desc;
-    int negotiate;
-    CURL *curl;
-} webhdfs;
+#define COMP SS_WEBHDFS_COMP
+/* A file smaller than this goes in one PUT; a larger one streams. */
+#define CHUNK (1u << 20)
+/* What a streamed upload or read-ahead holds at most. */
+#define RING (8u << 20)
+/* A read-ahead hands over its bytes in pieces of at least this much. */
+#define READ_MIN (1u << 20)
 
 typedef struct webhdfs_writer {
     webhdfs *fs;
-    char *final, *tmp; /* relative to the root */
-    ss_buf buf;
-    int created;
+    char *final, *tmp;     /* relative to the root */
+    ss_buf buf;            /* the file's start, until it outgrows CHUNK */
+    ss_webhdfs_stream *up; /* the streamed upload of a file that did */
+    char location[4096];   /* the DataNode's URL of the upload */
+    int created;           /* the temporary file may exist in HDFS */
+    int rc;                /* the failure that ended the upload */
     uLong crc;
     int64_t bytes;
 } webhdfs_writer;
 
-typedef struct reply {
-    long status;
-    ss_buf body;
-    char location[4096];
-} reply;
+typedef ss_webhdfs_reply reply;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
@@ -60,247 +60,81 @@ static void curl_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* ---- URLs ---- */
-
-static void put_escaped(ss_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            strchr("/-._~=:", c))
-            ss_buf_putc(b, (char)c);
-        else {
-            ss_buf_putc(b, '%');
-            ss_buf_putc(b, hex[c >> 4]);
-            ss_buf_putc(b, hex[c & 15]);
-        }
-    }
-}
-
-/* The absolute HDFS path of rel ("" for the root). */
-static void hdfs_path(ss_buf *b, const webhdfs *fs, const char *rel)
-{
-    ss_buf_puts(b, fs->root);
-    if (*rel) {
-        ss_buf_putc(b, '/');
-        ss_buf_puts(b, rel);
-    } else if (!*fs->root) {
-        ss_buf_putc(b, '/');
-    }
-}
-
-/* The NameNode's URL of operation op on rel, with extra query text. */
-static char *op_url(const webhdfs *fs, const char *rel, const char *op, const char *extra)
-{
-    ss_buf b, p;
-    ss_buf_init(&b, 256);
-    ss_buf_init(&p, 256);
-    hdfs_path(&p, fs, rel);
-    ss_buf_puts(&b, fs->base);
-    put_escaped(&b, ss_buf_cstr(&p));
-    ss_buf_printf(&b, "?op=%s", op);
-    if (fs->user) {
-        ss_buf_lit(&b, "&user.name=");
-        put_escaped(&b, fs->user);
-    }
-    if (extra)
-        ss_buf_puts(&b, extra);
-    ss_buf_free(&p);
-    return (char *)ss_buf_cstr(&b);
-}
-
-/* ---- requests ---- */
-
-typedef struct upload {
-    const char *p;
-    size_t n;
-} upload;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-    ss_buf_put(ctx, p, size * n);
-    return size * n;
-}
-
-static size_t on_upload(char *p, size_t size, size_t n, void *ctx)
-{
-    upload *u = ctx;
-    size_t k = size * n < u->n ? size * n : u->n;
-    memcpy(p, u->p, k);
-    u->p += k;
-    u->n -= k;
-    return k;
-}
-
-/* Sends one request; data (n bytes) is the body of a PUT or POST. The reply
- * keeps the status, the body and a redirect's Location (never followed,
- * except by follow). Returns SS_OK when an HTTP answer came, SS_AGAIN when
- * the server could not be reached (err says why). */
-static int send_req(webhdfs *fs, const char *method, const char *url, const void *data, size_t n,
-                    int follow, reply *r, char *err, size_t errlen)
-{
-    CURL *c = fs->curl;
-    curl_easy_reset(c);
-    r->status = 0;
-    r->body.len = 0;
-    r->location[0] = '\0';
-    upload u = {data, n};
-    struct curl_slist *hdr = curl_slist_append(NULL, "Expect:");
-    if (data)
-        hdr = curl_slist_append(hdr, "Content-Type: application/octet-stream");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    /* A transfer that stalls for a minute has failed. */
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
-    if (fs->negotiate) {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
-        curl_easy_setopt(c, CURLOPT_USERPWD, ":");
-    }
-    if (!strcmp(method, "PUT") || !strcmp(method, "POST")) {
-        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_upload);
-        curl_easy_setopt(c, CURLOPT_READDATA, &u);
-        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)n);
-        if (!strcmp(method, "POST"))
-            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "POST");
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    }
-    CURLcode cc = curl_easy_perform(c);
-    curl_slist_free_all(hdr);
-    if (cc != CURLE_OK) {
-        snprintf(err, errlen, "%s", curl_easy_strerror(cc));
-        return SS_AGAIN;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    char *loc = NULL;
-    if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
-        snprintf(r->location, sizeof r->location, "%s", loc);
-    return SS_OK;
-}
-
-/* The RemoteException of a reply as "Exception: first line of the message". */
-static void remote_error(const reply *r, char *out, size_t n)
-{
-    json_t *j = json_loadb(r->body.data, r->body.len, 0, NULL);
-    json_t *ex = json_object_get(json_object_get(j, "RemoteException"), "exception");
-    json_t *msg = json_object_get(json_object_get(j, "RemoteException"), "message");
-    if (json_is_string(ex)) {
-        const char *m = json_is_string(msg) ? json_string_value(msg) : "";
-        size_t len = strcspn(m, "\n");
-        snprintf(out, n, "%s: %.*s", json_string_value(ex), (int)len, m);
-    } else {
-        snprintf(out, n, "HTTP %ld", r->status);
-    }
-    json_decref(j);
-}
-
-/* Whether a reply's RemoteException is the named one. */
-static int remote_is(const reply *r, const char *exception)
-{
-    json_t *j = json_loadb(r->body.data, r->body.len, 0, NULL);
-    json_t *ex = json_object_get(json_object_get(j, "RemoteException"), "exception");
-    int is = json_is_string(ex) && !strcmp(json_string_value(ex), exception);
-    json_decref(j);
-    return is;
-}
-
-/* Logs a failed step and gives its status: the server away, in safe mode or
- * failing (5xx) is SS_AGAIN, a refusal (4xx) SS_EIO. */
-static int fail(webhdfs *fs, const char *what, const char *rel, const reply *r, const char *neterr,
-                int datanode)
-{
-    if (neterr) {
-        if (datanode)
-            SS_ERROR(COMP,
-                     "%s '%s' on %s: the DataNode of the NameNode's redirect (%.200s) "
-                     "cannot be reached (%s): the DataNode is down or unreachable",
-                     what, rel, fs->desc, r->location, neterr);
-        else
-            SS_ERROR(COMP, "%s '%s' on %s: cannot reach the NameNode (%s)", what, rel, fs->desc,
-                     neterr);
-        return SS_AGAIN;
-    }
-    char msg[512];
-    remote_error(r, msg, sizeof msg);
-    SS_ERROR(COMP, "%s '%s' on %s: %s", what, rel, fs->desc, msg);
-    if (r->status >= 500 || remote_is(r, "SafeModeException") ||
-        remote_is(r, "RetriableException") || remote_is(r, "StandbyException"))
-        return SS_AGAIN;
-    return SS_EIO;
-}
-
-/* One NameNode operation on rel (a redirect is not followed). */
-static int nn_call(webhdfs *fs, const char *method, const char *rel, const char *op,
-                   const char *extra, reply *r, char *neterr, size_t nlen)
-{
-    char *url = op_url(fs, rel, op, extra);
-    int rc = send_req(fs, method, url, NULL, 0, 0, r, neterr, nlen);
-    free(url);
-    return rc;
-}
-
-/* The boolean of {"boolean":...}; -1 when the body is not one. */
-static int json_bool(const reply *r)
-{
-    json_t *j = json_loadb(r->body.data, r->body.len, 0, NULL);
-    json_t *b = json_object_get(j, "boolean");
-    int v = json_is_boolean(b) ? json_is_true(b) : -1;
-    json_decref(j);
-    return v;
-}
-
 /* ---- writing ---- */
 
-/* Sends a chunk: CREATE the first time, APPEND after; each in two steps. */
-static int send_chunk(webhdfs_writer *w, const void *p, size_t n)
+/* The first step of CREATE: the NameNode's redirect to a DataNode, into
+ * w->location. A temporary file of this name is a leftover of an earlier
+ * process with this pid: it is removed and the step taken again. */
+static int create_step(webhdfs_writer *w)
 {
     webhdfs *fs = w->fs;
     reply r = {0};
     ss_buf_init(&r.body, 512);
     char neterr[256];
-    const char *op = w->created ? "APPEND" : "CREATE";
-    const char *method = w->created ? "POST" : "PUT";
     int rc;
     for (int attempt = 0;; attempt++) {
-        rc = nn_call(fs, method, w->tmp, op, w->created ? NULL : "&overwrite=false", &r, neterr,
-                     sizeof neterr);
+        rc = ss_webhdfs_nn_call(fs, "PUT", w->tmp, "CREATE", "&overwrite=false", &r, neterr,
+                                sizeof neterr);
         if (rc) {
-            rc = fail(fs, op, w->tmp, &r, neterr, 0);
+            rc = ss_webhdfs_fail(fs, "CREATE", w->tmp, &r, neterr, 0);
             break;
         }
-        if (r.status != 307 || !r.location[0]) {
-            /* A leftover of this process's pid from an earlier run. */
-            if (!w->created && attempt == 0 && remote_is(&r, "FileAlreadyExistsException")) {
-                reply d = {0};
-                ss_buf_init(&d.body, 128);
-                nn_call(fs, "DELETE", w->tmp, "DELETE", NULL, &d, neterr, sizeof neterr);
-                ss_buf_free(&d.body);
-                continue;
-            }
-            rc = fail(fs, op, w->tmp, &r, NULL, 0);
+        if (r.status == 307 && r.location[0]) {
+            snprintf(w->location, sizeof w->location, "%s", r.location);
             break;
         }
-        char *loc = ss_strdup(r.location);
-        rc = send_req(fs, method, loc, p, n, 0, &r, neterr, sizeof neterr);
-        snprintf(r.location, sizeof r.location, "%s", loc);
-        free(loc);
-        if (rc)
-            rc = fail(fs, op, w->tmp, &r, neterr, 1);
-        else if (r.status != (w->created ? 200 : 201))
-            rc = fail(fs, op, w->tmp, &r, NULL, 1);
+        if (attempt == 0 && ss_webhdfs_remote_is(&r, "FileAlreadyExistsException")) {
+            reply d = {0};
+            ss_buf_init(&d.body, 128);
+            ss_webhdfs_nn_call(fs, "DELETE", w->tmp, "DELETE", NULL, &d, neterr, sizeof neterr);
+            ss_buf_free(&d.body);
+            continue;
+        }
+        rc = ss_webhdfs_fail(fs, "CREATE", w->tmp, &r, NULL, 0);
         break;
     }
     ss_buf_free(&r.body);
-    if (rc == SS_OK)
-        w->created = 1;
+    return rc;
+}
+
+/* The DataNode's answer to the upload: 201 Created. */
+static int upload_answer(webhdfs_writer *w, int rc, reply *r, const char *neterr)
+{
+    snprintf(r->location, sizeof r->location, "%s", w->location);
+    if (rc)
+        return ss_webhdfs_fail(w->fs, "CREATE", w->tmp, r, neterr, 1);
+    if (r->status != 201)
+        return ss_webhdfs_fail(w->fs, "CREATE", w->tmp, r, NULL, 1);
+    return SS_OK;
+}
+
+/* A small file in one request: CREATE's two steps with the whole body. */
+static int send_whole(webhdfs_writer *w, const void *p, size_t n)
+{
+    int rc = create_step(w);
+    if (rc)
+        return rc;
+    w->created = 1;
+    reply r = {0};
+    ss_buf_init(&r.body, 512);
+    char neterr[256];
+    rc = ss_webhdfs_send(w->fs, "PUT", w->location, p, n, 0, &r, neterr, sizeof neterr);
+    rc = upload_answer(w, rc, &r, neterr);
+    ss_buf_free(&r.body);
+    return rc;
+}
+
+/* Ends a streamed upload and gives its outcome. */
+static int upload_end(webhdfs_writer *w)
+{
+    reply r = {0};
+    ss_buf_init(&r.body, 512);
+    char neterr[256];
+    int rc = ss_webhdfs_stream_end(w->up, &r, neterr, sizeof neterr);
+    rc = upload_answer(w, rc, &r, neterr);
+    ss_buf_free(&r.body);
+    ss_webhdfs_stream_free(w->up);
+    w->up = NULL;
     return rc;
 }
 
@@ -316,29 +150,43 @@ static int webhdfs_put_open(void *st, const char *path, void **out)
     return SS_OK;
 }
 
+/* A file that outgrows CHUNK streams: its body goes to the DataNode by a
+ * thread of its own while the caller writes on, through a ring of RING
+ * bytes. */
 static int webhdfs_put_write(void *vw, const void *p, size_t n)
 {
     webhdfs_writer *w = vw;
+    if (w->rc)
+        return w->rc;
     w->crc = crc32_z(w->crc, p, n);
     w->bytes += (int64_t)n;
-    const char *c = p;
-    while (n > 0) {
-        size_t k = CHUNK - w->buf.len < n ? CHUNK - w->buf.len : n;
-        ss_buf_put(&w->buf, c, k);
-        c += k;
-        n -= k;
-        if (w->buf.len == CHUNK) {
-            int rc = send_chunk(w, w->buf.data, w->buf.len);
-            w->buf.len = 0;
-            if (rc)
-                return rc;
-        }
+    if (!w->up && w->buf.len + n <= CHUNK) {
+        ss_buf_put(&w->buf, p, n);
+        return SS_OK;
     }
-    return SS_OK;
+    if (!w->up) {
+        if ((w->rc = create_step(w)) != SS_OK)
+            return w->rc;
+        w->created = 1;
+        w->up = ss_webhdfs_upload_start(w->fs, w->location, RING);
+        int rc = ss_webhdfs_upload_write(w->up, w->buf.data, w->buf.len);
+        w->buf.len = 0;
+        if (rc)
+            goto ended;
+    }
+    if (ss_webhdfs_upload_write(w->up, p, n) == SS_OK)
+        return SS_OK;
+ended:
+    /* The DataNode ended the upload early: an answer or a broken connection. */
+    w->rc = upload_end(w);
+    if (!w->rc)
+        w->rc = SS_AGAIN;
+    return w->rc;
 }
 
 static void writer_free(webhdfs_writer *w)
 {
+    ss_webhdfs_stream_free(w->up);
     ss_buf_free(&w->buf);
     free(w->final);
     free(w->tmp);
@@ -350,11 +198,12 @@ static int remove_rel(webhdfs *fs, const char *rel)
     reply r = {0};
     ss_buf_init(&r.body, 128);
     char neterr[256];
-    int rc = nn_call(fs, "DELETE", rel, "DELETE", "&recursive=false", &r, neterr, sizeof neterr);
+    int rc = ss_webhdfs_nn_call(fs, "DELETE", rel, "DELETE", "&recursive=false", &r, neterr,
+                                sizeof neterr);
     if (rc)
-        rc = fail(fs, "DELETE", rel, &r, neterr, 0);
+        rc = ss_webhdfs_fail(fs, "DELETE", rel, &r, neterr, 0);
     else if (r.status != 200 && r.status != 404)
-        rc = fail(fs, "DELETE", rel, &r, NULL, 0);
+        rc = ss_webhdfs_fail(fs, "DELETE", rel, &r, NULL, 0);
     ss_buf_free(&r.body);
     return rc;
 }
@@ -364,24 +213,13 @@ static void webhdfs_put_abort(void *vw)
     webhdfs_writer *w = vw;
     if (!w)
         return;
+    /* An upload under way ends as a whole file, which is then removed: one
+     * cut off could still be created by the DataNode after the DELETE. */
+    if (w->up)
+        upload_end(w);
     if (w->created)
         remove_rel(w->fs, w->tmp);
     writer_free(w);
-}
-
-/* A GET of op on the NameNode that must answer want (a 307 with its
- * Location, or 200): SS_EOF for a missing file, else SS_OK or the failure,
- * reported. */
-static int nn_get(webhdfs *fs, const char *op, const char *path, int want, reply *r)
-{
-    char neterr[256];
-    if (nn_call(fs, "GET", path, op, NULL, r, neterr, sizeof neterr) != SS_OK)
-        return fail(fs, op, path, r, neterr, 0);
-    if (r->status == 404)
-        return SS_EOF;
-    if (r->status != want || (want == 307 && !r->location[0]))
-        return fail(fs, op, path, r, NULL, 0);
-    return SS_OK;
 }
 
 static int webhdfs_read(void *st, const char *path, ss_buf *out);
@@ -408,26 +246,31 @@ static int webhdfs_put_commit(void *vw)
 {
     webhdfs_writer *w = vw;
     webhdfs *fs = w->fs;
-    int rc = SS_OK, renamed = 0;
-    if (w->buf.len > 0 || !w->created)
-        rc = send_chunk(w, w->buf.data, w->buf.len);
+    int rc, renamed = 0;
+    if (w->rc)
+        rc = w->rc;
+    else if (w->up)
+        rc = upload_end(w);
+    else
+        rc = send_whole(w, w->buf.data, w->buf.len);
     w->buf.len = 0;
     if (rc == SS_OK) {
         ss_buf q, p;
         ss_buf_init(&q, 256);
         ss_buf_init(&p, 256);
-        hdfs_path(&p, fs, w->final);
+        ss_webhdfs_path(&p, fs, w->final);
         ss_buf_lit(&q, "&destination=");
-        put_escaped(&q, ss_buf_cstr(&p));
+        ss_webhdfs_escape(&q, ss_buf_cstr(&p));
         reply r = {0};
         ss_buf_init(&r.body, 128);
         char neterr[256];
-        rc = nn_call(fs, "PUT", w->tmp, "RENAME", ss_buf_cstr(&q), &r, neterr, sizeof neterr);
+        rc = ss_webhdfs_nn_call(fs, "PUT", w->tmp, "RENAME", ss_buf_cstr(&q), &r, neterr,
+                                sizeof neterr);
         if (rc)
-            rc = fail(fs, "RENAME", w->tmp, &r, neterr, 0);
+            rc = ss_webhdfs_fail(fs, "RENAME", w->tmp, &r, neterr, 0);
         else if (r.status != 200)
-            rc = fail(fs, "RENAME", w->tmp, &r, NULL, 0);
-        else if (json_bool(&r) == 1)
+            rc = ss_webhdfs_fail(fs, "RENAME", w->tmp, &r, NULL, 0);
+        else if (ss_webhdfs_json_bool(&r) == 1)
             renamed = 1;
         else /* false: the target exists (or the source vanished) */
             rc = same_as_written(w);
@@ -456,9 +299,9 @@ static int list_dir(lister *l, const char *rel)
     reply r = {0};
     ss_buf_init(&r.body, 4096);
     char neterr[256];
-    int rc = nn_call(l->fs, "GET", rel, "LISTSTATUS", NULL, &r, neterr, sizeof neterr);
+    int rc = ss_webhdfs_nn_call(l->fs, "GET", rel, "LISTSTATUS", NULL, &r, neterr, sizeof neterr);
     if (rc) {
-        rc = fail(l->fs, "LISTSTATUS", rel, &r, neterr, 0);
+        rc = ss_webhdfs_fail(l->fs, "LISTSTATUS", rel, &r, neterr, 0);
         ss_buf_free(&r.body);
         return rc;
     }
@@ -467,7 +310,7 @@ static int list_dir(lister *l, const char *rel)
         return SS_OK;
     }
     if (r.status != 200) {
-        rc = fail(l->fs, "LISTSTATUS", rel, &r, NULL, 0);
+        rc = ss_webhdfs_fail(l->fs, "LISTSTATUS", rel, &r, NULL, 0);
         ss_buf_free(&r.body);
         return rc;
     }
@@ -522,7 +365,7 @@ static int webhdfs_read(void *st, const char *path, ss_buf *out)
     reply r = {0};
     ss_buf_init(&r.body, 512);
     char neterr[256];
-    int rc = nn_get(fs, "OPEN", path, 307, &r);
+    int rc = ss_webhdfs_nn_get(fs, "OPEN", path, 307, &r);
     if (rc) {
         ss_buf_free(&r.body);
         return rc;
@@ -531,26 +374,34 @@ static int webhdfs_read(void *st, const char *path, ss_buf *out)
     ss_buf_free(&r.body);
     out->len = 0;
     reply d = {.body = *out};
-    rc = send_req(fs, "GET", loc, NULL, 0, 0, &d, neterr, sizeof neterr);
+    rc = ss_webhdfs_send(fs, "GET", loc, NULL, 0, 0, &d, neterr, sizeof neterr);
     *out = d.body;
     snprintf(d.location, sizeof d.location, "%s", loc);
     free(loc);
     if (rc)
-        return fail(fs, "OPEN", path, &d, neterr, 1);
+        return ss_webhdfs_fail(fs, "OPEN", path, &d, neterr, 1);
     if (d.status == 404)
         return SS_EOF;
     if (d.status != 200) {
         /* The error document is not the file's content. */
-        rc = fail(fs, "OPEN", path, &d, NULL, 1);
+        rc = ss_webhdfs_fail(fs, "OPEN", path, &d, NULL, 1);
         out->len = 0;
         return rc;
     }
     return SS_OK;
 }
 
+/* A file being read. get_open starts reading it all at once (one OPEN, its
+ * redirect followed), by a thread of its own that stays up to RING bytes
+ * ahead of the reader; ranges read in order are taken from there. A range
+ * out of order, or a read-ahead that broke off, goes on with one OPEN per
+ * range (offset and length). */
 typedef struct webhdfs_reader {
     webhdfs *fs;
     char *path;
+    int64_t size;
+    ss_webhdfs_stream *ahead; /* the read-ahead, while it serves */
+    int64_t pos;              /* where it stands */
     reply r;
 } webhdfs_reader;
 
@@ -559,7 +410,7 @@ static int webhdfs_get_open(void *st, const char *path, void **out, int64_t *siz
     webhdfs *fs = st;
     reply r = {0};
     ss_buf_init(&r.body, 512);
-    int rc = nn_get(fs, "GETFILESTATUS", path, 200, &r);
+    int rc = ss_webhdfs_nn_get(fs, "GETFILESTATUS", path, 200, &r);
     json_t *j = rc ? NULL : json_loadb(r.body.data, r.body.len, 0, NULL);
     json_t *len = json_object_get(json_object_get(j, "FileStatus"), "length");
     if (rc == SS_OK && !json_is_integer(len)) {
@@ -570,8 +421,13 @@ static int webhdfs_get_open(void *st, const char *path, void **out, int64_t *siz
         webhdfs_reader *rd = ss_calloc(1, sizeof *rd);
         rd->fs = fs;
         rd->path = ss_strdup(path);
+        rd->size = *size = (int64_t)json_integer_value(len);
         ss_buf_init(&rd->r.body, 1 << 16);
-        *size = (int64_t)json_integer_value(len);
+        if (rd->size > 0) {
+            char *url = ss_webhdfs_op_url(fs, path, "OPEN", NULL);
+            rd->ahead = ss_webhdfs_download_start(fs, url, RING);
+            free(url);
+        }
         *out = rd;
     }
     json_decref(j);
@@ -579,21 +435,55 @@ static int webhdfs_get_open(void *st, const char *path, void **out, int64_t *siz
     return rc;
 }
 
-/* OPEN with offset and length: the NameNode's redirect is followed to the
- * DataNode. */
+/* Takes the next bytes from the read-ahead: SS_OK with *got > 0, or SS_EOF
+ * when it cannot serve (it is gone: ranges go on without it). */
+static int from_ahead(webhdfs_reader *rd, void *buf, size_t cap, size_t *got)
+{
+    int64_t left = rd->size - rd->pos;
+    size_t want = left < READ_MIN ? (size_t)left : READ_MIN;
+    ss_webhdfs_download_read(rd->ahead, buf, cap, want, got);
+    if (*got > 0) {
+        rd->pos += (int64_t)*got;
+        return SS_OK;
+    }
+    /* Over: at the end of the file, or broken off (then the ranges that
+     * follow find out why, and report it). */
+    reply e = {0};
+    ss_buf_init(&e.body, 512);
+    char neterr[256];
+    int rc = ss_webhdfs_stream_end(rd->ahead, &e, neterr, sizeof neterr);
+    if (rc == SS_OK && e.status == 200 && rd->pos < rd->size)
+        SS_DEBUG(COMP, "OPEN '%s' on %s ended after %lld of %lld bytes; reading on by ranges",
+                 rd->path, rd->fs->desc, (long long)rd->pos, (long long)rd->size);
+    ss_buf_free(&e.body);
+    ss_webhdfs_stream_free(rd->ahead);
+    rd->ahead = NULL;
+    return SS_EOF;
+}
+
 static int webhdfs_get_range(void *vr, int64_t off, void *buf, size_t cap, size_t *got)
 {
     webhdfs_reader *rd = vr;
     char extra[64], neterr[256];
     *got = 0;
+    if (off >= rd->size || cap == 0)
+        return SS_OK;
+    if (rd->ahead && off != rd->pos) {
+        ss_webhdfs_stream_free(rd->ahead);
+        rd->ahead = NULL;
+    }
+    if (rd->ahead && from_ahead(rd, buf, cap, got) == SS_OK)
+        return SS_OK;
+    /* OPEN with offset and length, the NameNode's redirect followed. */
     snprintf(extra, sizeof extra, "&offset=%lld&length=%zu", (long long)off, cap);
-    char *url = op_url(rd->fs, rd->path, "OPEN", extra);
-    int rc = send_req(rd->fs, "GET", url, NULL, 0, 1, &rd->r, neterr, sizeof neterr);
+    char *url = ss_webhdfs_op_url(rd->fs, rd->path, "OPEN", extra);
+    int rc = ss_webhdfs_send(rd->fs, "GET", url, NULL, 0, 1, &rd->r, neterr, sizeof neterr);
     free(url);
+    int datanode = rd->r.location[0] != '\0';
     if (rc)
-        return fail(rd->fs, "OPEN", rd->path, &rd->r, neterr, 0);
+        return ss_webhdfs_fail(rd->fs, "OPEN", rd->path, &rd->r, neterr, datanode);
     if (rd->r.status != 200)
-        return fail(rd->fs, "OPEN", rd->path, &rd->r, NULL, 1);
+        return ss_webhdfs_fail(rd->fs, "OPEN", rd->path, &rd->r, NULL, datanode);
     *got = rd->r.body.len < cap ? rd->r.body.len : cap;
     memcpy(buf, rd->r.body.data, *got);
     return SS_OK;
@@ -604,9 +494,18 @@ static void webhdfs_get_close(void *vr)
     webhdfs_reader *rd = vr;
     if (!rd)
         return;
+    ss_webhdfs_stream_free(rd->ahead);
     ss_buf_free(&rd->r.body);
     free(rd->path);
     free(rd);
+}
+
+static void webhdfs_sweep(void *st)
+{
+    webhdfs *fs = st;
+    lister l = {.fs = fs, .sweep = 1};
+    if (!fs->swept && list_dir(&l, "") == SS_OK)
+        fs->swept = 1;
 }
 
 static int webhdfs_remove(void *st, const char *path)
@@ -717,22 +616,22 @@ static int check_root(webhdfs *fs, int *reached, char *err, size_t errlen)
     reply r = {0};
     ss_buf_init(&r.body, 512);
     char neterr[256];
-    int rc = nn_call(fs, "PUT", "", "MKDIRS", NULL, &r, neterr, sizeof neterr);
+    int rc = ss_webhdfs_nn_call(fs, "PUT", "", "MKDIRS", NULL, &r, neterr, sizeof neterr);
     *reached = rc == SS_OK;
     if (rc) {
         SS_WARN(COMP, "cannot reach the NameNode of %s (%s); writes and reads will be retried",
                 fs->desc, neterr);
         rc = SS_OK;
-    } else if (r.status != 200 || json_bool(&r) != 1) {
+    } else if (r.status != 200 || ss_webhdfs_json_bool(&r) != 1) {
         char msg[512];
-        remote_error(&r, msg, sizeof msg);
-        if (remote_is(&r, "FileAlreadyExistsException") ||
-            remote_is(&r, "ParentNotDirectoryException"))
+        ss_webhdfs_remote_error(&r, msg, sizeof msg);
+        if (ss_webhdfs_remote_is(&r, "FileAlreadyExistsException") ||
+            ss_webhdfs_remote_is(&r, "ParentNotDirectoryException"))
             snprintf(err, errlen,
                      "cold store %s: the path or one of its parents is a file, not a directory "
                      "(%s); give a directory",
                      fs->desc, msg);
-        else if (remote_is(&r, "AccessControlException"))
+        else if (ss_webhdfs_remote_is(&r, "AccessControlException"))
             snprintf(err, errlen,
                      "cold store %s: permission denied for user '%s' (%s); give a path that user "
                      "may write, or another user with ?user=NAME",
@@ -756,11 +655,6 @@ static int open_scheme(const char *scheme, const char *target, void **st, char *
     }
     int reached = 0;
     rc = rc ? rc : check_root(fs, &reached, err, errlen);
-    if (rc == SS_OK && reached) {
-        /* Temporary files of writers that are gone. */
-        lister l = {.fs = fs, .sweep = 1};
-        list_dir(&l, "");
-    }
     if (rc) {
         webhdfs_close(fs);
         return rc;
@@ -783,7 +677,8 @@ static int swebhdfs_open(const char *target, void **st, char *err, size_t errlen
     .close = webhdfs_close, .put_open = webhdfs_put_open, .put_write = webhdfs_put_write,          \
     .put_commit = webhdfs_put_commit, .put_abort = webhdfs_put_abort, .list = webhdfs_list,        \
     .read = webhdfs_read, .get_open = webhdfs_get_open, .get_range = webhdfs_get_range,            \
-    .get_close = webhdfs_get_close, .remove = webhdfs_remove, .describe = webhdfs_describe
+    .get_close = webhdfs_get_close, .sweep = webhdfs_sweep, .remove = webhdfs_remove,              \
+    .describe = webhdfs_describe
 
 const ss_cold_ops ss_cold_webhdfs_ops = {
     .name = "webhdfs",

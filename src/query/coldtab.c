@@ -141,6 +141,11 @@ typedef struct cold_cursor {
     int is_gz, zinit, zdone;
     z_stream z;
     const cold_file *cur;
+    /* The next file of the scan, opened while this one is read (a backend
+     * may start fetching it at once). */
+    void *ahead;
+    int64_t ahead_size;
+    const cold_file *ahead_f;
     char *rbuf;
     const char *rdata; /* rbuf, or in for a plain file */
     size_t rpos, rlen;
@@ -590,9 +595,20 @@ static void cursor_close_file(cold_cursor *c)
     c->rpos = c->rlen = 0;
 }
 
+static void close_ahead(cold_cursor *c)
+{
+    if (c->ahead) {
+        ss_cold *cold = &((cold_vtab *)c->base.pVtab)->src->cold;
+        cold->ops->get_close(c->ahead);
+    }
+    c->ahead = NULL;
+    c->ahead_f = NULL;
+}
+
 static void cursor_reset(cold_cursor *c)
 {
     cursor_close_file(c);
+    close_ahead(c);
     free(c->lo);
     free(c->hi);
     c->lo = c->hi = NULL;
@@ -717,7 +733,13 @@ static int open_file(cold_cursor *c, const cold_file *f)
     c->line_no = c->records = 0;
     c->rpos = c->rlen = 0;
     c->foff = 0;
-    rc = cold->ops->get_open(cold->st, f->path, &c->h, &c->fsize);
+    if (c->ahead && c->ahead_f == f) {
+        c->h = c->ahead, c->fsize = c->ahead_size;
+        c->ahead = NULL, c->ahead_f = NULL;
+    } else {
+        close_ahead(c);
+        rc = cold->ops->get_open(cold->st, f->path, &c->h, &c->fsize);
+    }
     if (rc == SS_EOF)
         return vt_error(vt, "cold file '%s' is missing (in %s); " VERIFY_HINT, f->path,
                         src_name(vt));
@@ -951,26 +973,49 @@ static int finish_file(cold_cursor *c)
     return rc;
 }
 
+/* The next file whose ts range the scan's overlaps (next_file moves to
+ * it), or NULL. */
+static const cold_file *next_wanted(cold_cursor *c)
+{
+    cold_vtab *vt = (cold_vtab *)c->base.pVtab;
+    for (; c->next_file < vt->files.n; c->next_file++) {
+        const cold_file *f = &vt->files.v[c->next_file];
+        if (range_overlaps(c, f->min_ts, strlen(f->min_ts), f->max_ts, strlen(f->max_ts)))
+            return f;
+    }
+    return NULL;
+}
+
+/* Opens the file after the current one ahead of time. A failure is left for
+ * the scan to meet, and report, when it gets there. */
+static void open_ahead(cold_cursor *c)
+{
+    const cold_file *f = next_wanted(c);
+    if (!f)
+        return;
+    ss_cold *cold = &((cold_vtab *)c->base.pVtab)->src->cold;
+    if (cold->ops->get_open(cold->st, f->path, &c->ahead, &c->ahead_size) == SS_OK)
+        c->ahead_f = f;
+    else
+        c->ahead = NULL;
+}
+
 /* Moves to the next row in the scan's range, opening files as needed. */
 static int advance(cold_cursor *c)
 {
-    cold_vtab *vt = (cold_vtab *)c->base.pVtab;
     int rc, got;
     for (;;) {
         if (!c->cur) {
-            while (c->next_file < vt->files.n) {
-                const cold_file *f = &vt->files.v[c->next_file];
-                if (range_overlaps(c, f->min_ts, strlen(f->min_ts), f->max_ts, strlen(f->max_ts)))
-                    break;
-                c->next_file++;
-            }
-            if (c->next_file == vt->files.n) {
+            const cold_file *f = next_wanted(c);
+            if (!f) {
                 c->eof = 1;
                 return SQLITE_OK;
             }
-            rc = open_file(c, &vt->files.v[c->next_file++]);
+            c->next_file++;
+            rc = open_file(c, f);
             if (rc)
                 return rc;
+            open_ahead(c);
         }
         rc = read_line(c, &got);
         if (rc)

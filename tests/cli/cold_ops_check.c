@@ -86,6 +86,16 @@ int main(int argc, char **argv)
         free(buf);
         c.ops->get_close(h);
     }
+    /* A reader that stops early: one range, then closed while the rest of
+     * the file is still on its way. */
+    rc = c.ops->get_open(c.st, "t/dt=2026-11-02/big.jsonl", &h, &size);
+    if (rc == SS_OK) {
+        char first[4096];
+        size_t got = 0;
+        rc = c.ops->get_range(h, 0, first, sizeof first, &got);
+        c.ops->get_close(h);
+        printf("read_part_close=%d same=%d\n", rc, got > 0 && !memcmp(first, data, got));
+    }
     printf("get_open_missing=%d\n", c.ops->get_open(c.st, "t/none.jsonl", &h, &size));
     ss_buf_free(&b);
     ss_buf_init(&b, 16);
@@ -100,6 +110,13 @@ int main(int argc, char **argv)
     if (rc == SS_OK)
         c.ops->put_abort(w);
     printf("abort=%d\n", rc);
+    /* Aborted after more than a chunk went out: nothing is left. */
+    rc = c.ops->put_open(c.st, "t/aborted_big.txt", &w);
+    for (size_t off = 0; rc == SS_OK && off < (3u << 20); off += 100000)
+        rc = c.ops->put_write(w, data + off, 100000);
+    if (rc == SS_OK)
+        c.ops->put_abort(w);
+    printf("abort_big=%d\n", rc);
 
     listing l = {0};
     printf("list=%d\n", c.ops->list(c.st, "", on_file, &l));

@@ -1,9 +1,12 @@
 """The cold store's callbacks (ss_cold_ops) on HDFS and on a local directory,
-driven by tests/cli/cold_ops_check.c: a 10 MiB file written in pieces (more
-than one WebHDFS chunk, so CREATE then APPEND) is invisible until its
-commit, then reads back whole and by ranges; missing files are SS_EOF (2);
-writing the same bytes again under a name is done, an aborted write leaves
-nothing, listings show no temporary file. Both backends print the same.
+driven by tests/cli/cold_ops_check.c: a 10 MiB file written in pieces (on
+HDFS more than a chunk, so a streamed upload through a ring smaller than the
+file) is invisible until its commit, then reads back whole and by ranges (on
+HDFS by a read-ahead that fills its ring and waits), then one range out of
+order; a reader closed early stops its read-ahead; missing files are SS_EOF
+(2); writing the same bytes again under a name is done, an aborted write
+(small, or streamed past a chunk) leaves nothing, listings show no temporary
+file. Both backends print the same.
 Then what differs: a different content under an existing name fails on HDFS
 (RENAME answers false and the file holds other bytes), and nothing is
 written.
@@ -32,6 +35,8 @@ def test_hdfs_and_local_callbacks_agree(hdfs, tmp_path):  # noqa: F811
     assert [x for x in local if x.startswith("file=")] == [
         "file=t/dt=2026-11-02/big.jsonl 10485760", "file=t/empty.txt 0", "file=t/small.txt 6"]
     assert "get_open_missing=2" in local and "read_removed=2" in local, local
+    assert "read_part_close=0 same=1" in local and "abort_big=0" in local, local
+    assert "range_mid=0 same=1" in local, local
     # Outside view: the same names in HDFS, and nothing temporary.
     assert sorted(hdfs_files(hdfs, "/backend/ops")) == ["t/dt=2026-11-02/big.jsonl",
                                                         "t/empty.txt"]

@@ -1,0 +1,239 @@
+/* The WebHDFS protocol for the cold store of src/cold/webhdfs.c: URLs of
+ * operations, requests on the store's libcurl handle, and the NameNode's
+ * errors (RemoteException documents) turned into what a user reads. */
+#define _POSIX_C_SOURCE 200809L
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cold/webhdfs_int.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/status.h"
+
+#define COMP SS_WEBHDFS_COMP
+
+typedef ss_webhdfs_reply reply;
+
+/* ---- URLs ---- */
+
+void ss_webhdfs_escape(ss_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("/-._~=:", c))
+            ss_buf_putc(b, (char)c);
+        else {
+            ss_buf_putc(b, '%');
+            ss_buf_putc(b, hex[c >> 4]);
+            ss_buf_putc(b, hex[c & 15]);
+        }
+    }
+}
+
+/* The absolute HDFS path of rel ("" for the root). */
+void ss_webhdfs_path(ss_buf *b, const webhdfs *fs, const char *rel)
+{
+    ss_buf_puts(b, fs->root);
+    if (*rel) {
+        ss_buf_putc(b, '/');
+        ss_buf_puts(b, rel);
+    } else if (!*fs->root) {
+        ss_buf_putc(b, '/');
+    }
+}
+
+char *ss_webhdfs_op_url(const webhdfs *fs, const char *rel, const char *op, const char *extra)
+{
+    ss_buf b, p;
+    ss_buf_init(&b, 256);
+    ss_buf_init(&p, 256);
+    ss_webhdfs_path(&p, fs, rel);
+    ss_buf_puts(&b, fs->base);
+    ss_webhdfs_escape(&b, ss_buf_cstr(&p));
+    ss_buf_printf(&b, "?op=%s", op);
+    if (fs->user) {
+        ss_buf_lit(&b, "&user.name=");
+        ss_webhdfs_escape(&b, fs->user);
+    }
+    if (extra)
+        ss_buf_puts(&b, extra);
+    ss_buf_free(&p);
+    return (char *)ss_buf_cstr(&b);
+}
+
+/* ---- requests ---- */
+
+typedef struct upload {
+    const char *p;
+    size_t n;
+} upload;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+    ss_buf_put(ctx, p, size * n);
+    return size * n;
+}
+
+static size_t on_upload(char *p, size_t size, size_t n, void *ctx)
+{
+    upload *u = ctx;
+    size_t k = size * n < u->n ? size * n : u->n;
+    memcpy(p, u->p, k);
+    u->p += k;
+    u->n -= k;
+    return k;
+}
+
+void ss_webhdfs_setup(CURL *c, const webhdfs *fs, const char *url, int follow)
+{
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    /* A transfer that stalls for a minute has failed. */
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
+    if (fs->negotiate) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
+        curl_easy_setopt(c, CURLOPT_USERPWD, ":");
+    }
+}
+
+/* Sends one request; data (n bytes) is the body of a PUT or POST. The reply
+ * keeps the status, the body and a redirect's Location: the one not followed,
+ * or with follow the last one followed (empty when the NameNode answered
+ * itself). Returns SS_OK when an HTTP answer came, SS_AGAIN when the server
+ * could not be reached (err says why). */
+int ss_webhdfs_send(webhdfs *fs, const char *method, const char *url, const void *data, size_t n,
+                    int follow, reply *r, char *err, size_t errlen)
+{
+    CURL *c = fs->curl;
+    curl_easy_reset(c);
+    r->status = 0;
+    r->body.len = 0;
+    r->location[0] = '\0';
+    upload u = {data, n};
+    struct curl_slist *hdr = curl_slist_append(NULL, "Expect:");
+    if (data)
+        hdr = curl_slist_append(hdr, "Content-Type: application/octet-stream");
+    ss_webhdfs_setup(c, fs, url, follow);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+    if (!strcmp(method, "PUT") || !strcmp(method, "POST")) {
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_upload);
+        curl_easy_setopt(c, CURLOPT_READDATA, &u);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)n);
+        if (!strcmp(method, "POST"))
+            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "POST");
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    CURLcode cc = curl_easy_perform(c);
+    curl_slist_free_all(hdr);
+    long followed = 0;
+    char *loc = NULL;
+    if (follow && curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &followed) == CURLE_OK &&
+        followed > 0 && curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &loc) == CURLE_OK && loc)
+        snprintf(r->location, sizeof r->location, "%s", loc);
+    if (cc != CURLE_OK) {
+        snprintf(err, errlen, "%s", curl_easy_strerror(cc));
+        return SS_AGAIN;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    loc = NULL;
+    if (!follow && curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
+        snprintf(r->location, sizeof r->location, "%s", loc);
+    return SS_OK;
+}
+
+/* The RemoteException of a reply as "Exception: first line of the message". */
+void ss_webhdfs_remote_error(const reply *r, char *out, size_t n)
+{
+    json_t *j = json_loadb(r->body.data, r->body.len, 0, NULL);
+    json_t *ex = json_object_get(json_object_get(j, "RemoteException"), "exception");
+    json_t *msg = json_object_get(json_object_get(j, "RemoteException"), "message");
+    if (json_is_string(ex)) {
+        const char *m = json_is_string(msg) ? json_string_value(msg) : "";
+        size_t len = strcspn(m, "\n");
+        snprintf(out, n, "%s: %.*s", json_string_value(ex), (int)len, m);
+    } else {
+        snprintf(out, n, "HTTP %ld", r->status);
+    }
+    json_decref(j);
+}
+
+/* Whether a reply's RemoteException is the named one. */
+int ss_webhdfs_remote_is(const reply *r, const char *exception)
+{
+    json_t *j = json_loadb(r->body.data, r->body.len, 0, NULL);
+    json_t *ex = json_object_get(json_object_get(j, "RemoteException"), "exception");
+    int is = json_is_string(ex) && !strcmp(json_string_value(ex), exception);
+    json_decref(j);
+    return is;
+}
+
+int ss_webhdfs_fail(const webhdfs *fs, const char *what, const char *rel, const reply *r,
+                    const char *neterr, int datanode)
+{
+    if (neterr) {
+        if (datanode)
+            SS_ERROR(COMP,
+                     "%s '%s' on %s: the DataNode of the NameNode's redirect (%.200s) "
+                     "cannot be reached (%s): the DataNode is down or unreachable",
+                     what, rel, fs->desc, r->location, neterr);
+        else
+            SS_ERROR(COMP, "%s '%s' on %s: cannot reach the NameNode (%s)", what, rel, fs->desc,
+                     neterr);
+        return SS_AGAIN;
+    }
+    char msg[512];
+    ss_webhdfs_remote_error(r, msg, sizeof msg);
+    SS_ERROR(COMP, "%s '%s' on %s: %s", what, rel, fs->desc, msg);
+    if (r->status >= 500 || ss_webhdfs_remote_is(r, "SafeModeException") ||
+        ss_webhdfs_remote_is(r, "RetriableException") || ss_webhdfs_remote_is(r, "StandbyException"))
+        return SS_AGAIN;
+    return SS_EIO;
+}
+
+/* One NameNode operation on rel (a redirect is not followed). */
+int ss_webhdfs_nn_call(webhdfs *fs, const char *method, const char *rel, const char *op,
+                   const char *extra, reply *r, char *neterr, size_t nlen)
+{
+    char *url = ss_webhdfs_op_url(fs, rel, op, extra);
+    int rc = ss_webhdfs_send(fs, method, url, NULL, 0, 0, r, neterr, nlen);
+    free(url);
+    return rc;
+}
+
+/* The boolean of {"boolean":...}; -1 when the body is not one. */
+int ss_webhdfs_json_bool(const reply *r)
+{
+    json_t *j = json_loadb(r->body.data, r->body.len, 0, NULL);
+    json_t *b = json_object_get(j, "boolean");
+    int v = json_is_boolean(b) ? json_is_true(b) : -1;
+    json_decref(j);
+    return v;
+}
+
+/* A GET of op on the NameNode that must answer want (a 307 with its
+ * Location, or 200): SS_EOF for a missing file, else SS_OK or the failure,
+ * reported. */
+int ss_webhdfs_nn_get(webhdfs *fs, const char *op, const char *path, int want, reply *r)
+{
+    char neterr[256];
+    if (ss_webhdfs_nn_call(fs, "GET", path, op, NULL, r, neterr, sizeof neterr) != SS_OK)
+        return ss_webhdfs_fail(fs, op, path, r, neterr, 0);
+    if (r->status == 404)
+        return SS_EOF;
+    if (r->status != want || (want == 307 && !r->location[0]))
+        return ss_webhdfs_fail(fs, op, path, r, NULL, 0);
+    return SS_OK;
+}
+
