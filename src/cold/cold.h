@@ -28,6 +28,11 @@ typedef struct ss_cold_ops {
     int (*put_write)(void *w, const void *p, size_t n);
     int (*put_commit)(void *w);
     void (*put_abort)(void *w);
+    /* Optional: the caller writes no more to w. A backend may then finish
+     * sending the file in the background, so that the caller can write
+     * other files before it calls put_commit (or put_abort) on this one; a
+     * failure meanwhile is put_commit's result. */
+    void (*put_end)(void *w);
 
     /* Calls cb for every file below prefix ("" for all), in no set order. */
     int (*list)(void *st, const char *prefix, ss_cold_list_cb cb, void *ctx);

@@ -184,6 +184,29 @@ ended:
     return w->rc;
 }
 
+/* A file ends: its upload finishes in the background, a small one started
+ * now with its whole body. */
+static void webhdfs_put_end(void *vw)
+{
+    webhdfs_writer *w = vw;
+    if (w->rc)
+        return;
+    if (!w->up) {
+        if ((w->rc = create_step(w)) != SS_OK)
+            return;
+        w->created = 1;
+        w->up = ss_webhdfs_upload_start(w->fs, w->location, w->buf.len ? w->buf.len : 1);
+        if (ss_webhdfs_upload_write(w->up, w->buf.data, w->buf.len) != SS_OK) {
+            w->rc = upload_end(w);
+            if (!w->rc)
+                w->rc = SS_AGAIN;
+            return;
+        }
+        w->buf.len = 0;
+    }
+    ss_webhdfs_upload_close(w->up);
+}
+
 static void writer_free(webhdfs_writer *w)
 {
     ss_webhdfs_stream_free(w->up);
@@ -675,10 +698,10 @@ static int swebhdfs_open(const char *target, void **st, char *err, size_t errlen
 
 #define WEBHDFS_OPS                                                                                \
     .close = webhdfs_close, .put_open = webhdfs_put_open, .put_write = webhdfs_put_write,          \
-    .put_commit = webhdfs_put_commit, .put_abort = webhdfs_put_abort, .list = webhdfs_list,        \
-    .read = webhdfs_read, .get_open = webhdfs_get_open, .get_range = webhdfs_get_range,            \
-    .get_close = webhdfs_get_close, .sweep = webhdfs_sweep, .remove = webhdfs_remove,              \
-    .describe = webhdfs_describe
+    .put_commit = webhdfs_put_commit, .put_abort = webhdfs_put_abort, .put_end = webhdfs_put_end,  \
+    .list = webhdfs_list, .read = webhdfs_read, .get_open = webhdfs_get_open,                      \
+    .get_range = webhdfs_get_range, .get_close = webhdfs_get_close, .sweep = webhdfs_sweep,        \
+    .remove = webhdfs_remove, .describe = webhdfs_describe
 
 const ss_cold_ops ss_cold_webhdfs_ops = {
     .name = "webhdfs",

@@ -197,14 +197,15 @@ int ss_webhdfs_fail(const webhdfs *fs, const char *what, const char *rel, const 
     ss_webhdfs_remote_error(r, msg, sizeof msg);
     SS_ERROR(COMP, "%s '%s' on %s: %s", what, rel, fs->desc, msg);
     if (r->status >= 500 || ss_webhdfs_remote_is(r, "SafeModeException") ||
-        ss_webhdfs_remote_is(r, "RetriableException") || ss_webhdfs_remote_is(r, "StandbyException"))
+        ss_webhdfs_remote_is(r, "RetriableException") ||
+        ss_webhdfs_remote_is(r, "StandbyException"))
         return SS_AGAIN;
     return SS_EIO;
 }
 
 /* One NameNode operation on rel (a redirect is not followed). */
 int ss_webhdfs_nn_call(webhdfs *fs, const char *method, const char *rel, const char *op,
-                   const char *extra, reply *r, char *neterr, size_t nlen)
+                       const char *extra, reply *r, char *neterr, size_t nlen)
 {
     char *url = ss_webhdfs_op_url(fs, rel, op, extra);
     int rc = ss_webhdfs_send(fs, method, url, NULL, 0, 0, r, neterr, nlen);
@@ -236,4 +237,3 @@ int ss_webhdfs_nn_get(webhdfs *fs, const char *op, const char *path, int want, r
         return ss_webhdfs_fail(fs, op, path, r, NULL, 0);
     return SS_OK;
 }
-

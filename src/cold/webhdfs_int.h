@@ -60,8 +60,7 @@ int ss_webhdfs_nn_call(webhdfs *fs, const char *method, const char *rel, const c
 /* A GET of op on the NameNode that must answer want (a 307 with its
  * Location, or 200): SS_EOF for a missing file, else SS_OK or the failure,
  * reported. */
-int ss_webhdfs_nn_get(webhdfs *fs, const char *op, const char *path, int want,
-                      ss_webhdfs_reply *r);
+int ss_webhdfs_nn_get(webhdfs *fs, const char *op, const char *path, int want, ss_webhdfs_reply *r);
 
 /* The RemoteException of a reply as "Exception: first line of the message"
  * ("HTTP <status>" when it has none). */
@@ -74,8 +73,8 @@ int ss_webhdfs_json_bool(const ss_webhdfs_reply *r);
  * not be reached; datanode says which server) or a reply that is not the
  * expected one. A server away, in safe mode or failing (5xx) is SS_AGAIN, a
  * refusal (4xx) SS_EIO. */
-int ss_webhdfs_fail(const webhdfs *fs, const char *what, const char *rel,
-                    const ss_webhdfs_reply *r, const char *neterr, int datanode);
+int ss_webhdfs_fail(const webhdfs *fs, const char *what, const char *rel, const ss_webhdfs_reply *r,
+                    const char *neterr, int datanode);
 
 /* ---- transfers in a thread of their own (webhdfs_stream.c) ----
  * Each has its own libcurl handle and passes the bytes through a ring buffer
@@ -90,6 +89,9 @@ ss_webhdfs_stream *ss_webhdfs_upload_start(const webhdfs *fs, const char *url, s
 /* Appends to the body; blocks while the ring is full. SS_AGAIN when the
  * transfer has already ended (ss_webhdfs_stream_end says how). */
 int ss_webhdfs_upload_write(ss_webhdfs_stream *s, const void *p, size_t n);
+
+/* Ends the upload's body; the transfer finishes in its thread. */
+void ss_webhdfs_upload_close(ss_webhdfs_stream *s);
 
 /* Starts a GET of url, redirects followed (an OPEN on the NameNode). */
 ss_webhdfs_stream *ss_webhdfs_download_start(const webhdfs *fs, const char *url, size_t ring);

@@ -191,8 +191,15 @@ int ss_webhdfs_upload_write(ss_webhdfs_stream *s, const void *p, size_t n)
     return put_wait(s, p, n, &s->finished) == n ? SS_OK : SS_AGAIN;
 }
 
-void ss_webhdfs_download_read(ss_webhdfs_stream *s, void *buf, size_t cap, size_t want,
-                              size_t *got)
+void ss_webhdfs_upload_close(ss_webhdfs_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->eof = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void ss_webhdfs_download_read(ss_webhdfs_stream *s, void *buf, size_t cap, size_t want, size_t *got)
 {
     if (want > cap)
         want = cap;

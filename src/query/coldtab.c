@@ -150,7 +150,9 @@ typedef struct cold_cursor {
     const char *rdata; /* rbuf, or in for a plain file */
     size_t rpos, rlen;
     int64_t line_no, records;
-    ss_buf line;
+    ss_buf line;    /* a line that spans two reads, gathered */
+    const char *lp; /* the line read: in place, or line's data */
+    size_t llen;
     /* The row: values from parse_row, numbers converted. */
     ss_buf scratch;
     ss_str names[MAX_COLS];
@@ -819,12 +821,26 @@ static int fill(cold_cursor *c)
     }
 }
 
-/* Reads the next line of the open file into c->line, without its newline;
- * *got = 0 at the end of the file. */
+/* Reads the next line of the open file, without its newline, into c->lp
+ * and c->llen: in place when it lies whole in the data at hand (valid until
+ * the next read), else gathered in c->line. *got = 0 at the end of the
+ * file. */
 static int read_line(cold_cursor *c, int *got)
 {
     c->line.len = 0;
     *got = 0;
+    if (c->rpos < c->rlen) {
+        const char *p = c->rdata + c->rpos;
+        const char *nl = memchr(p, '\n', c->rlen - c->rpos);
+        if (nl && (size_t)(nl - p) <= MAX_LINE) {
+            c->lp = p;
+            c->llen = (size_t)(nl - p);
+            c->rpos += c->llen + 1;
+            c->line_no++;
+            *got = 1;
+            return SQLITE_OK;
+        }
+    }
     for (;;) {
         if (c->rpos == c->rlen) {
             int rc = fill(c);
@@ -834,6 +850,8 @@ static int read_line(cold_cursor *c, int *got)
                 *got = c->line.len > 0;
                 if (*got)
                     c->line_no++;
+                c->lp = c->line.data;
+                c->llen = c->line.len;
                 return SQLITE_OK;
             }
         }
@@ -849,6 +867,8 @@ static int read_line(cold_cursor *c, int *got)
         if (nl) {
             c->line_no++;
             *got = 1;
+            c->lp = c->line.data;
+            c->llen = c->line.len;
             return SQLITE_OK;
         }
     }
@@ -915,14 +935,14 @@ static int money_value(ss_str s, double *out)
     return 1;
 }
 
-/* Parses c->line into c->vals, checking each column's type. */
+/* Parses the line into c->vals, checking each column's type. */
 static int parse_row(cold_cursor *c)
 {
     cold_vtab *vt = (cold_vtab *)c->base.pVtab;
     char why[200];
 
-    int r = ss_coldrow_parse(c->line.data, c->line.len, c->names, vt->t->ncols, c->vals,
-                             &c->scratch, why, sizeof why);
+    int r = ss_coldrow_parse(c->lp, c->llen, c->names, vt->t->ncols, c->vals, &c->scratch, why,
+                             sizeof why);
     if (r == SS_COLDROW_BAD_JSON)
         return file_damaged(c, "line %lld is not valid JSON (%s)", (long long)c->line_no, why);
     if (r == SS_COLDROW_NOT_OBJECT)
@@ -1026,7 +1046,7 @@ static int advance(cold_cursor *c)
                 return rc;
             continue;
         }
-        if (c->line.len == 0)
+        if (c->llen == 0)
             continue;
         c->records++;
         rc = parse_row(c);
