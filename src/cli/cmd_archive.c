@@ -31,7 +31,7 @@ static const ss_opt archive_table[] = {
      "Directory of the embedded stores (hot store DIR/hot.db)."},
     SS_HOT_OPT(archive_opts, hot),
     {"cold", SS_OPT_STRING, F(cold), NULL, 0, 0, NULL, "URI",
-     "Cold store: a directory, file:PATH or webhdfs://HOST:PORT/PATH (default DIR/cold)."},
+     "Cold store: a directory, file:PATH or [s]webhdfs://HOST:PORT/PATH (default DIR/cold)."},
     {"hot-max-mb", SS_OPT_INT, F(hot_max_mb), "300", 1, 1e9, NULL, "N",
      "Archive the oldest events while the hot store holds more than N MB of data."},
     {"once", SS_OPT_FLAG, F(once), NULL, 0, 0, NULL, NULL,

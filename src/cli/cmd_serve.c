@@ -30,7 +30,7 @@ static const ss_opt serve_table[] = {
      "Directory of the embedded stores (hot store DIR/hot.db)."},
     SS_HOT_OPT(serve_opts, hot),
     {"cold", SS_OPT_STRING, F(cold), NULL, 0, 0, NULL, "URI",
-     "Cold store to read with the hot store: a directory, file:PATH or webhdfs://HOST:PORT/PATH "
+     "Cold store to read with the hot store: a directory, file:PATH or [s]webhdfs://HOST:PORT/PATH "
      "(default DIR/cold)."},
     {"port", SS_OPT_INT, F(port), "8050", 0, 65535, NULL, "PORT",
      "TCP port to listen on (0: any free port, logged at start)."},

@@ -26,7 +26,7 @@ static const ss_opt sql_table[] = {
      "Directory of the embedded stores."},
     SS_HOT_OPT(sql_opts, hot),
     {"cold", SS_OPT_STRING, F(cold), NULL, 0, 0, NULL, "URI",
-     "Cold store to read with the hot store: a directory, file:PATH or webhdfs://HOST:PORT/PATH "
+     "Cold store to read with the hot store: a directory, file:PATH or [s]webhdfs://HOST:PORT/PATH "
      "(default DIR/cold)."},
     {"format", SS_OPT_CHOICE, F(format), "table", 0, 0, "table|csv|json", "FMT", "Output format."},
     {"timeout-ms", SS_OPT_INT, F(timeout_ms), "0", 0, 86400000, NULL, "MS",

@@ -59,7 +59,7 @@ int ss_archiver_thread_finish(ss_archiver_thread *t, int final_pass);
      0,                                                                                            \
      NULL,                                                                                         \
      "URI",                                                                                        \
-     "Cold store for archived events: a directory, file:PATH or webhdfs://HOST:PORT/PATH "         \
+     "Cold store for archived events: a directory, file:PATH or [s]webhdfs://HOST:PORT/PATH "      \
      "(default DIR/cold)."},                                                                       \
         {"hot-max-mb",                                                                             \
          SS_OPT_INT,                                                                               \

@@ -174,7 +174,8 @@ static int verify_one(void *ctx, const char *id, const char *state, int64_t cuto
     for (int t = 0; t < SS_ARCHIVE_NTABLES; t++) {
         size_t i;
         json_t *f;
-        json_array_foreach(json_object_get(json_object_get(tabs, ss_archive_tables[t]), "files"), i, f)
+        json_array_foreach(json_object_get(json_object_get(tabs, ss_archive_tables[t]), "files"), i,
+                           f)
             json_object_set_new(v->known, json_string_value(json_object_get(f, "path")),
                                 json_true());
     }
@@ -285,4 +286,3 @@ int ss_archiver_status(ss_hot *hot, ss_cold *cold, int64_t max_bytes, ss_buf *ou
         ss_buf_printf(out, "  no runs recorded\n");
     return rc;
 }
-

@@ -1,7 +1,9 @@
 /* Cold store in HDFS over WebHDFS (libcurl): webhdfs://HOST:PORT/PATH, or
  * swebhdfs:// for https. HOST:PORT is the NameNode's HTTP address; the user
  * is ?user=NAME, SHOPSTREAM_HDFS_USER or the login name; ?auth=negotiate uses
- * SPNEGO (Kerberos) instead of a user name.
+ * SPNEGO (Kerberos) instead of a user name; with swebhdfs, ?ca=PATH is the
+ * PEM certificate of the CA that the servers' certificates are checked
+ * against (else the system's trust store).
  *
  * A file is written under a temporary name: CREATE (overwrite=false) is two
  * steps, the NameNode's 307 not followed, then the body PUT to its Location
@@ -81,6 +83,8 @@ static int create_step(webhdfs_writer *w)
         }
         if (r.status == 307 && r.location[0]) {
             snprintf(w->location, sizeof w->location, "%s", r.location);
+            SS_DEBUG(COMP, "CREATE '%s': DataNode %.*s", w->tmp, (int)strcspn(r.location, "?"),
+                     r.location);
             break;
         }
         if (attempt == 0 && ss_webhdfs_remote_is(&r, "FileAlreadyExistsException")) {
@@ -553,6 +557,7 @@ static void webhdfs_close(void *st)
     free(fs->base);
     free(fs->root);
     free(fs->user);
+    free(fs->cafile);
     free(fs->desc);
     free(fs);
 }
@@ -566,7 +571,7 @@ static char *login_name(void)
     return ss_strdup(pw && pw->pw_name ? pw->pw_name : "shopstream");
 }
 
-/* Parses HOST:PORT/PATH[?user=NAME&auth=negotiate] into fs. */
+/* Parses HOST:PORT/PATH[?user=NAME&auth=negotiate&ca=PATH] into fs. */
 static int parse(webhdfs *fs, const char *scheme, const char *target, char *err, size_t errlen)
 {
     const char *http = !strcmp(scheme, "swebhdfs") ? "https" : "http";
@@ -607,11 +612,17 @@ static int parse(webhdfs *fs, const char *scheme, const char *target, char *err,
                 user = ss_strdup(kv + 5);
             } else if (!strcmp(kv, "auth=negotiate")) {
                 fs->negotiate = 1;
+            } else if (!strncmp(kv, "ca=", 3) && kv[3] && !strcmp(http, "https")) {
+                free(fs->cafile);
+                fs->cafile = ss_strdup(kv + 3);
             } else if (strcmp(kv, "auth=simple") != 0) {
                 snprintf(err, errlen,
                          "cold store '%s://%s': unknown parameter '%s'; use user=NAME, "
-                         "auth=simple or auth=negotiate",
-                         scheme, target, kv);
+                         "auth=simple or auth=negotiate%s",
+                         scheme, target, kv,
+                         !strcmp(http, "https")   ? ", or ca=PATH"
+                         : !strncmp(kv, "ca=", 3) ? " (ca=PATH is for swebhdfs://, which is https)"
+                                                  : "");
                 free(params);
                 free(user);
                 return SS_EINVAL;
@@ -641,7 +652,15 @@ static int check_root(webhdfs *fs, int *reached, char *err, size_t errlen)
     char neterr[256];
     int rc = ss_webhdfs_nn_call(fs, "PUT", "", "MKDIRS", NULL, &r, neterr, sizeof neterr);
     *reached = rc == SS_OK;
-    if (rc) {
+    if (rc && ss_webhdfs_tls_refused(fs->last_cc)) {
+        /* Not an outage: no retry will make the certificate trusted. */
+        snprintf(err, errlen,
+                 "cold store %s: the TLS connection to the NameNode failed (%s); give the "
+                 "certificate of the CA that signed the NameNode's and DataNodes' certificates "
+                 "with ?ca=PATH (a PEM file), or install it in the system's trust store",
+                 fs->desc, neterr);
+        rc = SS_EINVAL;
+    } else if (rc) {
         SS_WARN(COMP, "cannot reach the NameNode of %s (%s); writes and reads will be retried",
                 fs->desc, neterr);
         rc = SS_OK;

@@ -98,6 +98,8 @@ void ss_webhdfs_setup(CURL *c, const webhdfs *fs, const char *url, int follow)
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
+    if (fs->cafile)
+        curl_easy_setopt(c, CURLOPT_CAINFO, fs->cafile);
     if (fs->negotiate) {
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
         curl_easy_setopt(c, CURLOPT_USERPWD, ":");
@@ -136,6 +138,7 @@ int ss_webhdfs_send(webhdfs *fs, const char *method, const char *url, const void
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     }
     CURLcode cc = curl_easy_perform(c);
+    fs->last_cc = cc;
     curl_slist_free_all(hdr);
     long followed = 0;
     char *loc = NULL;
@@ -151,6 +154,12 @@ int ss_webhdfs_send(webhdfs *fs, const char *method, const char *url, const void
     if (!follow && curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
         snprintf(r->location, sizeof r->location, "%s", loc);
     return SS_OK;
+}
+
+int ss_webhdfs_tls_refused(CURLcode cc)
+{
+    return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+           cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_SSL_CERTPROBLEM;
 }
 
 /* The RemoteException of a reply as "Exception: first line of the message". */

@@ -22,7 +22,9 @@ typedef struct webhdfs {
     char *user; /* NULL with SPNEGO */
     char *desc;
     int negotiate;
-    int swept; /* the temporary files of writers gone are removed */
+    char *cafile;     /* swebhdfs: the CA certificates to trust, or NULL */
+    CURLcode last_cc; /* the outcome of the last request on curl */
+    int swept;        /* the temporary files of writers gone are removed */
     CURL *curl;
 } webhdfs;
 
@@ -61,6 +63,10 @@ int ss_webhdfs_nn_call(webhdfs *fs, const char *method, const char *rel, const c
  * Location, or 200): SS_EOF for a missing file, else SS_OK or the failure,
  * reported. */
 int ss_webhdfs_nn_get(webhdfs *fs, const char *op, const char *path, int want, ss_webhdfs_reply *r);
+
+/* Whether a failed request's code is a TLS refusal (the certificate is not
+ * trusted, or the handshake failed), which no retry mends. */
+int ss_webhdfs_tls_refused(CURLcode cc);
 
 /* The RemoteException of a reply as "Exception: first line of the message"
  * ("HTTP <status>" when it has none). */

@@ -221,7 +221,8 @@ HDFS_SCRIPT = REPO / "scripts" / "hdfs"
 
 class HdfsServer:
     """The session's HDFS: its webhdfs:// URI, the NameNode's HTTP address
-    ("127.0.0.1:PORT") and the state directory, so that a test can stop and
+    ("127.0.0.1:PORT"), its swebhdfs:// URI with the CA file to trust, and
+    the state directory, so that a test can stop and
     restart it (with its files) to play an outage, or find a daemon's pid.
     With permissions, HDFS checks them (scripts/hdfs has them off)."""
 
@@ -233,6 +234,9 @@ class HdfsServer:
     def _start(self, keep=False):
         self.uri = start_service(HDFS_SCRIPT, self.dir, keep, env=self.env)
         self.address = self.uri.removeprefix("webhdfs://").rstrip("/")
+        # The same over HTTPS, and the certificate that the client trusts.
+        self.https_uri = (Path(self.dir) / "https-uri").read_text().strip()
+        self.ca = str(Path(self.dir) / "ca.pem")
 
     def pid(self, daemon):
         """The pid of "namenode" or "datanode"."""
