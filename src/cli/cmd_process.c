@@ -59,7 +59,9 @@ static const ss_opt process_table[] = {
     {"lateness", SS_OPT_INT, F(lateness), "120000", 0, 86400000.0 * 7, NULL, "MS",
      "Allowed lateness in ms: watermark = latest event time - lateness."},
     {"commit-ms", SS_OPT_INT, F(commit_ms), "250", 10, 600000, NULL, "MS",
-     "Commit at least this often while data flows (provisional KPIs become visible)."},
+     "Commit at least this often while data flows (provisional KPIs become visible), counted "
+     "from the end of a commit; after a commit that took more than a quarter of this, four "
+     "times its duration (a slow store spends at most a fifth of its time committing)."},
     {"commit-records", SS_OPT_SIZE, F(commit_records), "50000", 1, 10000000, NULL, "N",
      "Commit after this many records at the latest."},
     {"follow", SS_OPT_FLAG, F(follow), NULL, 0, 0, NULL, NULL,

@@ -80,7 +80,8 @@ static const ss_opt run_table[] = {
     {"lateness", SS_OPT_INT, F(lateness), "120000", 0, 86400000.0 * 7, NULL, "MS",
      "Allowed lateness in ms."},
     {"commit-ms", SS_OPT_INT, F(commit_ms), "250", 10, 600000, NULL, "MS",
-     "Commit at least this often while data flows."},
+     "Commit at least this often while data flows, counted from the end of a commit; after a "
+     "commit that took more than a quarter of this, four times its duration."},
     {"queue-mb", SS_OPT_INT, F(queue_mb), "16", 1, 4096, NULL, "MB",
      "Capacity of the in-process bus; a full bus holds the generator back."},
     {"kafka", SS_OPT_STRING, F(kafka), NULL, 0, 0, NULL, "HOST:PORT",

@@ -196,7 +196,8 @@ struct ss_engine {
     int nsrc;
     int in_tx;
     uint32_t since_commit;
-    int64_t last_commit_mono;
+    int64_t last_commit_mono; /* when the last commit ended */
+    int64_t commit_gap;       /* from then to the next: commit_ms, or more */
     uint64_t commits;
     int64_t last_commit_wall;
     char lookup_buf[1024];
@@ -435,6 +436,7 @@ int ss_engine_open(ss_hot *hot, const ss_engine_config *cfg, ss_engine **out, ch
     e->seen_dims.tab = ss_calloc(SEEN_CAP, sizeof *e->seen_dims.tab);
     e->pend = ss_batch_new();
     e->last_commit_mono = ss_mono_ms();
+    e->commit_gap = e->cfg.commit_ms;
     e->cur = -1;
     e->wm_min = INT64_MIN;
     e->window_limit = MAX_OPEN_WINDOWS;
@@ -880,7 +882,7 @@ int ss_engine_tick(ss_engine *e, int force)
         return SS_OK;
     int64_t now = ss_mono_ms();
     if (!force && e->since_commit < e->cfg.commit_records &&
-        now - e->last_commit_mono < e->cfg.commit_ms)
+        now - e->last_commit_mono < e->commit_gap)
         return SS_OK;
     int rc = flush_pending(e);
     if (rc)
@@ -927,7 +929,13 @@ int ss_engine_tick(ss_engine *e, int force)
         sp->committed = sp->pending;
     }
     e->since_commit = 0;
-    e->last_commit_mono = now;
+    /* A store whose commits take long (a remote server) gets a longer gap,
+     * so that committing takes at most a fifth of the time: each commit
+     * rewrites the KPI rows of the open minutes, and commits that follow
+     * one another would do little else. */
+    int64_t end = ss_mono_ms();
+    e->commit_gap = e->cfg.commit_ms > 4 * (end - now) ? e->cfg.commit_ms : 4 * (end - now);
+    e->last_commit_mono = end;
     e->last_commit_wall = ss_now_ms();
     e->commits++;
     return SS_OK;
@@ -966,7 +974,7 @@ int64_t ss_engine_commit_due_ms(const ss_engine *e)
         return -1;
     if (e->commit_soon || e->since_commit >= e->cfg.commit_records)
         return 0;
-    int64_t left = e->last_commit_mono + e->cfg.commit_ms - ss_mono_ms();
+    int64_t left = e->last_commit_mono + e->commit_gap - ss_mono_ms();
     return left > 0 ? left : 0;
 }
 

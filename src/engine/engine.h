@@ -23,7 +23,9 @@
 
 typedef struct ss_engine_config {
     int64_t lateness_ms;      /* watermark = latest event time - lateness */
-    int64_t commit_ms;        /* commit at least this often while data flows */
+    int64_t commit_ms;        /* commit at least this often while data flows, from the end of
+                                 one commit to the next; four times the last commit's
+                                 duration when that is more */
     uint32_t commit_records;  /* ... or after this many records */
     const ss_profile *places; /* reference data for cities and countries; may be NULL */
     /* What archived events the cold store holds; NULL when there is none.

@@ -16,11 +16,42 @@
 
 /* ---- undo and recovery ---- */
 
+/* The undo of one collection: bulks of MAX_BULK_UPDATES statements at most,
+ * built while the cursor reads and run once it is done (so that no document
+ * changes under the cursor). */
 typedef struct undo_ctx {
     hot_mongo *h;
-    mongoc_bulk_operation_t *b;
-    size_t n;
+    enum coll c;
+    mongoc_bulk_operation_t **b;
+    size_t nb, n, inbulk;
 } undo_ctx;
+
+static mongoc_bulk_operation_t *undo_bulk(undo_ctx *u)
+{
+    if (!u->nb || u->inbulk == MAX_BULK_UPDATES) {
+        u->b = ss_realloc(u->b, (u->nb + 1) * sizeof *u->b);
+        u->b[u->nb++] = mg_new_bulk(u->h, u->c);
+        u->inbulk = 0;
+    }
+    u->inbulk++;
+    return u->b[u->nb - 1];
+}
+
+/* Runs the bulks in order; *retry when one failed in a way worth retrying. */
+static int undo_run(undo_ctx *u, int64_t *waited, int *retry)
+{
+    int rc = SS_OK;
+    for (size_t i = 0; i < u->nb && rc == SS_OK && !*retry; i++)
+        rc = mg_run_bulk(u->h, u->b[i], NULL, NULL, "undoing an uncommitted batch", waited, retry);
+    return rc;
+}
+
+static void undo_free(undo_ctx *u)
+{
+    for (size_t i = 0; i < u->nb; i++)
+        mongoc_bulk_operation_destroy(u->b[i]);
+    free(u->b);
+}
 
 static int on_undo(void *vctx, const bson_t *doc)
 {
@@ -35,9 +66,9 @@ static int on_undo(void *vctx, const bson_t *doc)
         bson_t prev;
         bson_iter_document(&it, &len, &data);
         if (bson_init_static(&prev, data, len))
-            mongoc_bulk_operation_replace_one_with_opts(u->b, &sel, &prev, NULL, NULL);
+            mongoc_bulk_operation_replace_one_with_opts(undo_bulk(u), &sel, &prev, NULL, NULL);
     } else {
-        mongoc_bulk_operation_remove_one_with_opts(u->b, &sel, NULL, NULL);
+        mongoc_bulk_operation_remove_one_with_opts(undo_bulk(u), &sel, NULL, NULL);
     }
     bson_destroy(&sel);
     u->n++;
@@ -68,14 +99,13 @@ static int undo_from(hot_mongo *h, int64_t from)
                 bson_destroy(&reply);
                 rc = mg_failed(h, &e, "undoing an uncommitted batch", &waited);
             } else {
-                undo_ctx u = {h, mg_new_bulk(h, (enum coll)c), 0};
+                undo_ctx u = {.h = h, .c = (enum coll)c};
                 rc = mg_find_each(h, (enum coll)c, &f, NULL, on_undo, NULL, &u,
                                   "undoing an uncommitted batch");
                 int retry = 0;
-                if (rc == SS_OK && u.n)
-                    rc = mg_run_bulk(h, u.b, NULL, NULL, "undoing an uncommitted batch", &waited,
-                                     &retry);
-                mongoc_bulk_operation_destroy(u.b);
+                if (rc == SS_OK)
+                    rc = undo_run(&u, &waited, &retry);
+                undo_free(&u);
                 undone += u.n;
                 if (rc == SS_OK && !retry)
                     break;
@@ -402,9 +432,12 @@ static int flush_replaced(hot_mongo *h, enum coll c)
         }
         if (rc)
             break;
-        mongoc_bulk_operation_t *b = mg_new_bulk(h, c);
-        size_t nb = 0;
-        for (size_t i = 0; i < m->n; i++) {
+        /* New rows in one bulk of inserts; replacements in bulks of at most
+         * MAX_BULK_UPDATES, each run as it fills. */
+        mongoc_bulk_operation_t *ins = mg_new_bulk(h, c), *b = mg_new_bulk(h, c);
+        size_t nins = 0, nb = 0;
+        int retry = 0;
+        for (size_t i = 0; i < m->n && rc == SS_OK && !retry; i++) {
             bson_t *prev = committed_version(h, cd.cur[i]);
             bson_t out;
             if (merge(c, &m->v[i], prev, &out)) {
@@ -418,7 +451,8 @@ static int flush_replaced(hot_mongo *h, enum coll c)
                 if (!cd.cur[i]) {
                     /* None on the server: an insert, which servers take
                      * faster than an upsert (no lookup before the write). */
-                    mongoc_bulk_operation_insert_with_opts(b, &out, NULL, NULL);
+                    mongoc_bulk_operation_insert_with_opts(ins, &out, NULL, NULL);
+                    nins++;
                 } else {
                     bson_t sel = BSON_INITIALIZER, opts = BSON_INITIALIZER;
                     bson_iter_t it;
@@ -428,17 +462,25 @@ static int flush_replaced(hot_mongo *h, enum coll c)
                     mongoc_bulk_operation_replace_one_with_opts(b, &sel, &out, &opts, NULL);
                     bson_destroy(&sel);
                     bson_destroy(&opts);
+                    nb++;
                 }
-                nb++;
             }
             bson_destroy(&out);
             if (prev)
                 bson_destroy(prev);
+            if (nb == MAX_BULK_UPDATES) {
+                rc = mg_run_bulk(h, b, NULL, NULL, "replacing rows", &waited, &retry);
+                mongoc_bulk_operation_destroy(b);
+                b = mg_new_bulk(h, c);
+                nb = 0;
+            }
         }
-        int retry = 0;
-        if (nb)
+        if (nb && rc == SS_OK && !retry)
             rc = mg_run_bulk(h, b, NULL, NULL, "replacing rows", &waited, &retry);
+        if (nins && rc == SS_OK && !retry)
+            rc = mg_run_bulk(h, ins, NULL, NULL, "replacing rows", &waited, &retry);
         mongoc_bulk_operation_destroy(b);
+        mongoc_bulk_operation_destroy(ins);
         if (rc || !retry)
             break;
         reset_current(&cd);

@@ -13,8 +13,12 @@
 
 #include "hot/hot.h"
 
-#define ROUND_BITS        16
-#define IN_CHUNK          4096         /* ids per $in read */
+#define ROUND_BITS 16
+#define IN_CHUNK   4096 /* ids per $in read */
+/* Replace and delete statements per bulk: MongoDB takes up to 100,000, but
+ * FerretDB 1.24 stops answering an update command of more than about a
+ * hundred; this many cost a round trip each on any server. */
+#define MAX_BULK_UPDATES  64
 #define RETRY_MAX_MS      (10 * 60000) /* give up a round trip after this long */
 #define DEFAULT_SELECT_MS 2000         /* serverSelectionTimeoutMS unless the URI says */
 
