@@ -587,14 +587,24 @@ int mongo_commit(void *vst)
         return SS_OK;
     static const enum coll inserts[] = {C_REJECTED, C_MINUTES, C_CATEGORIES, C_METHODS};
     int rc = SS_OK;
+    int64_t t0 = ss_mono_ms();
+    size_t replaced = 0;
     for (size_t i = 0; i < sizeof inserts / sizeof inserts[0] && rc == SS_OK; i++)
         rc = flush_inserts(h, inserts[i]);
-    for (int c = FIRST_REPLACED; c <= LAST_TAGGED && rc == SS_OK; c++)
+    for (int c = FIRST_REPLACED; c <= LAST_TAGGED && rc == SS_OK; c++) {
+        replaced += h->pend[c].n;
         rc = flush_replaced(h, (enum coll)c);
+    }
+    int64_t t1 = ss_mono_ms();
     if (rc == SS_OK)
         rc = write_commit(h);
     if (rc)
         return rc;
+    SS_DEBUG("hot:mongo",
+             "%s: epoch %lld committed: %zu dimension and KPI rows in %lld ms, the "
+             "commit document in %lld ms",
+             h->where, (long long)h->epoch, replaced, (long long)(t1 - t0),
+             (long long)(ss_mono_ms() - t1));
     h->committed = h->epoch;
     h->epoch = 0;
     h->in_tx = 0;
