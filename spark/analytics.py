@@ -32,6 +32,8 @@ import re
 import sys
 import time
 import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
 
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
@@ -169,17 +171,41 @@ ANALYTICS = {
 }
 
 
+def namenode_rpc(host_port):
+    """The RPC address (HOST:PORT) of the NameNode whose HTTP address is
+    host_port, from its configuration servlet (/conf)."""
+    url = f"http://{host_port}/conf?name=dfs.namenode.rpc-address"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            conf = ET.fromstring(r.read())
+    except (OSError, ET.ParseError) as e:
+        raise SystemExit(f"analytics: cannot ask the NameNode at {host_port} for its RPC "
+                         f"address ({e}); give --cold hdfs://HOST:RPC_PORT/PATH")
+    value = conf.findtext("property/value")
+    if not value:
+        raise SystemExit(f"analytics: the NameNode at {host_port} names no "
+                         "dfs.namenode.rpc-address; give --cold hdfs://HOST:RPC_PORT/PATH")
+    host, port = value.rsplit(":", 1)
+    if host in ("0.0.0.0", ""):
+        host = host_port.rsplit(":", 1)[0]
+    return f"{host}:{port}"
+
+
 def hadoop_uri(cold):
     """The cold store's location for Hadoop's file systems: a path, file:PATH,
-    hdfs:// or webhdfs:// (shopstream's own URI, whose ?user= and ?ca= are
-    shopstream's options, not Hadoop's). swebhdfs:// needs Hadoop's TLS
-    settings and is not read here."""
+    hdfs://HOST:RPC_PORT/PATH, or shopstream's own webhdfs://HOST:HTTP_PORT/PATH
+    (its ?user= and other options are shopstream's), which is read over the
+    NameNode's RPC port: the WebHDFS client of the Hadoop jars that pyspark
+    ships lacks a class it needs (a shaded Jersey runtime)."""
     if cold.startswith("swebhdfs://"):
-        raise SystemExit("analytics: swebhdfs:// is not supported; give the NameNode's "
+        raise SystemExit("analytics: swebhdfs:// is not supported; give "
                          "hdfs://HOST:RPC_PORT/PATH or webhdfs://HOST:HTTP_PORT/PATH")
     if "://" in cold:
         u = urllib.parse.urlsplit(cold)
-        return urllib.parse.urlunsplit((u.scheme, u.netloc, u.path.rstrip("/") or "/", "", ""))
+        scheme, netloc = u.scheme, u.netloc
+        if scheme == "webhdfs":
+            scheme, netloc = "hdfs", namenode_rpc(netloc)
+        return urllib.parse.urlunsplit((scheme, netloc, u.path.rstrip("/") or "/", "", ""))
     if cold.startswith("file:"):
         cold = cold[5:]
     return "file://" + os.path.abspath(cold)
@@ -289,8 +315,9 @@ def register(spark, root, a, log=print):
     return info
 
 
-def run(spark, argv, log=print):
-    """Runs the analytics; returns {name: [Row, ...]} and writes --out."""
+def run(spark, argv, log=print, session_seconds=None):
+    """Runs the analytics; returns {name: [Row, ...]} and writes --out.
+    session_seconds, when given, is reported as the SparkSession's start."""
     a = parse_args(argv)
     root = hadoop_uri(a.cold)
     t0 = time.monotonic()
@@ -318,6 +345,8 @@ def run(spark, argv, log=print):
         if len(rows) > 5:
             lines.append(f"  ... {len(rows) - 5} more")
     lines.append("")
+    if session_seconds is not None:
+        lines.append(f"SparkSession started in {session_seconds:.1f} s")
     lines.append(f"computed in {seconds:.1f} s")
     report = "\n".join(lines) + "\n"
     log(report, end="")
@@ -337,11 +366,14 @@ def run(spark, argv, log=print):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parse_args(argv)  # a usage error before a session is started
     t0 = time.monotonic()
+    # spark-submit gives this process's stderr to its stdout: the start-up
+    # time goes into the report, not onto stderr.
     spark = SparkSession.builder.appName("shopstream-analytics").getOrCreate()
-    print(f"spark session started in {time.monotonic() - t0:.1f} s", file=sys.stderr)
     try:
-        run(spark, sys.argv[1:] if argv is None else argv)
+        run(spark, argv, session_seconds=time.monotonic() - t0)
     finally:
         spark.stop()
 
