@@ -604,6 +604,9 @@ static void note(ss_hot *hot, const char *key, const char *fmt, ...)
 
 static void note(ss_hot *hot, const char *key, const char *fmt, ...)
 {
+    /* A store that cannot archive (null:) keeps no notes either. */
+    if (!hot->ops->note_set)
+        return;
     char v[512];
     va_list ap;
     va_start(ap, fmt);
