@@ -222,6 +222,14 @@ def run(spark, argv, log=print, stop=None):
     summary = {"events": read, "seconds": round(seconds, 3),
                "batches": len(queries[0].recentProgress),
                "mode": "availableNow" if a.availableNow else f"trigger {a.trigger}"}
+    # The rows the sink holds (its committed files only, per _spark_metadata).
+    rows = {}
+    for name in ("overall", "city"):
+        try:
+            rows[name] = spark.read.format(a.format).load(f"{a.out.rstrip('/')}/{name}").count()
+        except Exception:  # nothing written yet
+            rows[name] = 0
+    summary["rows"] = rows
     return summary
 
 
