@@ -286,6 +286,11 @@ def spark():
     (analytics, streaming_baseline)."""
     import sys
     env = spark_settings()
+    here = "%d.%d" % sys.version_info[:2]
+    if env["SHOPSTREAM_SPARK_PYTHON"] != here:
+        pytest.fail(f"scripts/spark's venv is Python {env['SHOPSTREAM_SPARK_PYTHON']}, this "
+                    f"pytest runs on {here}: its pyspark cannot be imported here; run pytest "
+                    "with the python3 that scripts/spark uses")
     for k in ("SPARK_LOCAL_IP", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "SPARK_LOCAL_DIRS",
               "SPARK_CONF_DIR"):
         os.environ[k] = env[k]
