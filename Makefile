@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
 .PHONY: all deps build asan test test-unit format format-check bench run clean fuzz fuzz-build fuzz-smoke \
-  kafka kafka-stop mongo mongo-stop hdfs hdfs-stop ferretdb ferretdb-stop
+  kafka kafka-stop mongo mongo-stop hdfs hdfs-stop ferretdb ferretdb-stop spark
 
 all: build
 
@@ -77,6 +77,7 @@ bench: build
 	bench/freshness
 	bench/kafka
 	bench/mongo
+	bench/spark
 
 run: build
 	$(BUILD)/shopstream run --data ./data
@@ -105,6 +106,12 @@ hdfs: deps
 
 hdfs-stop:
 	@SHOPSTREAM_HDFS_DIR=$(CURDIR)/$(BUILD)/hdfs scripts/hdfs stop
+
+# PySpark 4.2.0 in a venv and the Kafka connector's jars, cached under
+# ~/.cache/shopstream/spark (once); prints the venv. Run the jobs with
+# `scripts/spark submit spark/analytics.py ...` (no server: local mode).
+spark: deps
+	@scripts/spark install
 
 # FerretDB on its SQLite backend (loopback), the other MongoDB-wire server of
 # the tests, with its state in $(BUILD)/ferretdb; prints its mongodb:// URI.

@@ -54,6 +54,7 @@ typedef struct run {
     ss_cold *cold;
     const ss_archiver_config *cfg;
     const char *id;
+    int dims; /* writing a dimension snapshot: one file, no time range */
     part cur;
     json_t *files; /* of the current table */
     int64_t t_records, t_min, t_max;
@@ -151,6 +152,12 @@ static int part_close(run *r)
     iso(pt->min_ts, a);
     iso(pt->max_ts, b);
     snprintf(crc, sizeof crc, "%08lx", (unsigned long)pt->crc);
+    if (r->dims) {
+        json_array_append_new(r->files, json_pack("{s:s, s:I, s:I, s:s}", "path", pt->path,
+                                                  "records", (json_int_t)pt->records, "bytes",
+                                                  (json_int_t)pt->bytes, "crc32", crc));
+        return SS_OK;
+    }
     json_array_append_new(r->files,
                           json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "path", pt->path, "records",
                                     (json_int_t)pt->records, "bytes", (json_int_t)pt->bytes,
@@ -171,29 +178,42 @@ static void part_abort(run *r)
     pt->w = NULL;
 }
 
-static int on_row(void *ctx, const char *table, int64_t ts, const char *json, size_t len)
+/* Starts the next file: a table's part of the hour, or a dimension's
+ * snapshot (docs/lifecycle.md). */
+static int part_open(run *r, const char *table, int64_t ts)
 {
-    run *r = ctx;
-    int64_t hour = ss_time_floor(ts, SS_MS_PER_HOUR);
     part *pt = &r->cur;
-    if (!pt->w || hour != pt->hour) {
-        int rc = part_close(r);
-        if (rc)
-            return r->rc = rc;
-        memset(pt, 0, sizeof *pt);
+    int64_t hour = ss_time_floor(ts, SS_MS_PER_HOUR);
+    int rc = part_close(r);
+    if (rc)
+        return rc;
+    memset(pt, 0, sizeof *pt);
+    const char *gz = r->cfg->gzip ? ".gz" : "";
+    if (r->dims) {
+        snprintf(pt->path, sizeof pt->path, "dims/%s/part-%s.jsonl%s", table, r->id, gz);
+    } else {
         char day[SS_ISO_LEN + 1];
         iso(hour, day);
         snprintf(pt->path, sizeof pt->path, "%s/dt=%.10s/hour=%.2s/part-%s.jsonl%s", table, day,
-                 day + 11, r->id, r->cfg->gzip ? ".gz" : "");
-        pt->hour = hour;
-        pt->crc = crc32(0L, Z_NULL, 0);
-        pt->min_ts = ts;
-        if (r->cfg->gzip) {
-            /* windowBits 15 + 16: a gzip stream that gzip and Spark read. */
-            deflateInit2(&pt->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-            pt->zinit = 1;
-        }
-        rc = r->cold->ops->put_open(r->cold->st, pt->path, &pt->w);
+                 day + 11, r->id, gz);
+    }
+    pt->hour = hour;
+    pt->crc = crc32(0L, Z_NULL, 0);
+    pt->min_ts = ts;
+    if (r->cfg->gzip) {
+        /* windowBits 15 + 16: a gzip stream that gzip and Spark read. */
+        deflateInit2(&pt->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+        pt->zinit = 1;
+    }
+    return r->cold->ops->put_open(r->cold->st, pt->path, &pt->w);
+}
+
+static int on_row(void *ctx, const char *table, int64_t ts, const char *json, size_t len)
+{
+    run *r = ctx;
+    part *pt = &r->cur;
+    if (!pt->w || (!r->dims && ss_time_floor(ts, SS_MS_PER_HOUR) != pt->hour)) {
+        int rc = part_open(r, table, ts);
         if (rc)
             return r->rc = rc;
     }
@@ -228,9 +248,9 @@ static int sweep_one(void *ctx, const char *path, int64_t bytes)
     return SS_OK;
 }
 
-/* Removes an archive's part files, keys file and manifest, then forgets its
- * record. When the cold store cannot be changed now, returns SS_AGAIN and
- * leaves the record `writing`, so that a later run tries again. */
+/* Removes an archive's part files (dimension snapshots among them), keys file
+ * and manifest, then forgets its record. When the cold store cannot be changed now, returns
+ * SS_AGAIN and leaves the record `writing`, so that a later run tries again. */
 static int roll_back(ss_hot *hot, ss_cold *cold, const char *id)
 {
     sweep_ctx s = {.cold = cold};
@@ -432,6 +452,25 @@ static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cf
         json_array_foreach(r.files, i, f) res->bytes +=
             json_integer_value(json_object_get(f, "bytes"));
     }
+    /* The dimension rows these facts reference, one file per table, before
+     * the manifest as the part files are (docs/lifecycle.md). */
+    json_t *dims = json_object();
+    json_object_set_new(m, "dims", dims);
+    r.dims = 1;
+    for (int t = 0; t < SS_HOT_NDIM_TABLES && rc == SS_OK; t++) {
+        r.files = json_array();
+        r.t_records = 0;
+        r.rc = SS_OK;
+        rc = hot->ops->scan_dims(hot->st, ss_hot_dim_tables[t], cutoff, on_row, &r);
+        if (r.rc)
+            rc = r.rc; /* the cold store's failure, not the scan's */
+        rc = rc ? rc : part_close(&r);
+        json_t *tab = json_object();
+        json_object_set_new(tab, "records", json_integer(r.t_records));
+        json_object_set_new(tab, "files", r.files);
+        json_object_set_new(dims, ss_hot_dim_tables[t], tab);
+    }
+    ss_fault_point("after_dims");
     if (rc == SS_OK)
         rc = commit_pending(&r);
     part_abort(&r);
@@ -565,6 +604,9 @@ static void note(ss_hot *hot, const char *key, const char *fmt, ...)
 
 static void note(ss_hot *hot, const char *key, const char *fmt, ...)
 {
+    /* A store that cannot archive (null:) keeps no notes either. */
+    if (!hot->ops->note_set)
+        return;
     char v[512];
     va_list ap;
     va_start(ap, fmt);

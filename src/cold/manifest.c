@@ -1,6 +1,7 @@
 /* What the archives hold, checked against their manifests: the files of one
- * archive (recovery and archive --verify), the whole store's report
- * (archive --verify) and the summary of archive --status. */
+ * archive, its dimension snapshots included (recovery and archive --verify),
+ * the whole store's report (archive --verify) and the summary of archive
+ * --status. */
 #define _POSIX_C_SOURCE 200809L
 #include "cold/manifest.h"
 
@@ -48,63 +49,82 @@ static void count_lines(const ss_buf *b, int gz, int64_t *lines, int *ok)
     inflateEnd(&z);
 }
 
+/* Checks the files of one list of a manifest (a table's part files, or a
+ * dimension's snapshot), named what in messages; data is a scratch buffer. */
+static int check_list(ss_cold *cold, const char *id, json_t *files, const char *what_list,
+                      ss_buf *data, ss_buf *out)
+{
+    int problems = 0;
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f)
+    {
+        const char *path = json_string_value(json_object_get(f, "path"));
+        json_int_t bytes = json_integer_value(json_object_get(f, "bytes"));
+        json_int_t records = json_integer_value(json_object_get(f, "records"));
+        const char *crc = json_string_value(json_object_get(f, "crc32"));
+        if (!path || !crc) {
+            problems++;
+            if (out)
+                ss_buf_printf(out, "archive %s: a file entry of %s lacks path or crc32\n", id,
+                              what_list);
+            continue;
+        }
+        int rc = cold->ops->read(cold->st, path, data);
+        const char *what = NULL;
+        char detail[160] = "";
+        if (rc == SS_EOF) {
+            what = "missing";
+        } else if (rc) {
+            what = "unreadable";
+        } else if ((json_int_t)data->len != bytes) {
+            what = "damaged";
+            snprintf(detail, sizeof detail, " (%zu bytes, manifest says %lld)", data->len,
+                     (long long)bytes);
+        } else {
+            char got[16];
+            snprintf(got, sizeof got, "%08lx",
+                     (unsigned long)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)data->data,
+                                          (uInt)data->len));
+            int64_t lines;
+            int ok;
+            count_lines(data, strstr(path, ".gz") != NULL, &lines, &ok);
+            if (strcmp(got, crc) != 0) {
+                what = "damaged";
+                snprintf(detail, sizeof detail, " (CRC-32 %s, manifest says %s)", got, crc);
+            } else if (!ok || lines != records) {
+                what = "damaged";
+                snprintf(detail, sizeof detail, " (%lld records, manifest says %lld)",
+                         (long long)lines, (long long)records);
+            }
+        }
+        if (what) {
+            problems++;
+            if (out)
+                ss_buf_printf(out, "archive %s: file %s is %s%s\n", id, path, what, detail);
+        }
+    }
+    return problems;
+}
+
 int ss_archive_check_files(ss_cold *cold, const char *id, json_t *m, ss_buf *out)
 {
     int problems = 0;
     ss_buf data;
     ss_buf_init(&data, 1 << 16);
     json_t *tabs = json_object_get(m, "tables");
-    for (int t = 0; t < SS_ARCHIVE_NTABLES; t++) {
-        json_t *files = json_object_get(json_object_get(tabs, ss_archive_tables[t]), "files");
-        size_t i;
-        json_t *f;
-        json_array_foreach(files, i, f)
-        {
-            const char *path = json_string_value(json_object_get(f, "path"));
-            json_int_t bytes = json_integer_value(json_object_get(f, "bytes"));
-            json_int_t records = json_integer_value(json_object_get(f, "records"));
-            const char *crc = json_string_value(json_object_get(f, "crc32"));
-            if (!path || !crc) {
-                problems++;
-                if (out)
-                    ss_buf_printf(out, "archive %s: a file entry of %s lacks path or crc32\n", id,
-                                  ss_archive_tables[t]);
-                continue;
-            }
-            int rc = cold->ops->read(cold->st, path, &data);
-            const char *what = NULL;
-            char detail[160] = "";
-            if (rc == SS_EOF) {
-                what = "missing";
-            } else if (rc) {
-                what = "unreadable";
-            } else if ((json_int_t)data.len != bytes) {
-                what = "damaged";
-                snprintf(detail, sizeof detail, " (%zu bytes, manifest says %lld)", data.len,
-                         (long long)bytes);
-            } else {
-                char got[16];
-                snprintf(got, sizeof got, "%08lx",
-                         (unsigned long)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)data.data,
-                                              (uInt)data.len));
-                int64_t lines;
-                int ok;
-                count_lines(&data, strstr(path, ".gz") != NULL, &lines, &ok);
-                if (strcmp(got, crc) != 0) {
-                    what = "damaged";
-                    snprintf(detail, sizeof detail, " (CRC-32 %s, manifest says %s)", got, crc);
-                } else if (!ok || lines != records) {
-                    what = "damaged";
-                    snprintf(detail, sizeof detail, " (%lld records, manifest says %lld)",
-                             (long long)lines, (long long)records);
-                }
-            }
-            if (what) {
-                problems++;
-                if (out)
-                    ss_buf_printf(out, "archive %s: file %s is %s%s\n", id, path, what, detail);
-            }
-        }
+    for (int t = 0; t < SS_ARCHIVE_NTABLES; t++)
+        problems += check_list(
+            cold, id, json_object_get(json_object_get(tabs, ss_archive_tables[t]), "files"),
+            ss_archive_tables[t], &data, out);
+    /* The dimension snapshots; archives written before they existed have none. */
+    const char *dim;
+    json_t *d;
+    json_object_foreach(json_object_get(m, "dims"), dim, d)
+    {
+        char what[96];
+        snprintf(what, sizeof what, "dimension %s", dim);
+        problems += check_list(cold, id, json_object_get(d, "files"), what, &data, out);
     }
     json_t *keys = json_object_get(m, "keys");
     const char *kpath = json_string_value(json_object_get(keys, "path"));
@@ -136,6 +156,18 @@ typedef struct verify_ctx {
     int problems, archives;
     json_t *known; /* paths listed by committed manifests */
 } verify_ctx;
+
+static void know_files(verify_ctx *v, json_t *files)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f)
+    {
+        const char *path = json_string_value(json_object_get(f, "path"));
+        if (path)
+            json_object_set_new(v->known, path, json_true());
+    }
+}
 
 static int verify_one(void *ctx, const char *id, const char *state, int64_t cutoff,
                       const char *created_at, const char *manifest)
@@ -171,14 +203,12 @@ static int verify_one(void *ctx, const char *id, const char *state, int64_t cuto
     if (kpath)
         json_object_set_new(v->known, kpath, json_true());
     json_t *tabs = json_object_get(m, "tables");
-    for (int t = 0; t < SS_ARCHIVE_NTABLES; t++) {
-        size_t i;
-        json_t *f;
-        json_array_foreach(json_object_get(json_object_get(tabs, ss_archive_tables[t]), "files"), i,
-                           f)
-            json_object_set_new(v->known, json_string_value(json_object_get(f, "path")),
-                                json_true());
-    }
+    for (int t = 0; t < SS_ARCHIVE_NTABLES; t++)
+        know_files(v, json_object_get(json_object_get(tabs, ss_archive_tables[t]), "files"));
+    const char *dim;
+    json_t *d;
+    json_object_foreach(json_object_get(m, "dims"), dim, d)
+        know_files(v, json_object_get(d, "files"));
     json_decref(m);
     return SS_OK;
 }

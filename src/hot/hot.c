@@ -12,6 +12,10 @@ static const ss_hot_ops *const registry[] = {
     &ss_hot_mongo_ops,
 };
 
+const char *const ss_hot_dim_tables[SS_HOT_NDIM_TABLES] = {
+    "customers", "products",        "categories",  "countries",
+    "cities",    "payment_methods", "time_minutes"};
+
 const char *ss_dim_name(int dim)
 {
     static const char *const names[SS_DIM_COUNT] = {"overall", "city", "country", "category",
@@ -56,6 +60,16 @@ void ss_hot_line_text(ss_buf *line, const char *name, const char *s, size_t n)
 {
     line_key(line, name, strlen(name));
     ss_buf_put_jstr(line, s, n);
+}
+
+void ss_hot_line_real(ss_buf *line, const char *name, double v)
+{
+    char num[40];
+    line_key(line, name, strlen(name));
+    /* %.15g gives back the digits a coordinate was written with; the same
+     * double prints the same on every backend. */
+    snprintf(num, sizeof num, "%.15g", v);
+    ss_buf_puts(line, num);
 }
 
 void ss_hot_line_end(ss_buf *line)

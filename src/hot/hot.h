@@ -180,6 +180,13 @@ typedef struct ss_hot_ops {
      * views over them (docs/queries.md runs unchanged). The handle must
      * outlive db. NULL for SQLite itself, which the query layer opens. */
     int (*sql_attach)(void *st, struct sqlite3 *db, char *err, size_t errlen);
+
+    /* Streams the rows of a dimension table (one of ss_hot_dim_tables) that
+     * the facts with ts < cutoff reference, in key order, each as its JSON
+     * line in the cold layout (docs/lifecycle.md: "Dimensions") with ts 0:
+     * the snapshot an archive of those facts takes. Only committed rows are
+     * read. */
+    int (*scan_dims)(void *st, const char *table, int64_t cutoff, ss_scan_cb cb, void *ctx);
 } ss_hot_ops;
 
 typedef struct ss_hot {
@@ -188,6 +195,12 @@ typedef struct ss_hot {
 } ss_hot;
 
 /* ---- what the backends share (hot.c) ---- */
+
+/* The dimension tables that travel with an archive (scan_dims), in the order
+ * of its manifest: customers, products, categories, countries, cities,
+ * payment_methods, time_minutes. */
+#define SS_HOT_NDIM_TABLES 7
+extern const char *const ss_hot_dim_tables[SS_HOT_NDIM_TABLES];
 
 /* The dimension of a name ("overall", "city", ...), or -1. */
 int ss_dim_parse(const char *name, size_t len);
@@ -200,6 +213,8 @@ int ss_dim_parse(const char *name, size_t len);
 void ss_hot_line_begin(ss_buf *line);
 void ss_hot_line_int(ss_buf *line, const char *name, int64_t v);
 void ss_hot_line_text(ss_buf *line, const char *name, const char *s, size_t n);
+/* A real number (coordinates), with up to 15 significant digits. */
+void ss_hot_line_real(ss_buf *line, const char *name, double v);
 void ss_hot_line_end(ss_buf *line);
 
 /* The identity of a rejected record (32 hex digits and a NUL), so that the

@@ -579,4 +579,5 @@ const ss_hot_ops ss_hot_mongo_ops = {
     .note_set = mongo_note_set,
     .note_list = mongo_note_list,
     .sql_attach = mongo_sql_attach,
+    .scan_dims = mongo_scan_dims,
 };

@@ -177,5 +177,6 @@ int mongo_version(void *vst, uint64_t *v);
 int mongo_note_set(void *vst, const char *key, const char *value);
 int mongo_note_list(void *vst, int (*cb)(void *ctx, const char *key, const char *value), void *ctx);
 int mongo_sql_attach(void *vst, struct sqlite3 *db, char *err, size_t errlen);
+int mongo_scan_dims(void *vst, const char *table, int64_t cutoff, ss_scan_cb cb, void *ctx);
 
 #endif

@@ -1,6 +1,7 @@
-/* The MongoDB hot store: reads (KPIs, order lookups, ranges, size) and the
- * archive lifecycle. */
+/* The MongoDB hot store: reads (KPIs, order lookups, ranges, size), the
+ * archive lifecycle and the dimension snapshots of archives. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <mongoc/mongoc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -582,5 +583,274 @@ int mongo_note_list(void *vst, int (*cb)(void *ctx, const char *key, const char 
     int rc = mg_find_each(h, C_NOTES, &f, &opts, on_note, NULL, &n, "reading lifecycle notes");
     bson_destroy(&f);
     bson_destroy(&opts);
+    return rc;
+}
+
+/* ---- dimension snapshots (scan_dims) ---- */
+
+/* A dimension collection's columns in the order of schema.sql (the first is
+ * its _id), and the fact field whose values name its rows: in orders alone,
+ * or in every fact collection. A money column is a double in the store and
+ * integer cents on the line. */
+typedef struct dim_def {
+    const char *table;
+    enum coll c;
+    const char *field;
+    int every_fact;
+    const char *money;
+    const char *col[7];
+} dim_def;
+
+static const dim_def dim_defs[SS_HOT_NDIM_TABLES] = {
+    {"customers",
+     C_CUSTOMERS,
+     "customer_id",
+     0,
+     NULL,
+     {"customer_id", "customer_segment", "city", "country", "first_seen"}},
+    {"products",
+     C_PRODUCTS,
+     "product_id",
+     0,
+     "unit_price",
+     {"product_id", "product_name", "category", "unit_price"}},
+    {"categories", C_CATEGORIES, "category", 1, NULL, {"category"}},
+    {"countries", C_COUNTRIES, "country", 1, NULL, {"country", "country_code", "region"}},
+    {"cities", C_CITIES, "city", 1, NULL, {"city", "country", "lat", "lon"}},
+    {"payment_methods", C_METHODS, "payment_method", 1, NULL, {"payment_method"}},
+    {"time_minutes",
+     C_MINUTES,
+     "ts",
+     1,
+     NULL,
+     {"minute_start", "date", "hour", "minute", "weekday", "weekday_name"}},
+};
+
+/* The keys the facts reference: strings, or minutes (ms) for time_minutes. */
+typedef struct dim_keys {
+    int minutes;
+    char **s;
+    int64_t *ms;
+    size_t n, cap, base; /* base: the count before the current find */
+} dim_keys;
+
+static int on_ref(void *vctx, const bson_t *d)
+{
+    dim_keys *k = vctx;
+    bson_iter_t it;
+    if (!bson_iter_init(&it, d))
+        return SS_OK;
+    while (bson_iter_next(&it)) {
+        if (!strcmp(bson_iter_key(&it), "_id"))
+            continue;
+        if (k->n == k->cap) {
+            k->cap = k->cap ? 2 * k->cap : 1024;
+            if (k->minutes)
+                k->ms = ss_realloc(k->ms, k->cap * sizeof *k->ms);
+            else
+                k->s = ss_realloc(k->s, k->cap * sizeof *k->s);
+        }
+        if (k->minutes && BSON_ITER_HOLDS_DATE_TIME(&it)) {
+            k->ms[k->n++] = ss_time_floor(bson_iter_date_time(&it), SS_MS_PER_MIN);
+        } else if (!k->minutes && BSON_ITER_HOLDS_UTF8(&it)) {
+            uint32_t n;
+            const char *p = bson_iter_utf8(&it, &n);
+            k->s[k->n] = ss_malloc(n + 1);
+            memcpy(k->s[k->n], p, n);
+            k->s[k->n++][n] = '\0';
+        }
+    }
+    return SS_OK;
+}
+
+/* A retried find starts its keys over. */
+static void refs_reset(void *vctx)
+{
+    dim_keys *k = vctx;
+    while (!k->minutes && k->n > k->base)
+        free(k->s[--k->n]);
+    k->n = k->base;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_ms(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts the keys and drops repeats. */
+static void keys_unique(dim_keys *k)
+{
+    size_t w = 0;
+    if (k->minutes) {
+        qsort(k->ms, k->n, sizeof *k->ms, cmp_ms);
+        for (size_t i = 0; i < k->n; i++)
+            if (w == 0 || k->ms[i] != k->ms[w - 1])
+                k->ms[w++] = k->ms[i];
+    } else {
+        qsort(k->s, k->n, sizeof *k->s, cmp_str);
+        for (size_t i = 0; i < k->n; i++) {
+            if (w > 0 && !strcmp(k->s[i], k->s[w - 1]))
+                free(k->s[i]);
+            else
+                k->s[w++] = k->s[i];
+        }
+    }
+    k->n = w;
+}
+
+static void keys_free(dim_keys *k)
+{
+    for (size_t i = 0; !k->minutes && i < k->n; i++)
+        free(k->s[i]);
+    free(k->s);
+    free(k->ms);
+}
+
+typedef struct dim_scan {
+    const dim_def *def;
+    int64_t committed;
+    ss_scan_cb cb;
+    void *ctx;
+    ss_buf line;
+} dim_scan;
+
+/* One committed dimension row as its cold line, in the columns' order. */
+static int on_dim(void *vctx, const bson_t *doc)
+{
+    dim_scan *s = vctx;
+    bson_t row;
+    bson_iter_t it;
+    if ((mg_get_int(doc, "_e", 0) >> ROUND_BITS) <= s->committed) {
+        bson_init_static(&row, bson_get_data(doc), doc->len);
+    } else if (bson_iter_init_find(&it, doc, "_u") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_iter_document(&it, &len, &data);
+        if (!bson_init_static(&row, data, len))
+            return SS_ECORRUPT;
+    } else {
+        return SS_OK; /* inserted by an epoch not committed */
+    }
+    ss_hot_line_begin(&s->line);
+    for (int i = 0; i < 7 && s->def->col[i]; i++) {
+        const char *name = s->def->col[i];
+        if (!bson_iter_init_find(&it, &row, i == 0 ? "_id" : name))
+            continue;
+        switch (bson_iter_type(&it)) {
+        case BSON_TYPE_UTF8: {
+            uint32_t n;
+            const char *p = bson_iter_utf8(&it, &n);
+            ss_hot_line_text(&s->line, name, p, n);
+            break;
+        }
+        case BSON_TYPE_DATE_TIME: {
+            char iso[SS_ISO_LEN];
+            ss_time_format_iso(bson_iter_date_time(&it), iso);
+            ss_hot_line_text(&s->line, name, iso, SS_ISO_LEN);
+            break;
+        }
+        case BSON_TYPE_DOUBLE:
+            if (s->def->money && !strcmp(name, s->def->money)) {
+                char cents[64];
+                snprintf(cents, sizeof cents, "%s_cents", name);
+                ss_hot_line_int(&s->line, cents, llround(bson_iter_double(&it) * 100.0));
+            } else {
+                ss_hot_line_real(&s->line, name, bson_iter_double(&it));
+            }
+            break;
+        case BSON_TYPE_INT32:
+        case BSON_TYPE_INT64:
+            ss_hot_line_int(&s->line, name, mg_iter_int(&it));
+            break;
+        default:
+            break;
+        }
+    }
+    ss_hot_line_end(&s->line);
+    return s->cb(s->ctx, s->def->table, 0, s->line.data, s->line.len);
+}
+
+int mongo_scan_dims(void *vst, const char *table, int64_t cutoff, ss_scan_cb cb, void *ctx)
+{
+    hot_mongo *h = vst;
+    const dim_def *def = NULL;
+    for (int t = 0; t < SS_HOT_NDIM_TABLES; t++)
+        if (!strcmp(table, dim_defs[t].table))
+            def = &dim_defs[t];
+    if (!def)
+        return SS_EINVAL;
+    /* The keys the facts before the cutoff name, collected here: a distinct
+     * on the server would return them in one document of at most 16 MB. */
+    dim_keys k = {.minutes = !strcmp(def->field, "ts")};
+    bson_t f = BSON_INITIALIZER, opts = BSON_INITIALIZER, cond, proj;
+    BSON_APPEND_DOCUMENT_BEGIN(&f, "ts", &cond);
+    mg_append_ms(&cond, "$lt", cutoff);
+    bson_append_document_end(&f, &cond);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, def->field, 1);
+    bson_append_document_end(&opts, &proj);
+    int rc = SS_OK;
+    for (int c = C_ORDERS; c <= (def->every_fact ? C_CANCELLATIONS : C_ORDERS) && rc == SS_OK;
+         c++) {
+        k.base = k.n;
+        rc = mg_find_each(h, (enum coll)c, &f, &opts, on_ref, refs_reset, &k,
+                          "listing the dimensions archived facts reference");
+    }
+    bson_destroy(&f);
+    bson_destroy(&opts);
+    keys_unique(&k);
+
+    dim_scan s = {.def = def, .cb = cb, .ctx = ctx};
+    bson_t commit;
+    if (rc == SS_OK) {
+        rc = mg_by_id(h, C_STATE, "commit", 6, &commit, "reading the committed state");
+        s.committed = mg_get_int(&commit, "epoch", 0);
+        bson_destroy(&commit);
+    }
+    ss_buf_init(&s.line, 512);
+    /* The rows, IN_CHUNK keys at a time; keys are sorted, so rows come in
+     * key order. No retry once rows went out: the archive writer cannot take
+     * them twice (the archiver rolls the run back instead). */
+    for (size_t at = 0; at < k.n && rc == SS_OK; at += IN_CHUNK) {
+        size_t n = k.n - at < IN_CHUNK ? k.n - at : IN_CHUNK;
+        bson_t in, arr, sort;
+        bson_init(&f);
+        bson_init(&opts);
+        BSON_APPEND_DOCUMENT_BEGIN(&f, "_id", &in);
+        BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+        for (size_t i = 0; i < n; i++) {
+            char kp[16];
+            snprintf(kp, sizeof kp, "%zu", i);
+            if (k.minutes)
+                mg_append_ms(&arr, kp, k.ms[at + i]);
+            else
+                BSON_APPEND_UTF8(&arr, kp, k.s[at + i]);
+        }
+        bson_append_array_end(&in, &arr);
+        bson_append_document_end(&f, &in);
+        BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+        BSON_APPEND_INT32(&sort, "_id", 1);
+        bson_append_document_end(&opts, &sort);
+        mongoc_cursor_t *cur = mongoc_collection_find_with_opts(h->c[def->c], &f, &opts, NULL);
+        const bson_t *doc;
+        while (rc == SS_OK && mongoc_cursor_next(cur, &doc))
+            rc = on_dim(&s, doc);
+        bson_error_t e;
+        if (rc == SS_OK && mongoc_cursor_error(cur, &e)) {
+            SS_ERROR("hot:mongo", "reading %s on %s: %s", table, h->where, e.message);
+            rc = mg_transient(&e) ? SS_AGAIN : SS_EIO;
+        }
+        mongoc_cursor_destroy(cur);
+        bson_destroy(&f);
+        bson_destroy(&opts);
+    }
+    ss_buf_free(&s.line);
+    keys_free(&k);
     return rc;
 }

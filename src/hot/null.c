@@ -196,6 +196,16 @@ static int null_delete_range(void *st, const char *table, int64_t from, int64_t 
     return SS_OK;
 }
 
+static int null_scan_dims(void *st, const char *table, int64_t cutoff, ss_scan_cb cb, void *ctx)
+{
+    (void)st;
+    (void)table;
+    (void)cutoff;
+    (void)cb;
+    (void)ctx;
+    return SS_OK;
+}
+
 const ss_hot_ops ss_hot_null_ops = {
     .name = "null",
     .scheme = "null:",
@@ -220,4 +230,5 @@ const ss_hot_ops ss_hot_null_ops = {
     .data_size = null_data_size,
     .scan_range = null_scan_range,
     .delete_range = null_delete_range,
+    .scan_dims = null_scan_dims,
 };

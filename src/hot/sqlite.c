@@ -981,21 +981,13 @@ static int prepare_range(hot_sqlite *h, const char *head, const char *tail, cons
     return SS_OK;
 }
 
-/* Streams rows as JSON lines in the cold layout: the view's columns, money
- * formatted from integer cents with exactly two decimals, NULLs left out. */
-static int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss_scan_cb cb,
-                             void *ctx)
+/* Streams a statement's rows as JSON lines in the cold layout: its columns,
+ * money formatted from integer cents with exactly two decimals, NULLs left
+ * out; ts from column ts_col (-1: none, 0). */
+static int emit_rows(hot_sqlite *h, sqlite3_stmt *st, const char *table, int ts_col, ss_scan_cb cb,
+                     void *ctx)
 {
-    hot_sqlite *h = vst;
-    char a[SS_ISO_LEN], b[SS_ISO_LEN];
-    sqlite3_stmt *st;
-    int rc = prepare_range(h, "SELECT *", " ORDER BY ts", table, from, to, a, b, &st);
-    if (rc)
-        return rc;
-    int ncol = sqlite3_column_count(st), ts_col = -1, out = SS_OK;
-    for (int i = 0; i < ncol; i++)
-        if (!strcmp(sqlite3_column_name(st, i), "ts"))
-            ts_col = i;
+    int ncol = sqlite3_column_count(st), rc, out = SS_OK;
     ss_buf line;
     ss_buf_init(&line, 1024);
     while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1005,21 +997,82 @@ static int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t
             const char *name = sqlite3_column_name(st, i);
             if (type == SQLITE_INTEGER)
                 ss_hot_line_int(&line, name, sqlite3_column_int64(st, i));
+            else if (type == SQLITE_FLOAT)
+                ss_hot_line_real(&line, name, sqlite3_column_double(st, i));
             else if (type != SQLITE_NULL)
                 ss_hot_line_text(&line, name, (const char *)sqlite3_column_text(st, i),
                                  (size_t)sqlite3_column_bytes(st, i));
         }
         ss_hot_line_end(&line);
         int64_t ts = 0;
-        ss_time_parse_iso((const char *)sqlite3_column_text(st, ts_col),
-                          (size_t)sqlite3_column_bytes(st, ts_col), &ts);
+        if (ts_col >= 0)
+            ss_time_parse_iso((const char *)sqlite3_column_text(st, ts_col),
+                              (size_t)sqlite3_column_bytes(st, ts_col), &ts);
         out = cb(ctx, table, ts, line.data, line.len);
     }
     if (out == SS_OK && rc != SQLITE_DONE)
-        out = db_error(h, "scanning a range");
+        out = db_error(h, "scanning rows for the cold store");
     ss_buf_free(&line);
-    sqlite3_finalize(st);
     return out;
+}
+
+static int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss_scan_cb cb,
+                             void *ctx)
+{
+    hot_sqlite *h = vst;
+    char a[SS_ISO_LEN], b[SS_ISO_LEN];
+    sqlite3_stmt *st;
+    int rc = prepare_range(h, "SELECT *", " ORDER BY ts", table, from, to, a, b, &st);
+    if (rc)
+        return rc;
+    int ts_col = -1;
+    for (int i = 0; i < sqlite3_column_count(st); i++)
+        if (!strcmp(sqlite3_column_name(st, i), "ts"))
+            ts_col = i;
+    rc = emit_rows(h, st, table, ts_col, cb, ctx);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The values of a column over the three fact tables' rows with ts < ?1. */
+#define FACT_REFS(col)                                                                             \
+    "(SELECT " col " FROM orders_data WHERE ts < ?1 UNION SELECT " col                             \
+    " FROM payments_data WHERE ts < ?1 UNION SELECT " col                                          \
+    " FROM cancellations_data WHERE ts < ?1)"
+
+/* Each dimension table's rows that the facts before a cutoff reference, in
+ * key order; in the order of ss_hot_dim_tables. */
+static const char *const dim_queries[SS_HOT_NDIM_TABLES] = {
+    "SELECT * FROM customers WHERE customer_id IN "
+    "(SELECT customer_id FROM orders_data WHERE ts < ?1) ORDER BY customer_id",
+    "SELECT product_id, product_name, category, "
+    "CAST(round(unit_price * 100) AS INTEGER) AS unit_price_cents FROM products "
+    "WHERE product_id IN (SELECT product_id FROM orders_data WHERE ts < ?1) ORDER BY product_id",
+    "SELECT * FROM categories WHERE category IN " FACT_REFS("category") " ORDER BY category",
+    "SELECT * FROM countries WHERE country IN " FACT_REFS("country") " ORDER BY country",
+    "SELECT * FROM cities WHERE city IN " FACT_REFS("city") " ORDER BY city",
+    "SELECT * FROM payment_methods WHERE payment_method IN " FACT_REFS(
+        "payment_method") " ORDER BY payment_method",
+    "SELECT * FROM time_minutes WHERE minute_start IN " FACT_REFS(
+        "substr(ts, 1, 17) || '00.000Z'") " ORDER BY minute_start",
+};
+
+static int sqlite_scan_dims(void *vst, const char *table, int64_t cutoff, ss_scan_cb cb, void *ctx)
+{
+    hot_sqlite *h = vst;
+    for (int t = 0; t < SS_HOT_NDIM_TABLES; t++) {
+        if (strcmp(table, ss_hot_dim_tables[t]) != 0)
+            continue;
+        sqlite3_stmt *st;
+        char c[SS_ISO_LEN];
+        if (sqlite3_prepare_v2(h->db, dim_queries[t], -1, &st, NULL) != SQLITE_OK)
+            return db_error(h, "preparing a dimension snapshot");
+        bind_time(st, 1, cutoff, c);
+        int rc = emit_rows(h, st, table, -1, cb, ctx);
+        sqlite3_finalize(st);
+        return rc;
+    }
+    return SS_EINVAL;
 }
 
 static int sqlite_delete_range(void *vst, const char *table, int64_t from, int64_t to,
@@ -1272,4 +1325,5 @@ const ss_hot_ops ss_hot_sqlite_ops = {
     .version = sqlite_version,
     .note_set = sqlite_note_set,
     .note_list = sqlite_note_list,
+    .scan_dims = sqlite_scan_dims,
 };

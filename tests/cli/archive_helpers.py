@@ -51,10 +51,25 @@ INTEGERS = {"orders": ("quantity",), "payments": ("attempt",), "cancellations": 
 ATTRIBUTED = {"orders": (), "payments": ("city", "country", "category"),
               "cancellations": ("city", "country", "category", "payment_method")}
 
+# The dimension tables an archive snapshots (docs/lifecycle.md, "Dimensions"):
+# each one's key column and the fact columns that reference its rows (in
+# orders alone, or in every fact table); "minute" is the minute of ts.
+DIMS = {
+    "customers": ("customer_id", "customer_id", ("orders",)),
+    "products": ("product_id", "product_id", ("orders",)),
+    "categories": ("category", "category", TABLES),
+    "countries": ("country", "country", TABLES),
+    "cities": ("city", "city", TABLES),
+    "payment_methods": ("payment_method", "payment_method", TABLES),
+    "time_minutes": ("minute_start", "minute", TABLES),
+}
+DIM_MONEY = {"products": ("unit_price",)}
+
 PART_RE = re.compile(r"(orders|payments|cancellations)/dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/"
                      r"hour=([0-9]{2})/part-([0-9]{8}T[0-9]{9}Z-[0-9a-f]{8})\.jsonl(\.gz)?")
 ID_RE = re.compile(r"[0-9]{8}T[0-9]{9}Z-[0-9a-f]{8}")
 EVENT_ID_RE = re.compile(rb'"event_id":"([^"]+)"')
+DIM_RE = re.compile(r"dims/([a-z_]+)/part-([0-9]{8}T[0-9]{9}Z-[0-9a-f]{8})\.jsonl(\.gz)?")
 
 
 # ---- the hot store ----
@@ -105,6 +120,16 @@ def hot_rows(data, table):
         names = [d[0] for d in cur.description]
         for r in cur:
             yield {n: v for n, v in zip(names, r) if v is not None}
+
+
+def hot_dims(data, table):
+    """{key: row} of a dimension table of the hot store, without NULL columns."""
+    key = DIMS[table][0]
+    with connect(data) as db:
+        cur = db.execute(f"SELECT * FROM {table}")
+        names = [d[0] for d in cur.description]
+        return {r[names.index(key)]: {n: v for n, v in zip(names, r) if v is not None}
+                for r in cur}
 
 
 def hot_event_ts_range(data):
@@ -287,6 +312,14 @@ class ColdScan:
         assert m["source"] == f"sqlite:{(self.data / 'hot.db').resolve()}"
         assert ts_ms(cutoff) % MS_PER_MINUTE == 0, f"cutoff {cutoff} is not a whole minute"
         assert set(m["tables"]) == set(TABLES)
+        refs = {t: set() for t in DIMS}
+
+        def reference(table, row):
+            for t, (_, col, tables) in DIMS.items():
+                if table in tables:
+                    refs[t].add(row["ts"][:17] + "00.000Z" if col == "minute" else row[col])
+
+        callbacks = (*callbacks, reference)
         keys = m.get("keys")
         if keys is not None:
             # The archive's keys file (docs/lifecycle.md): listed with bytes and CRC-32.
@@ -313,6 +346,49 @@ class ColdScan:
                     f"{archive_id}: two {table} files for one hour"
                 hours.add((pm.group(2), pm.group(3)))
                 self.check_file(table, rel, f, cutoff, (pm.group(2), pm.group(3)), callbacks)
+        self.check_dims(archive_id, m, refs)
+
+    def check_dims(self, archive_id, m, refs):
+        """The archive's dimension snapshots: one file per table with rows,
+        each checked against its manifest entry; its rows, in key order, are
+        exactly the hot store's rows that the archive's facts reference."""
+        dims = m.get("dims")
+        assert dims is not None and set(dims) == set(DIMS), \
+            f"{archive_id}: manifest dims {sorted(dims or ())} != {sorted(DIMS)}"
+        for table, (key, _, _) in DIMS.items():
+            entry = dims[table]
+            files = entry["files"]
+            hot = hot_dims(self.data, table)
+            want = sorted(k for k in refs[table] if k in hot)
+            assert entry["records"] == sum(f["records"] for f in files) == len(want), \
+                f"{archive_id}: {table} snapshot has {entry['records']} rows, the facts " \
+                f"reference {len(want)}"
+            assert len(files) == (1 if want else 0), f"{archive_id}: {table}: {files}"
+            got = []
+            for f in files:
+                rel = f["path"]
+                dm = DIM_RE.fullmatch(rel)
+                assert dm and dm.group(1) == table and dm.group(2) == archive_id, rel
+                lines, raw = read_part(self.cold, rel)
+                assert len(raw) == f["bytes"] and f"{zlib.crc32(raw):08x}" == f["crc32"], \
+                    f"{rel} differs from its manifest entry"
+                assert len(lines) == f["records"], rel
+                self.files.add(rel)
+                for obj in parse_chunks(rel, lines):
+                    row = hot.get(obj.get(key))
+                    assert row is not None, f"{rel}: {obj} is no row of the hot store"
+                    assert obj.keys() == row.keys(), f"{rel}: columns {sorted(obj)} != {sorted(row)}"
+                    for c, v in row.items():
+                        if c in DIM_MONEY.get(table, ()):
+                            assert MONEY_RE.fullmatch(obj[c]) and int(obj[c].replace(".", "")) \
+                                == round(v * 100), f"{rel}: {c} {obj[c]!r} != {v}"
+                        elif isinstance(v, float):
+                            assert float(obj[c]) == v, f"{rel}: {c} {obj[c]!r} != {v}"
+                        else:
+                            assert obj[c] == v, f"{rel}: {c} {obj[c]!r} != {v!r}"
+                    got.append(obj[key])
+            assert got == want, f"{archive_id}: {table} snapshot keys differ from the referenced " \
+                f"ones: {sorted(set(got) ^ set(want))[:5]}"
 
     def check_file(self, table, rel, f, cut, dt_hour, callbacks):
         lines, raw = read_part(self.cold, rel)

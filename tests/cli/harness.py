@@ -260,3 +260,49 @@ def ferretdb(tmp_path_factory):
     """A FerretDB (SQLite backend) started for this test session
     (MongoServer). Its first start on a machine builds it, for minutes."""
     yield from running(MongoServer(tmp_path_factory.mktemp("ferretdb"), ferretdb=True))
+
+
+# ---- Spark (scripts/spark): one SparkSession for the test session ----
+
+SPARK_SCRIPT = REPO / "scripts" / "spark"
+
+
+def spark_settings():
+    """scripts/spark env: PySpark and the Kafka connector's jars, installed
+    into the cache once (the first time on a machine takes a few minutes);
+    returns its NAME=VALUE settings."""
+    proc = subprocess.run([str(SPARK_SCRIPT), "env"], capture_output=True, timeout=1800)
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/spark env failed (exit {proc.returncode}):\n"
+                    f"{proc.stderr.decode(errors='replace')[-3000:]}")
+    return dict(line.split("=", 1) for line in proc.stdout.decode().splitlines() if "=" in line)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A SparkSession in this process (local mode, on loopback), with the
+    settings of scripts/spark: pyspark is imported from its venv, which
+    scripts/spark made with this same python3. spark/ is importable
+    (analytics, streaming_baseline)."""
+    import sys
+    env = spark_settings()
+    here = "%d.%d" % sys.version_info[:2]
+    if env["SHOPSTREAM_SPARK_PYTHON"] != here:
+        pytest.fail(f"scripts/spark's venv is Python {env['SHOPSTREAM_SPARK_PYTHON']}, this "
+                    f"pytest runs on {here}: its pyspark cannot be imported here; run pytest "
+                    "with the python3 that scripts/spark uses")
+    for k in ("SPARK_LOCAL_IP", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "SPARK_LOCAL_DIRS",
+              "SPARK_CONF_DIR"):
+        os.environ[k] = env[k]
+    os.environ.pop("SPARK_HOME", None)
+    for path in (env["SHOPSTREAM_SPARK_SITE"], str(REPO / "spark")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    from pyspark.sql import SparkSession
+    session = (SparkSession.builder.master(env["SHOPSTREAM_SPARK_MASTER"])
+               .appName("shopstream-tests").config("spark.jars", env["SHOPSTREAM_SPARK_JARS"])
+               .getOrCreate())
+    try:
+        yield session
+    finally:
+        session.stop()

@@ -305,6 +305,27 @@ def test_verify_names_every_damaged_missing_and_stray_file(small, tmp_path):
     assert f"manifest file _archives/{mid}.json is damaged or different from the record" in out
 
 
+def test_verify_names_damaged_and_missing_dimension_snapshots(small, tmp_path):
+    """The dimension snapshots of an archive are checked as its part files
+    are: a changed byte and a missing file are each one line of --verify."""
+    data = archived_copy(small, tmp_path / "data")
+    cold = data / "cold"
+    dims = sorted(f["path"] for _, m in committed(data) for d in m["dims"].values()
+                  for f in d["files"])
+    assert any(p.startswith("dims/customers/") for p in dims), dims
+    damaged, missing = dims[0], dims[-1]
+    raw = bytearray((cold / damaged).read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    (cold / damaged).write_bytes(bytes(raw))
+    (cold / missing).unlink()
+    proc = archive(data, "--verify")
+    out = proc.stdout.decode()
+    assert proc.returncode == 1, describe(proc)
+    assert re.search(rf"^archive \S+: file {re.escape(damaged)} is damaged \(CRC-32 ", out, re.M), out
+    assert re.search(rf"^archive \S+: file {re.escape(missing)} is missing$", out, re.M), out
+    assert len(out.splitlines()) == 3, f"one line per problem:\n{out}"
+
+
 def test_gzip_parts_read_back_to_the_same_lines(small, tmp_path):
     plain = archived_copy(small, tmp_path / "plain")
     gz = archived_copy(small, tmp_path / "gz", "--gzip")
@@ -312,19 +333,20 @@ def test_gzip_parts_read_back_to_the_same_lines(small, tmp_path):
     scan = check_store(gz, small[1], SMALL_MAX_MB * MB)
 
     def parts(data):
-        """(table, dt, hour) -> the lines of its part files, read back."""
+        """table/dt=/hour= (or dims/table) -> the lines of its part files
+        (dimension snapshots), read back."""
         out = {}
         for rel in sorted(cold_files(data / "cold")):
             if rel.startswith("_archives/"):
                 continue
-            table, dt, hour, name = rel.split("/")
+            folder, name = rel.rsplit("/", 1)
             raw = (data / "cold" / rel).read_bytes()
             if name.endswith(".gz"):
                 assert raw[:2] == b"\x1f\x8b", f"{rel}: not a gzip stream"
                 raw = gzip.decompress(raw)
             else:
                 assert name.endswith(".jsonl"), rel
-            out.setdefault((table, dt, hour), []).extend(raw.splitlines())
+            out.setdefault(folder, []).extend(raw.splitlines())
         return out
 
     gz_files = [p for p in cold_files(gz / "cold") if not p.startswith("_archives/")]

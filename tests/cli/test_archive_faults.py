@@ -1,7 +1,7 @@
 """Crashes of the archiver, on the test build with fault points (ASan+UBSan,
 -DSS_FAULT_POINTS=ON; CMake registers *_faults tests only there).
 
-For each step of the protocol in docs/lifecycle.md (after_files,
+For each step of the protocol in docs/lifecycle.md (after_dims, after_files,
 after_manifest, after_commit) `archive --once` is killed there with SIGKILL;
 the state it leaves is checked, then a run without the fault must finish or
 roll the archive back: nothing lost, nothing doubled (every generated event
@@ -93,7 +93,7 @@ def fresh(template, dst):
     return dst, ids
 
 
-@pytest.mark.parametrize("point", ["after_files", "after_manifest", "after_commit"])
+@pytest.mark.parametrize("point", ["after_dims", "after_files", "after_manifest", "after_commit"])
 def test_crash_at_each_step_then_recovery(template, tmp_path, point):
     data, ids = fresh(template, tmp_path / "data")
     cold = data / "cold"
@@ -110,13 +110,16 @@ def test_crash_at_each_step_then_recovery(template, tmp_path, point):
     aid, state, cutoff, _, recorded = rows[0]
     manifest = cold / "_archives" / f"{aid}.json"
     mine = files_of(cold, aid)
-    parts = [p for p in mine if not p.startswith("_archives/")]
+    parts = [p for p in mine if not p.startswith(("_archives/", "dims/"))]
+    dims = [p for p in mine if p.startswith("dims/")]
     assert parts and all(re.fullmatch(rf"\w+/dt=[0-9-]+/hour=[0-9]{{2}}/part-{aid}\.jsonl", p)
                          for p in parts), mine
-    assert f"_archives/{aid}.keys" in mine, mine
+    # The dimension snapshots are written after the part files, before the keys.
+    assert dims and all(re.fullmatch(rf"dims/\w+/part-{aid}\.jsonl", p) for p in dims), mine
+    assert (f"_archives/{aid}.keys" in mine) == (point != "after_dims"), mine
     assert not [p for p in cold_files(cold) if ".tmp-write" in p], "temporary files left"
 
-    if point in ("after_files", "after_manifest"):
+    if point in ("after_dims", "after_files", "after_manifest"):
         # Not committed: every event still hot; the files are not counted.
         assert state == "writing" and recorded is None
         assert hot_count(data) == total
@@ -125,6 +128,8 @@ def test_crash_at_each_step_then_recovery(template, tmp_path, point):
             m = json.loads(manifest.read_bytes())
             listed = {f["path"] for t in m["tables"].values() for f in t["files"]}
             assert listed == set(parts)
+            listed = {f["path"] for t in m["dims"].values() for f in t["files"]}
+            assert listed == set(dims)
         proc = archive(data, "--verify")
         assert proc.returncode == 1, describe(proc)
         out = proc.stdout.decode()
@@ -152,7 +157,7 @@ def test_crash_at_each_step_then_recovery(template, tmp_path, point):
     no_sanitizer_report(proc)
     log = proc.stderr.decode()
     states = {r[0]: r[1] for r in archive_rows(data)}
-    if point == "after_files":
+    if point in ("after_dims", "after_files"):
         assert f"recovered archive {aid}: rolled back (no complete manifest)" in log, log
         assert aid not in states and not files_of(cold, aid)
     elif point == "after_manifest":

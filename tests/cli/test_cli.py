@@ -325,3 +325,14 @@ def test_docs_options_md_is_current():
     regen = f"regenerate it with: {rel} help --markdown > docs/options.md"
     assert doc.exists(), f"docs/options.md is missing; {regen}"
     assert doc.read_text() == current, f"docs/options.md is out of date; {regen}"
+
+
+def test_process_into_the_null_store_exits_0(tmp_path):
+    """Regression: `process --hot null:` crashed (SIGSEGV) at its end: the
+    archiver, which the null store cannot run, recorded that as a lifecycle
+    note, which the null store has no place for."""
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(assert_ok(cli("gen", "--seed", 1, "--count", 200, "--max")).stdout)
+    proc = cli("process", "--from", events, "--hot", "null:", "--data", tmp_path / "d")
+    assert proc.returncode == 0, describe(proc)
+    assert b"records:" in proc.stderr, describe(proc)

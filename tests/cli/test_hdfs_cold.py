@@ -91,12 +91,12 @@ def local_files(root):
 
 
 def by_place(data):
-    """The committed archives' part and keys files in archiving order, each
-    named by its place with the archive id replaced by its ordinal:
-    {"orders/dt=.../hour=00/part-#0.jsonl": path}."""
+    """The committed archives' part, dimension and keys files in archiving
+    order, each named by its place with the archive id replaced by its
+    ordinal: {"orders/dt=.../hour=00/part-#0.jsonl": path}."""
     out = {}
     for n, (aid, m) in enumerate(committed(data)):
-        for t in m["tables"].values():
+        for t in [*m["tables"].values(), *m["dims"].values()]:
             for f in t["files"]:
                 out[f["path"].replace(aid, f"#{n}")] = f
         out[m["keys"]["path"].replace(aid, f"#{n}")] = m["keys"]
@@ -170,6 +170,10 @@ def test_hdfs_holds_the_bytes_the_local_store_holds(archived, hdfs):  # noqa: F8
     lp, rp = by_place(local), by_place(remote)
     assert set(lp) == set(rp)
     assert any(p.startswith("orders/dt=") for p in rp)
+    # The dimension snapshots travel with each archive, as in a local store.
+    assert {p.split("/")[1] for p in rp if p.startswith("dims/")} == {
+        "customers", "products", "categories", "countries", "cities", "payment_methods",
+        "time_minutes"}, sorted(rp)
     for place, f in rp.items():
         want = (local / "cold" / lp[place]["path"]).read_bytes()
         assert hdfs_read(hdfs, f"{root}/{f['path']}") == want, place
@@ -249,21 +253,28 @@ def test_status_and_verify_read_hdfs(archived, hdfs, tmp_path):  # noqa: F811
         status, _ = webhdfs(hdfs, "PUT", f"{copy_root}/{p}", "CREATE",
                             data=hdfs_read(hdfs, f"{root}/{p}"), overwrite="false")
         assert status == 201
-    parts = sorted(p for p in files if p.endswith(".jsonl"))
+    parts = sorted(p for p in files if p.endswith(".jsonl") and not p.startswith("dims/"))
+    dims = sorted(p for p in files if p.startswith("dims/"))
     damaged, missing = parts[0], parts[-1]
-    body = bytearray(hdfs_read(hdfs, f"{copy_root}/{damaged}"))
-    body[10] ^= 0x01
-    status, _ = webhdfs(hdfs, "PUT", f"{copy_root}/{damaged}", "CREATE", data=bytes(body),
-                        overwrite="true")
-    assert status == 201
-    status, _ = webhdfs(hdfs, "DELETE", f"{copy_root}/{missing}", "DELETE")
-    assert status == 200
+    # A dimension snapshot damaged, another missing: reported as part files are.
+    dim_damaged, dim_missing = dims[0], dims[-1]
+    for p in (damaged, dim_damaged):
+        body = bytearray(hdfs_read(hdfs, f"{copy_root}/{p}"))
+        body[10] ^= 0x01
+        status, _ = webhdfs(hdfs, "PUT", f"{copy_root}/{p}", "CREATE", data=bytes(body),
+                            overwrite="true")
+        assert status == 201
+    for p in (missing, dim_missing):
+        status, _ = webhdfs(hdfs, "DELETE", f"{copy_root}/{p}", "DELETE")
+        assert status == 200
     proc = cli("archive", "--data", data, "--cold",
                f"webhdfs://{hdfs.address}{copy_root}", "--verify")
     assert proc.returncode == 1, describe(proc)
     out = proc.stdout.decode()
-    assert f"file {damaged} is damaged" in out, out
-    assert f"file {missing} is missing" in out, out
+    for p in (damaged, dim_damaged):
+        assert f"file {p} is damaged" in out, out
+    for p in (missing, dim_missing):
+        assert f"file {p} is missing" in out, out
 
 
 @pytest.mark.parametrize("uri, fragment", [

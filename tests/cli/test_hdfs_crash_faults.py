@@ -68,6 +68,7 @@ def test_crash_at_each_step_then_recovery(template, hdfs, tmp_path, point):  # n
     assert any(re.fullmatch(rf"orders/dt=[0-9-]+/hour=[0-9]{{2}}/part-{aid}\.jsonl", p)
                for p in files), files
     assert f"_archives/{aid}.keys" in files
+    assert f"dims/customers/part-{aid}.jsonl" in files, files
     assert (f"_archives/{aid}.json" in files) == (point != "after_files")
     assert not [p for p in files if ".tmp-write" in p], files
     assert state == ("committed" if point == "after_commit" else "writing")
@@ -98,6 +99,7 @@ def test_crash_at_each_step_then_recovery(template, hdfs, tmp_path, point):  # n
     for a, m in committed(data):
         listed.add(m["keys"]["path"])
         listed.add(f"_archives/{a}.json")
+        listed.update(f["path"] for d in m["dims"].values() for f in d["files"])
         for t in m["tables"].values():
             for f in t["files"]:
                 listed.add(f["path"])

@@ -62,7 +62,8 @@ def parse_doc():
             before = body[:b.start()].rstrip("\n").rsplit("\n", 1)[-1].strip()
             blocks.append((b.group(1), before == WALL_CLOCK))
         first = BLOCK_RE.search(body)
-        intro = body[:first.start()] if first else body
+        # Markers for other readers of the document (<!-- spark: name -->) are no prose.
+        intro = re.sub(r"<!--.*?-->", "", body[:first.start()] if first else body)
         sections.append((int(h.group(1)), h.group(2).strip(), intro.strip(), blocks))
     return sections
 
