@@ -214,6 +214,9 @@ static int on_archive(void *ctx, const char *id, const char *state, int64_t cuto
  * archiver) has committed since the last look. */
 static int refresh(ss_cold_index *ix, ss_hot *hot)
 {
+    /* A store that keeps no archive records (null:) has no archives. */
+    if (!hot->ops->version || !hot->ops->archive_list)
+        return SS_OK;
     uint64_t v;
     int rc = hot->ops->version(hot->st, &v);
     if (rc)

@@ -336,3 +336,18 @@ def test_process_into_the_null_store_exits_0(tmp_path):
     proc = cli("process", "--from", events, "--hot", "null:", "--data", tmp_path / "d")
     assert proc.returncode == 0, describe(proc)
     assert b"records:" in proc.stderr, describe(proc)
+
+
+def test_null_store_payments_of_unknown_orders(tmp_path):
+    """Regression: `process --hot null:` crashed (SIGSEGV) on a payment whose
+    order it had not seen: the lookup went on to the cold index, which asked
+    the null store for its archive records through callbacks it does not
+    have."""
+    lines = assert_ok(cli("gen", "--seed", 3, "--count", 50, "--max")).stdout.splitlines()
+    payments = [x for x in lines if b'"type":"payment"' in x]
+    assert payments
+    events = tmp_path / "payments.jsonl"
+    events.write_bytes(b"\n".join(payments) + b"\n")
+    proc = cli("process", "--from", events, "--hot", "null:", "--data", tmp_path / "d")
+    assert proc.returncode == 0, describe(proc)
+    assert f"{len(payments)} records".encode() in proc.stderr, describe(proc)
