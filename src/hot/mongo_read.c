@@ -687,6 +687,8 @@ static int cmp_ms(const void *a, const void *b)
 static void keys_unique(dim_keys *k)
 {
     size_t w = 0;
+    if (k->n < 2) /* nothing to sort (and no array at all when empty) */
+        return;
     if (k->minutes) {
         qsort(k->ms, k->n, sizeof *k->ms, cmp_ms);
         for (size_t i = 0; i < k->n; i++)

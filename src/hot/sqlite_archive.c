@@ -1,0 +1,371 @@
+/* The SQLite hot store's side of the lifecycle: its size, the ranges the
+ * archiver reads and deletes, the keys and dimensions of an archive, the
+ * archive records, the reclaiming of freed pages and the lifecycle notes. */
+#define _POSIX_C_SOURCE 200809L
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/status.h"
+#include "common/timeutil.h"
+#include "hot/sqlite_int.h"
+
+int sqlite_data_size(void *vst, int64_t *bytes)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q;
+    /* Pages in use: the file size less the free list, which SQLite reuses
+     * before it grows the file. */
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT (SELECT page_count FROM pragma_page_count) - (SELECT "
+                           "freelist_count FROM pragma_freelist_count), (SELECT page_size FROM "
+                           "pragma_page_size)",
+                           -1, &q, NULL) != SQLITE_OK)
+        return sq_db_error(h, "measuring the store");
+    int rc = sqlite3_step(q);
+    *bytes = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) * sqlite3_column_int64(q, 1) : 0;
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? SS_OK : sq_db_error(h, "measuring the store");
+}
+
+static const char *data_table(const char *table)
+{
+    if (!strcmp(table, "orders"))
+        return "orders_data";
+    if (!strcmp(table, "payments"))
+        return "payments_data";
+    if (!strcmp(table, "cancellations"))
+        return "cancellations_data";
+    return NULL;
+}
+
+/* Prepares "<head> FROM <table> WHERE ts in [from, to)<tail>" over a fact
+ * table; a and b hold the bound times. */
+static int prepare_range(hot_sqlite *h, const char *head, const char *tail, const char *table,
+                         int64_t from, int64_t to, char *a, char *b, sqlite3_stmt **st)
+{
+    const char *t = data_table(table);
+    if (!t)
+        return SS_EINVAL;
+    char q[160];
+    snprintf(q, sizeof q, "%s FROM %s WHERE ts >= ?1 AND ts < ?2%s", head, t, tail);
+    if (sqlite3_prepare_v2(h->db, q, -1, st, NULL) != SQLITE_OK)
+        return sq_db_error(h, "preparing a range statement");
+    bind_time(*st, 1, from, a);
+    bind_time(*st, 2, to, b);
+    return SS_OK;
+}
+
+/* Streams a statement's rows as JSON lines in the cold layout: its columns,
+ * money formatted from integer cents with exactly two decimals, NULLs left
+ * out; ts from column ts_col (-1: none, 0). */
+static int emit_rows(hot_sqlite *h, sqlite3_stmt *st, const char *table, int ts_col, ss_scan_cb cb,
+                     void *ctx)
+{
+    int ncol = sqlite3_column_count(st), rc, out = SS_OK;
+    ss_buf line;
+    ss_buf_init(&line, 1024);
+    while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ss_hot_line_begin(&line);
+        for (int i = 0; i < ncol; i++) {
+            int type = sqlite3_column_type(st, i);
+            const char *name = sqlite3_column_name(st, i);
+            if (type == SQLITE_INTEGER)
+                ss_hot_line_int(&line, name, sqlite3_column_int64(st, i));
+            else if (type == SQLITE_FLOAT)
+                ss_hot_line_real(&line, name, sqlite3_column_double(st, i));
+            else if (type != SQLITE_NULL)
+                ss_hot_line_text(&line, name, (const char *)sqlite3_column_text(st, i),
+                                 (size_t)sqlite3_column_bytes(st, i));
+        }
+        ss_hot_line_end(&line);
+        int64_t ts = 0;
+        if (ts_col >= 0)
+            ss_time_parse_iso((const char *)sqlite3_column_text(st, ts_col),
+                              (size_t)sqlite3_column_bytes(st, ts_col), &ts);
+        out = cb(ctx, table, ts, line.data, line.len);
+    }
+    if (out == SS_OK && rc != SQLITE_DONE)
+        out = sq_db_error(h, "scanning rows for the cold store");
+    ss_buf_free(&line);
+    return out;
+}
+
+int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss_scan_cb cb,
+                             void *ctx)
+{
+    hot_sqlite *h = vst;
+    char a[SS_ISO_LEN], b[SS_ISO_LEN];
+    sqlite3_stmt *st;
+    int rc = prepare_range(h, "SELECT *", " ORDER BY ts", table, from, to, a, b, &st);
+    if (rc)
+        return rc;
+    int ts_col = -1;
+    for (int i = 0; i < sqlite3_column_count(st); i++)
+        if (!strcmp(sqlite3_column_name(st, i), "ts"))
+            ts_col = i;
+    rc = emit_rows(h, st, table, ts_col, cb, ctx);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The values of a column over the three fact tables' rows with ts < ?1. */
+#define FACT_REFS(col)                                                                             \
+    "(SELECT " col " FROM orders_data WHERE ts < ?1 UNION SELECT " col                             \
+    " FROM payments_data WHERE ts < ?1 UNION SELECT " col                                          \
+    " FROM cancellations_data WHERE ts < ?1)"
+
+/* Each dimension table's rows that the facts before a cutoff reference, in
+ * key order; in the order of ss_hot_dim_tables. */
+static const char *const dim_queries[SS_HOT_NDIM_TABLES] = {
+    "SELECT * FROM customers WHERE customer_id IN "
+    "(SELECT customer_id FROM orders_data WHERE ts < ?1) ORDER BY customer_id",
+    "SELECT product_id, product_name, category, "
+    "CAST(round(unit_price * 100) AS INTEGER) AS unit_price_cents FROM products "
+    "WHERE product_id IN (SELECT product_id FROM orders_data WHERE ts < ?1) ORDER BY product_id",
+    "SELECT * FROM categories WHERE category IN " FACT_REFS("category") " ORDER BY category",
+    "SELECT * FROM countries WHERE country IN " FACT_REFS("country") " ORDER BY country",
+    "SELECT * FROM cities WHERE city IN " FACT_REFS("city") " ORDER BY city",
+    "SELECT * FROM payment_methods WHERE payment_method IN " FACT_REFS(
+        "payment_method") " ORDER BY payment_method",
+    "SELECT * FROM time_minutes WHERE minute_start IN " FACT_REFS(
+        "substr(ts, 1, 17) || '00.000Z'") " ORDER BY minute_start",
+};
+
+int sqlite_scan_dims(void *vst, const char *table, int64_t cutoff, ss_scan_cb cb, void *ctx)
+{
+    hot_sqlite *h = vst;
+    for (int t = 0; t < SS_HOT_NDIM_TABLES; t++) {
+        if (strcmp(table, ss_hot_dim_tables[t]) != 0)
+            continue;
+        sqlite3_stmt *st;
+        char c[SS_ISO_LEN];
+        if (sqlite3_prepare_v2(h->db, dim_queries[t], -1, &st, NULL) != SQLITE_OK)
+            return sq_db_error(h, "preparing a dimension snapshot");
+        bind_time(st, 1, cutoff, c);
+        int rc = emit_rows(h, st, table, -1, cb, ctx);
+        sqlite3_finalize(st);
+        return rc;
+    }
+    return SS_EINVAL;
+}
+
+int sqlite_delete_range(void *vst, const char *table, int64_t from, int64_t to,
+                               int64_t *deleted)
+{
+    hot_sqlite *h = vst;
+    char a[SS_ISO_LEN], b[SS_ISO_LEN];
+    sqlite3_stmt *st;
+    int rc = prepare_range(h, "DELETE", "", table, from, to, a, b, &st);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    *deleted = sqlite3_changes64(h->db);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SS_OK : sq_db_error(h, "deleting a range");
+}
+
+/* Runs a one-off statement with text parameters; NULL ends the list. */
+static int exec_args(hot_sqlite *h, const char *text, const char *const *args, int64_t *changes)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h->db, text, -1, &st, NULL) != SQLITE_OK)
+        return sq_db_error(h, text);
+    for (int i = 0; args && args[i]; i++)
+        sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (changes)
+        *changes = sqlite3_changes64(h->db);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SS_OK : sq_db_error(h, text);
+}
+
+int sqlite_nth_oldest(void *vst, int64_t n, int64_t *ts, int64_t *total)
+{
+    hot_sqlite *h = vst;
+    *ts = INT64_MIN;
+    *total = 0;
+    sqlite3_stmt *st;
+    /* Each table is scanned in its clustered ts order and SQLite merges them. */
+    const char *text = "SELECT ts FROM (SELECT ts FROM orders_data UNION ALL SELECT ts FROM "
+                       "payments_data UNION ALL SELECT ts FROM cancellations_data) ORDER BY ts "
+                       "LIMIT 1 OFFSET ?1";
+    if (sqlite3_prepare_v2(h->db, text, -1, &st, NULL) != SQLITE_OK)
+        return sq_db_error(h, "finding the oldest events");
+    sqlite3_bind_int64(st, 1, n);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        ss_time_parse_iso((const char *)sqlite3_column_text(st, 0),
+                          (size_t)sqlite3_column_bytes(st, 0), ts);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_db_error(h, "finding the oldest events");
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT (SELECT count(*) FROM orders_data) + (SELECT count(*) FROM "
+                           "payments_data) + (SELECT count(*) FROM cancellations_data)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sq_db_error(h, "counting events");
+    rc = sqlite3_step(st);
+    *total = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? SS_OK : sq_db_error(h, "counting events");
+}
+
+int sqlite_archive_keys(void *vst, int64_t cutoff, int (*ev)(void *ctx, ss_str event_id),
+                               int (*order)(void *ctx, ss_str order_id, const ss_attrib *at),
+                               void *ctx)
+{
+    hot_sqlite *h = vst;
+    static const char *const q[] = {
+        "SELECT event_id FROM orders_data WHERE ts < ?1",
+        "SELECT event_id FROM payments_data WHERE ts < ?1",
+        "SELECT event_id FROM cancellations_data WHERE ts < ?1",
+        "SELECT order_id, city, country, category, payment_method FROM orders_data WHERE ts < ?1",
+    };
+    char c[SS_ISO_LEN];
+    int out = SS_OK;
+    for (size_t i = 0; i < sizeof q / sizeof q[0] && out == SS_OK; i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(h->db, q[i], -1, &st, NULL) != SQLITE_OK)
+            return sq_db_error(h, "listing archived keys");
+        bind_time(st, 1, cutoff, c);
+        int rc;
+        while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            ss_str col[5];
+            for (int k = 0; k < sqlite3_column_count(st); k++)
+                col[k] = (ss_str){(const char *)sqlite3_column_text(st, k),
+                                  (uint32_t)sqlite3_column_bytes(st, k)};
+            if (i < 3) {
+                out = ev(ctx, col[0]);
+            } else {
+                ss_attrib at = {col[1], col[2], col[3], col[4]};
+                out = order(ctx, col[0], &at);
+            }
+        }
+        if (out == SS_OK && rc != SQLITE_DONE)
+            out = sq_db_error(h, "listing archived keys");
+        sqlite3_finalize(st);
+    }
+    return out;
+}
+
+int sqlite_archive_begin(void *vst, const char *id, int64_t cutoff, const char *created_at)
+{
+    char c[SS_ISO_LEN + 1] = {0};
+    ss_time_format_iso(cutoff, c);
+    const char *args[] = {id, c, created_at, NULL};
+    return exec_args(vst,
+                     "INSERT INTO archives (archive_id, state, cutoff, created_at) VALUES "
+                     "(?1, 'writing', ?2, ?3)",
+                     args, NULL);
+}
+
+int sqlite_archive_commit(void *vst, const char *id, int64_t cutoff, const char *manifest)
+{
+    hot_sqlite *h = vst;
+    char c[SS_ISO_LEN + 1] = {0};
+    ss_time_format_iso(cutoff, c);
+    const char *del[] = {c, NULL};
+    const char *upd[] = {manifest, id, NULL};
+    int rc = exec_args(h, "BEGIN IMMEDIATE", NULL, NULL);
+    if (rc)
+        return rc;
+    rc = exec_args(h, "DELETE FROM orders_data WHERE ts < ?1", del, NULL);
+    rc = rc ? rc : exec_args(h, "DELETE FROM payments_data WHERE ts < ?1", del, NULL);
+    rc = rc ? rc : exec_args(h, "DELETE FROM cancellations_data WHERE ts < ?1", del, NULL);
+    rc = rc ? rc
+            : exec_args(h,
+                        "UPDATE archives SET state = 'committed', manifest = ?1 WHERE "
+                        "archive_id = ?2",
+                        upd, NULL);
+    rc = rc ? rc : exec_args(h, "COMMIT", NULL, NULL);
+    if (rc)
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int sqlite_archive_forget(void *vst, const char *id)
+{
+    const char *args[] = {id, NULL};
+    return exec_args(vst, "DELETE FROM archives WHERE archive_id = ?1 AND state <> 'committed'",
+                     args, NULL);
+}
+
+int sqlite_archive_list(void *vst,
+                               int (*cb)(void *ctx, const char *id, const char *state,
+                                         int64_t cutoff, const char *created_at,
+                                         const char *manifest),
+                               void *ctx)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT archive_id, state, cutoff, created_at, manifest FROM archives "
+                           "ORDER BY archive_id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sq_db_error(h, "listing archives");
+    int rc, out = SS_OK;
+    while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t cutoff = 0;
+        ss_time_parse_iso((const char *)sqlite3_column_text(st, 2),
+                          (size_t)sqlite3_column_bytes(st, 2), &cutoff);
+        out =
+            cb(ctx, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1), cutoff,
+               (const char *)sqlite3_column_text(st, 3), (const char *)sqlite3_column_text(st, 4));
+    }
+    if (out == SS_OK && rc != SQLITE_DONE)
+        out = sq_db_error(h, "listing archives");
+    sqlite3_finalize(st);
+    return out;
+}
+
+int sqlite_reclaim(void *vst)
+{
+    hot_sqlite *h = vst;
+    /* Stores created with auto_vacuum = INCREMENTAL hand free pages back to
+     * the file system; in others the free pages are reused by new data. */
+    return sqlite3_exec(h->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL) == SQLITE_OK
+               ? SS_OK
+               : sq_db_error(h, "giving space back");
+}
+
+int sqlite_version(void *vst, uint64_t *v)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+        return sq_db_error(h, "reading the data version");
+    int rc = sqlite3_step(st);
+    *v = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? SS_OK : sq_db_error(h, "reading the data version");
+}
+
+int sqlite_note_set(void *vst, const char *key, const char *value)
+{
+    const char *args[] = {key, value, NULL};
+    return exec_args(vst, "INSERT OR REPLACE INTO lifecycle_notes VALUES (?1, ?2)", args, NULL);
+}
+
+int sqlite_note_list(void *vst, int (*cb)(void *ctx, const char *key, const char *value),
+                            void *ctx)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h->db, "SELECT key, value FROM lifecycle_notes ORDER BY key", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sq_db_error(h, "reading lifecycle notes");
+    int rc, out = SS_OK;
+    while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        out = cb(ctx, (const char *)sqlite3_column_text(st, 0),
+                 (const char *)sqlite3_column_text(st, 1));
+    if (out == SS_OK && rc != SQLITE_DONE)
+        out = sq_db_error(h, "reading lifecycle notes");
+    sqlite3_finalize(st);
+    return out;
+}

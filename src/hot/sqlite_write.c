@@ -1,0 +1,434 @@
+/* The SQLite hot store's writes and the reads the engine makes while it
+ * writes: facts, late and rejected events, dimensions, KPI rows, the shards'
+ * state and input positions, and the lookups of events and orders. */
+#define _POSIX_C_SOURCE 200809L
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/status.h"
+#include "common/timeutil.h"
+#include "hot/sqlite_int.h"
+
+int sqlite_put_events(void *vst, const ss_event *const *evs, const ss_attrib *attrib,
+                             size_t n, uint8_t *is_new)
+{
+    hot_sqlite *h = vst;
+    char ts[SS_ISO_LEN];
+    for (size_t i = 0; i < n; i++) {
+        const ss_event *ev = evs[i];
+        sqlite3_stmt *q;
+        enum stmt s;
+        switch (ev->type) {
+        case SS_EV_ORDER: {
+            const ss_order *o = &ev->u.order;
+            s = S_INS_ORDER;
+            q = h->st[s];
+            bind_str(q, 1, ev->event_id);
+            bind_str(q, 2, ev->order_id);
+            bind_time(q, 3, ev->ts, ts);
+            bind_str(q, 4, o->customer_id);
+            bind_str(q, 5, o->customer_segment);
+            bind_str(q, 6, o->product_id);
+            bind_str(q, 7, o->product_name);
+            bind_str(q, 8, o->category);
+            bind_str(q, 9, o->city);
+            bind_str(q, 10, o->country);
+            sqlite3_bind_int(q, 11, o->quantity);
+            sqlite3_bind_int64(q, 12, o->unit_price);
+            sqlite3_bind_int64(q, 13, o->amount);
+            sqlite3_bind_int64(q, 14, o->discount);
+            sqlite3_bind_int64(q, 15, o->tax);
+            sqlite3_bind_int64(q, 16, o->shipping);
+            sqlite3_bind_int64(q, 17, o->total_price);
+            bind_str(q, 18, o->currency);
+            bind_str(q, 19, o->payment_method);
+            break;
+        }
+        case SS_EV_PAYMENT: {
+            const ss_payment *p = &ev->u.payment;
+            s = S_INS_PAYMENT;
+            q = h->st[s];
+            bind_str(q, 1, ev->event_id);
+            bind_str(q, 2, ev->order_id);
+            bind_time(q, 3, ev->ts, ts);
+            bind_str(q, 4, p->payment_method);
+            sqlite3_bind_int64(q, 5, p->amount);
+            sqlite3_bind_text(q, 6, p->success ? "success" : "failed", -1, SQLITE_STATIC);
+            if (p->success)
+                sqlite3_bind_null(q, 7);
+            else
+                bind_str(q, 7, p->failure_reason);
+            sqlite3_bind_int(q, 8, p->attempt);
+            bind_str(q, 9, attrib[i].city);
+            bind_str(q, 10, attrib[i].country);
+            bind_str(q, 11, attrib[i].category);
+            break;
+        }
+        default: {
+            const ss_cancellation *c = &ev->u.cancel;
+            s = S_INS_CANCEL;
+            q = h->st[s];
+            bind_str(q, 1, ev->event_id);
+            bind_str(q, 2, ev->order_id);
+            bind_time(q, 3, ev->ts, ts);
+            bind_str(q, 4, c->reason);
+            sqlite3_bind_int64(q, 5, c->refund);
+            bind_str(q, 6, attrib[i].city);
+            bind_str(q, 7, attrib[i].country);
+            bind_str(q, 8, attrib[i].category);
+            bind_str(q, 9, attrib[i].payment_method);
+            break;
+        }
+        }
+        int rc = sq_run(h, s);
+        if (rc)
+            return rc;
+        is_new[i] = sqlite3_changes(h->db) > 0;
+    }
+    return SS_OK;
+}
+
+static int exists(hot_sqlite *h, enum stmt s, ss_str id, int *found)
+{
+    sqlite3_stmt *q = h->st[s];
+    bind_str(q, 1, id);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_db_error(h, sq_sql[s]);
+    *found = rc == SQLITE_ROW;
+    return SS_OK;
+}
+
+int sqlite_has_event(void *vst, ss_str event_id, int *found)
+{
+    hot_sqlite *h = vst;
+    static const enum stmt tables[] = {S_HAS_ORDER, S_HAS_PAYMENT, S_HAS_CANCEL};
+    *found = 0;
+    for (size_t i = 0; i < 3 && !*found; i++) {
+        int rc = exists(h, tables[i], event_id, found);
+        if (rc)
+            return rc;
+    }
+    return SS_OK;
+}
+
+int sqlite_put_late(void *vst, const ss_event *ev, const char *raw, size_t len,
+                           int64_t watermark, int *is_new)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_INS_LATE];
+    char ts[SS_ISO_LEN], wm[SS_ISO_LEN], now[SS_ISO_LEN];
+    bind_str(q, 1, ev->event_id);
+    sqlite3_bind_text(q, 2, ss_event_type_name(ev->type), -1, SQLITE_STATIC);
+    bind_time(q, 3, ev->ts, ts);
+    bind_time(q, 4, watermark, wm);
+    bind_time(q, 5, ss_now_ms(), now);
+    sqlite3_bind_text(q, 6, raw, (int)len, SQLITE_STATIC);
+    int rc = sq_run(h, S_INS_LATE);
+    *is_new = rc == SS_OK && sqlite3_changes(h->db) > 0;
+    return rc;
+}
+
+int sqlite_put_rejected(void *vst, const char *raw, size_t len, size_t raw_bytes,
+                               const char *reason, const char *source, int64_t position)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_INS_REJECTED];
+    char id[33], now[SS_ISO_LEN];
+    ss_hot_raw_id(raw, len, raw_bytes, id);
+    sqlite3_bind_text(q, 1, id, 32, SQLITE_STATIC);
+    bind_time(q, 2, ss_now_ms(), now);
+    sqlite3_bind_text(q, 3, source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, position);
+    sqlite3_bind_text(q, 5, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 6, raw, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 7, (sqlite3_int64)raw_bytes);
+    return sq_run(h, S_INS_REJECTED);
+}
+
+int sqlite_put_order_dims(void *vst, const ss_event *ev, unsigned what)
+{
+    hot_sqlite *h = vst;
+    const ss_order *o = &ev->u.order;
+    int rc = SS_OK;
+    if ((what & SS_DIMS_CUSTOMER) && ev->ts > h->cust_after) {
+        if (ev->ts < h->cust_from)
+            h->cust_from = ev->ts;
+        if (ev->ts > h->cust_to)
+            h->cust_to = ev->ts;
+    } else if (what & SS_DIMS_CUSTOMER) {
+        char ts[SS_ISO_LEN];
+        sqlite3_stmt *q = h->st[S_INS_CUSTOMER];
+        bind_str(q, 1, o->customer_id);
+        bind_str(q, 2, o->customer_segment);
+        bind_str(q, 3, o->city);
+        bind_str(q, 4, o->country);
+        bind_time(q, 5, ev->ts, ts);
+        rc = sq_run(h, S_INS_CUSTOMER);
+    }
+    if (rc == SS_OK && (what & SS_DIMS_PRODUCT)) {
+        sqlite3_stmt *q = h->st[S_UPS_PRODUCT];
+        bind_str(q, 1, o->product_id);
+        bind_str(q, 2, o->product_name);
+        bind_str(q, 3, o->category);
+        sqlite3_bind_double(q, 4, (double)o->unit_price / 100.0);
+        rc = sq_run(h, S_UPS_PRODUCT);
+    }
+    if (rc == SS_OK && (what & SS_DIMS_PLACES)) {
+        bind_str(h->st[S_INS_CATEGORY], 1, o->category);
+        rc = sq_run(h, S_INS_CATEGORY);
+        bind_str(h->st[S_INS_COUNTRY], 1, o->country);
+        rc = rc ? rc : sq_run(h, S_INS_COUNTRY);
+        bind_str(h->st[S_INS_CITY], 1, o->city);
+        bind_str(h->st[S_INS_CITY], 2, o->country);
+        rc = rc ? rc : sq_run(h, S_INS_CITY);
+        bind_str(h->st[S_INS_METHOD], 1, o->payment_method);
+        rc = rc ? rc : sq_run(h, S_INS_METHOD);
+    }
+    return rc;
+}
+
+int sqlite_put_place(void *vst, const char *city, const char *country,
+                            const char *country_code, const char *region, double lat, double lon)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_UPS_PLACE_COUNTRY];
+    sqlite3_bind_text(q, 1, country, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, country_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, region, -1, SQLITE_STATIC);
+    int rc = sq_run(h, S_UPS_PLACE_COUNTRY);
+    q = h->st[S_UPS_PLACE_CITY];
+    sqlite3_bind_text(q, 1, city, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, country, -1, SQLITE_STATIC);
+    sqlite3_bind_double(q, 3, lat);
+    sqlite3_bind_double(q, 4, lon);
+    return rc ? rc : sq_run(h, S_UPS_PLACE_CITY);
+}
+
+int sqlite_put_minute(void *vst, int64_t minute)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_INS_MINUTE];
+    char ts[SS_ISO_LEN];
+    ss_hot_minute m;
+    ss_hot_minute_of(minute, &m);
+    bind_time(q, 1, minute, ts);
+    sqlite3_bind_text(q, 2, ts, 10, SQLITE_STATIC);
+    sqlite3_bind_int(q, 3, m.hour);
+    sqlite3_bind_int(q, 4, m.minute);
+    sqlite3_bind_int(q, 5, m.weekday);
+    sqlite3_bind_text(q, 6, m.weekday_name, -1, SQLITE_STATIC);
+    return sq_run(h, S_INS_MINUTE);
+}
+
+int sqlite_put_kpis(void *vst, const ss_kpi_row *rows, size_t n)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_UPS_KPI];
+    char ts[SS_ISO_LEN];
+    for (size_t i = 0; i < n; i++) {
+        const ss_kpi_row *r = &rows[i];
+        bind_time(q, 1, r->minute, ts);
+        sqlite3_bind_text(q, 2, ss_dim_name(r->dim), -1, SQLITE_STATIC);
+        bind_str(q, 3, r->value);
+        sqlite3_bind_int(q, 4, r->shard);
+        sqlite3_bind_int64(q, 5, r->k.orders);
+        sqlite3_bind_int64(q, 6, r->k.units);
+        sqlite3_bind_int64(q, 7, r->k.gross_cents);
+        sqlite3_bind_int64(q, 8, r->k.paid_cents);
+        sqlite3_bind_int64(q, 9, r->k.attempts);
+        sqlite3_bind_int64(q, 10, r->k.failed);
+        sqlite3_bind_int64(q, 11, r->k.cancellations);
+        sqlite3_bind_int64(q, 12, r->k.cancelled_cents);
+        sqlite3_bind_int(q, 13, r->final);
+        int rc = sq_run(h, S_UPS_KPI);
+        if (rc)
+            return rc;
+    }
+    return SS_OK;
+}
+
+static void bind_opt(sqlite3_stmt *q, int i, int64_t v)
+{
+    if (v == INT64_MIN)
+        sqlite3_bind_null(q, i);
+    else
+        sqlite3_bind_int64(q, i, v);
+}
+
+static int64_t column_opt(sqlite3_stmt *q, int i)
+{
+    return sqlite3_column_type(q, i) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(q, i);
+}
+
+static void read_state(sqlite3_stmt *q, ss_hot_state *s)
+{
+    s->shard = sqlite3_column_int(q, 0);
+    s->watermark = column_opt(q, 1);
+    s->input_watermark = column_opt(q, 2);
+    s->max_ts = column_opt(q, 3);
+    s->events_in = (uint64_t)sqlite3_column_int64(q, 4);
+    s->stored = (uint64_t)sqlite3_column_int64(q, 5);
+    s->duplicates = (uint64_t)sqlite3_column_int64(q, 6);
+    s->rejected = (uint64_t)sqlite3_column_int64(q, 7);
+    s->late = (uint64_t)sqlite3_column_int64(q, 8);
+}
+
+int sqlite_claim_shard(void *vst, int shard, const char *owner, ss_hot_state *s)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_CLAIM_SHARD];
+    sqlite3_bind_int(q, 1, shard);
+    sqlite3_bind_text(q, 2, owner, -1, SQLITE_STATIC);
+    int rc = sq_run(h, S_CLAIM_SHARD);
+    if (rc)
+        return rc;
+    q = h->st[S_SEL_SHARD];
+    sqlite3_bind_int(q, 1, shard);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        read_state(q, s);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? SS_OK : sq_db_error(h, "reading a shard's state");
+}
+
+int sqlite_put_state(void *vst, const ss_hot_state *s, size_t n, const char *owner,
+                            const ss_position *pos, size_t npos)
+{
+    hot_sqlite *h = vst;
+    int rc = SS_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        sqlite3_stmt *q = h->st[S_UPD_STATE];
+        sqlite3_bind_int(q, 1, s[i].shard);
+        sqlite3_bind_text(q, 2, owner, -1, SQLITE_STATIC);
+        bind_opt(q, 3, s[i].watermark);
+        bind_opt(q, 4, s[i].input_watermark);
+        bind_opt(q, 5, s[i].max_ts);
+        sqlite3_bind_int64(q, 6, (int64_t)s[i].events_in);
+        sqlite3_bind_int64(q, 7, (int64_t)s[i].stored);
+        sqlite3_bind_int64(q, 8, (int64_t)s[i].duplicates);
+        sqlite3_bind_int64(q, 9, (int64_t)s[i].rejected);
+        sqlite3_bind_int64(q, 10, (int64_t)s[i].late);
+        rc = sq_run(h, S_UPD_STATE);
+        /* No row: another owner has claimed the shard since this one did. */
+        if (rc == SS_OK && sqlite3_changes(h->db) == 0)
+            rc = SS_EFENCED;
+    }
+    for (size_t i = 0; i < npos && !rc; i++) {
+        sqlite3_stmt *q = h->st[S_UPS_POSITION];
+        sqlite3_bind_text(q, 1, pos[i].source, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, pos[i].offset);
+        rc = sq_run(h, S_UPS_POSITION);
+    }
+    return rc;
+}
+
+int sqlite_load_state(void *vst, void (*state_cb)(void *ctx, const ss_hot_state *s),
+                             void (*pos_cb)(void *ctx, const char *source, int64_t offset),
+                             void *ctx)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_SEL_STATE];
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        ss_hot_state s;
+        read_state(q, &s);
+        if (state_cb)
+            state_cb(ctx, &s);
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return sq_db_error(h, "reading engine state");
+    q = h->st[S_SEL_POSITIONS];
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        if (pos_cb)
+            pos_cb(ctx, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? SS_OK : sq_db_error(h, "reading input positions");
+}
+
+int sqlite_read_kpis(void *vst, int64_t from, int64_t to, int dim, int open_only,
+                            ss_kpi_cb cb, void *ctx)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q;
+    /* One text per case: "(?3 IS NULL OR dimension = ?3)" would keep SQLite
+     * from seeking to the dimension, the first column of the key. */
+#define KPI_READ(dim_cond)                                                                         \
+    "SELECT minute_start, dimension, dimension_value, shard, orders, units, "                      \
+    "gross_revenue_cents, paid_revenue_cents, payment_attempts, failed_payments, cancellations, "  \
+    "cancelled_revenue_cents, final FROM kpi_minute_data WHERE " dim_cond "minute_start >= ?1 "    \
+    "AND minute_start < ?2 AND (?4 = 0 OR final = 0) ORDER BY minute_start"
+    const char *text = dim >= 0 ? KPI_READ("dimension = ?3 AND ") : KPI_READ("");
+#undef KPI_READ
+    if (sqlite3_prepare_v2(h->db, text, -1, &q, NULL) != SQLITE_OK)
+        return sq_db_error(h, "preparing a KPI read");
+    char a[SS_ISO_LEN], b[SS_ISO_LEN];
+    bind_time(q, 1, from, a);
+    bind_time(q, 2, to, b);
+    if (dim >= 0)
+        sqlite3_bind_text(q, 3, ss_dim_name(dim), -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 4, open_only);
+    int rc, out = SS_OK;
+    while (out == SS_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        ss_kpi_row r = {0};
+        const char *m = (const char *)sqlite3_column_text(q, 0);
+        if (ss_time_parse_iso(m, strlen(m), &r.minute))
+            continue;
+        r.dim = ss_dim_parse((const char *)sqlite3_column_text(q, 1),
+                             (size_t)sqlite3_column_bytes(q, 1));
+        r.value.p = (const char *)sqlite3_column_text(q, 2);
+        r.value.n = (uint32_t)sqlite3_column_bytes(q, 2);
+        r.shard = sqlite3_column_int(q, 3);
+        r.k.orders = sqlite3_column_int64(q, 4);
+        r.k.units = sqlite3_column_int64(q, 5);
+        r.k.gross_cents = sqlite3_column_int64(q, 6);
+        r.k.paid_cents = sqlite3_column_int64(q, 7);
+        r.k.attempts = sqlite3_column_int64(q, 8);
+        r.k.failed = sqlite3_column_int64(q, 9);
+        r.k.cancellations = sqlite3_column_int64(q, 10);
+        r.k.cancelled_cents = sqlite3_column_int64(q, 11);
+        r.final = sqlite3_column_int(q, 12);
+        if (r.dim >= 0)
+            out = cb(ctx, &r);
+    }
+    if (out == SS_OK && rc != SQLITE_DONE)
+        out = sq_db_error(h, "reading KPIs");
+    sqlite3_finalize(q);
+    return out;
+}
+
+int sqlite_lookup_order(void *vst, ss_str order_id, ss_attrib *out, char *buf, size_t cap,
+                               int *found)
+{
+    hot_sqlite *h = vst;
+    sqlite3_stmt *q = h->st[S_LOOKUP_ORDER];
+    bind_str(q, 1, order_id);
+    int rc = sqlite3_step(q);
+    *found = 0;
+    if (rc == SQLITE_ROW) {
+        ss_str *f[4] = {&out->city, &out->country, &out->category, &out->payment_method};
+        size_t used = 0;
+        *found = 1;
+        for (int i = 0; i < 4; i++) {
+            size_t n = (size_t)sqlite3_column_bytes(q, i);
+            if (used + n > cap) {
+                *found = 0;
+                break;
+            }
+            memcpy(buf + used, sqlite3_column_text(q, i), n);
+            *f[i] = (ss_str){buf + used, (uint32_t)n};
+            used += n;
+        }
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_db_error(h, "looking up an order");
+    return SS_OK;
+}
