@@ -96,7 +96,7 @@ static int emit_rows(hot_sqlite *h, sqlite3_stmt *st, const char *table, int ts_
 }
 
 int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss_scan_cb cb,
-                             void *ctx)
+                      void *ctx)
 {
     hot_sqlite *h = vst;
     char a[SS_ISO_LEN], b[SS_ISO_LEN];
@@ -154,8 +154,7 @@ int sqlite_scan_dims(void *vst, const char *table, int64_t cutoff, ss_scan_cb cb
     return SS_EINVAL;
 }
 
-int sqlite_delete_range(void *vst, const char *table, int64_t from, int64_t to,
-                               int64_t *deleted)
+int sqlite_delete_range(void *vst, const char *table, int64_t from, int64_t to, int64_t *deleted)
 {
     hot_sqlite *h = vst;
     char a[SS_ISO_LEN], b[SS_ISO_LEN];
@@ -216,8 +215,7 @@ int sqlite_nth_oldest(void *vst, int64_t n, int64_t *ts, int64_t *total)
 }
 
 int sqlite_archive_keys(void *vst, int64_t cutoff, int (*ev)(void *ctx, ss_str event_id),
-                               int (*order)(void *ctx, ss_str order_id, const ss_attrib *at),
-                               void *ctx)
+                        int (*order)(void *ctx, ss_str order_id, const ss_attrib *at), void *ctx)
 {
     hot_sqlite *h = vst;
     static const char *const q[] = {
@@ -296,10 +294,9 @@ int sqlite_archive_forget(void *vst, const char *id)
 }
 
 int sqlite_archive_list(void *vst,
-                               int (*cb)(void *ctx, const char *id, const char *state,
-                                         int64_t cutoff, const char *created_at,
-                                         const char *manifest),
-                               void *ctx)
+                        int (*cb)(void *ctx, const char *id, const char *state, int64_t cutoff,
+                                  const char *created_at, const char *manifest),
+                        void *ctx)
 {
     hot_sqlite *h = vst;
     sqlite3_stmt *st;
@@ -352,8 +349,7 @@ int sqlite_note_set(void *vst, const char *key, const char *value)
     return exec_args(vst, "INSERT OR REPLACE INTO lifecycle_notes VALUES (?1, ?2)", args, NULL);
 }
 
-int sqlite_note_list(void *vst, int (*cb)(void *ctx, const char *key, const char *value),
-                            void *ctx)
+int sqlite_note_list(void *vst, int (*cb)(void *ctx, const char *key, const char *value), void *ctx)
 {
     hot_sqlite *h = vst;
     sqlite3_stmt *st;

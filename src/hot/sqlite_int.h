@@ -90,32 +90,46 @@ static inline void bind_time(sqlite3_stmt *q, int i, int64_t ms, char *buf)
 }
 
 /* ---- the ss_hot_ops callbacks of sqlite_write.c and sqlite_archive.c ---- */
-int sqlite_put_events(void *vst, const ss_event *const *evs, const ss_attrib *attrib, size_t n, uint8_t *is_new);
+int sqlite_put_events(void *vst, const ss_event *const *evs, const ss_attrib *attrib, size_t n,
+                      uint8_t *is_new);
 int sqlite_has_event(void *vst, ss_str event_id, int *found);
-int sqlite_put_late(void *vst, const ss_event *ev, const char *raw, size_t len, int64_t watermark, int *is_new);
-int sqlite_put_rejected(void *vst, const char *raw, size_t len, size_t raw_bytes, const char *reason, const char *source, int64_t position);
+int sqlite_put_late(void *vst, const ss_event *ev, const char *raw, size_t len, int64_t watermark,
+                    int *is_new);
+int sqlite_put_rejected(void *vst, const char *raw, size_t len, size_t raw_bytes,
+                        const char *reason, const char *source, int64_t position);
 int sqlite_put_order_dims(void *vst, const ss_event *ev, unsigned what);
-int sqlite_put_place(void *vst, const char *city, const char *country, const char *country_code, const char *region, double lat, double lon);
+int sqlite_put_place(void *vst, const char *city, const char *country, const char *country_code,
+                     const char *region, double lat, double lon);
 int sqlite_put_minute(void *vst, int64_t minute);
 int sqlite_put_kpis(void *vst, const ss_kpi_row *rows, size_t n);
 int sqlite_claim_shard(void *vst, int shard, const char *owner, ss_hot_state *s);
-int sqlite_put_state(void *vst, const ss_hot_state *s, size_t n, const char *owner, const ss_position *pos, size_t npos);
-int sqlite_load_state(void *vst, void (*state_cb)(void *ctx, const ss_hot_state *s), void (*pos_cb)(void *ctx, const char *source, int64_t offset), void *ctx);
-int sqlite_read_kpis(void *vst, int64_t from, int64_t to, int dim, int open_only, ss_kpi_cb cb, void *ctx);
-int sqlite_lookup_order(void *vst, ss_str order_id, ss_attrib *out, char *buf, size_t cap, int *found);
+int sqlite_put_state(void *vst, const ss_hot_state *s, size_t n, const char *owner,
+                     const ss_position *pos, size_t npos);
+int sqlite_load_state(void *vst, void (*state_cb)(void *ctx, const ss_hot_state *s),
+                      void (*pos_cb)(void *ctx, const char *source, int64_t offset), void *ctx);
+int sqlite_read_kpis(void *vst, int64_t from, int64_t to, int dim, int open_only, ss_kpi_cb cb,
+                     void *ctx);
+int sqlite_lookup_order(void *vst, ss_str order_id, ss_attrib *out, char *buf, size_t cap,
+                        int *found);
 int sqlite_data_size(void *vst, int64_t *bytes);
-int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss_scan_cb cb, void *ctx);
+int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss_scan_cb cb,
+                      void *ctx);
 int sqlite_scan_dims(void *vst, const char *table, int64_t cutoff, ss_scan_cb cb, void *ctx);
 int sqlite_delete_range(void *vst, const char *table, int64_t from, int64_t to, int64_t *deleted);
 int sqlite_nth_oldest(void *vst, int64_t n, int64_t *ts, int64_t *total);
-int sqlite_archive_keys(void *vst, int64_t cutoff, int (*ev)(void *ctx, ss_str event_id), int (*order)(void *ctx, ss_str order_id, const ss_attrib *at), void *ctx);
+int sqlite_archive_keys(void *vst, int64_t cutoff, int (*ev)(void *ctx, ss_str event_id),
+                        int (*order)(void *ctx, ss_str order_id, const ss_attrib *at), void *ctx);
 int sqlite_archive_begin(void *vst, const char *id, int64_t cutoff, const char *created_at);
 int sqlite_archive_commit(void *vst, const char *id, int64_t cutoff, const char *manifest);
 int sqlite_archive_forget(void *vst, const char *id);
-int sqlite_archive_list(void *vst, int (*cb)(void *ctx, const char *id, const char *state, int64_t cutoff, const char *created_at, const char *manifest), void *ctx);
+int sqlite_archive_list(void *vst,
+                        int (*cb)(void *ctx, const char *id, const char *state, int64_t cutoff,
+                                  const char *created_at, const char *manifest),
+                        void *ctx);
 int sqlite_reclaim(void *vst);
 int sqlite_version(void *vst, uint64_t *v);
 int sqlite_note_set(void *vst, const char *key, const char *value);
-int sqlite_note_list(void *vst, int (*cb)(void *ctx, const char *key, const char *value), void *ctx);
+int sqlite_note_list(void *vst, int (*cb)(void *ctx, const char *key, const char *value),
+                     void *ctx);
 
 #endif

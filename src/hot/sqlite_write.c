@@ -14,8 +14,8 @@
 #include "common/timeutil.h"
 #include "hot/sqlite_int.h"
 
-int sqlite_put_events(void *vst, const ss_event *const *evs, const ss_attrib *attrib,
-                             size_t n, uint8_t *is_new)
+int sqlite_put_events(void *vst, const ss_event *const *evs, const ss_attrib *attrib, size_t n,
+                      uint8_t *is_new)
 {
     hot_sqlite *h = vst;
     char ts[SS_ISO_LEN];
@@ -118,8 +118,8 @@ int sqlite_has_event(void *vst, ss_str event_id, int *found)
     return SS_OK;
 }
 
-int sqlite_put_late(void *vst, const ss_event *ev, const char *raw, size_t len,
-                           int64_t watermark, int *is_new)
+int sqlite_put_late(void *vst, const ss_event *ev, const char *raw, size_t len, int64_t watermark,
+                    int *is_new)
 {
     hot_sqlite *h = vst;
     sqlite3_stmt *q = h->st[S_INS_LATE];
@@ -136,7 +136,7 @@ int sqlite_put_late(void *vst, const ss_event *ev, const char *raw, size_t len,
 }
 
 int sqlite_put_rejected(void *vst, const char *raw, size_t len, size_t raw_bytes,
-                               const char *reason, const char *source, int64_t position)
+                        const char *reason, const char *source, int64_t position)
 {
     hot_sqlite *h = vst;
     sqlite3_stmt *q = h->st[S_INS_REJECTED];
@@ -194,8 +194,8 @@ int sqlite_put_order_dims(void *vst, const ss_event *ev, unsigned what)
     return rc;
 }
 
-int sqlite_put_place(void *vst, const char *city, const char *country,
-                            const char *country_code, const char *region, double lat, double lon)
+int sqlite_put_place(void *vst, const char *city, const char *country, const char *country_code,
+                     const char *region, double lat, double lon)
 {
     hot_sqlite *h = vst;
     sqlite3_stmt *q = h->st[S_UPS_PLACE_COUNTRY];
@@ -299,7 +299,7 @@ int sqlite_claim_shard(void *vst, int shard, const char *owner, ss_hot_state *s)
 }
 
 int sqlite_put_state(void *vst, const ss_hot_state *s, size_t n, const char *owner,
-                            const ss_position *pos, size_t npos)
+                     const ss_position *pos, size_t npos)
 {
     hot_sqlite *h = vst;
     int rc = SS_OK;
@@ -330,8 +330,7 @@ int sqlite_put_state(void *vst, const ss_hot_state *s, size_t n, const char *own
 }
 
 int sqlite_load_state(void *vst, void (*state_cb)(void *ctx, const ss_hot_state *s),
-                             void (*pos_cb)(void *ctx, const char *source, int64_t offset),
-                             void *ctx)
+                      void (*pos_cb)(void *ctx, const char *source, int64_t offset), void *ctx)
 {
     hot_sqlite *h = vst;
     sqlite3_stmt *q = h->st[S_SEL_STATE];
@@ -353,8 +352,8 @@ int sqlite_load_state(void *vst, void (*state_cb)(void *ctx, const ss_hot_state 
     return rc == SQLITE_DONE ? SS_OK : sq_db_error(h, "reading input positions");
 }
 
-int sqlite_read_kpis(void *vst, int64_t from, int64_t to, int dim, int open_only,
-                            ss_kpi_cb cb, void *ctx)
+int sqlite_read_kpis(void *vst, int64_t from, int64_t to, int dim, int open_only, ss_kpi_cb cb,
+                     void *ctx)
 {
     hot_sqlite *h = vst;
     sqlite3_stmt *q;
@@ -405,7 +404,7 @@ int sqlite_read_kpis(void *vst, int64_t from, int64_t to, int dim, int open_only
 }
 
 int sqlite_lookup_order(void *vst, ss_str order_id, ss_attrib *out, char *buf, size_t cap,
-                               int *found)
+                        int *found)
 {
     hot_sqlite *h = vst;
     sqlite3_stmt *q = h->st[S_LOOKUP_ORDER];
