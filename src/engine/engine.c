@@ -13,153 +13,10 @@
 #include "cold/index.h"
 #include "engine/batch.h"
 #include "engine/decode.h"
+#include "engine/tables.h"
 
-#define ATTR_CAP         (1u << 16) /* orders remembered per cache generation */
-#define SEEN_CAP         (1u << 16) /* dimension keys remembered before a reset */
 #define MAX_SOURCES      64
 #define MAX_OPEN_WINDOWS 128
-
-/* A fast 64-bit hash of short strings: eight bytes per step, then a final
- * avalanche (the constants are from splitmix64). */
-static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed)
-{
-    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-        h ^= h >> 31;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    h = (h ^ w) * 0x94d049bb133111ebULL;
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    return h ^ (h >> 32);
-}
-
-/* ---- KPI windows ---- */
-
-typedef struct win_entry {
-    uint64_t hash;
-    uint32_t voff, vlen;
-    uint8_t dim, used, dirty;
-    ss_kpi k;
-} win_entry;
-
-typedef struct window {
-    int64_t minute;
-    win_entry *tab;
-    uint32_t cap, n;
-    ss_buf values; /* the dimension values' bytes */
-    struct window *next;
-} window;
-
-static window *window_new(int64_t minute)
-{
-    window *w = ss_calloc(1, sizeof *w);
-    w->minute = minute;
-    w->cap = 32;
-    w->tab = ss_calloc(w->cap, sizeof *w->tab);
-    ss_buf_init(&w->values, 512);
-    return w;
-}
-
-static void window_free(window *w)
-{
-    if (!w)
-        return;
-    free(w->tab);
-    ss_buf_free(&w->values);
-    free(w);
-}
-
-static win_entry *window_slot(window *w, int dim, ss_str v, uint64_t h);
-
-static void window_grow(window *w)
-{
-    win_entry *old = w->tab;
-    uint32_t oldcap = w->cap;
-    w->cap *= 2;
-    w->tab = ss_calloc(w->cap, sizeof *w->tab);
-    for (uint32_t i = 0; i < oldcap; i++) {
-        if (!old[i].used)
-            continue;
-        uint32_t j = (uint32_t)old[i].hash & (w->cap - 1);
-        while (w->tab[j].used)
-            j = (j + 1) & (w->cap - 1);
-        w->tab[j] = old[i];
-    }
-    free(old);
-}
-
-/* Finds or adds the entry of (dim, v); h is hash_bytes(v, dim). */
-static win_entry *window_slot(window *w, int dim, ss_str v, uint64_t h)
-{
-    if (w->n * 2 >= w->cap)
-        window_grow(w);
-    uint32_t j = (uint32_t)h & (w->cap - 1);
-    for (;;) {
-        win_entry *e = &w->tab[j];
-        if (!e->used) {
-            e->used = 1;
-            e->hash = h;
-            e->dim = (uint8_t)dim;
-            e->voff = (uint32_t)w->values.len;
-            e->vlen = v.n;
-            ss_buf_put(&w->values, v.p, v.n);
-            w->n++;
-            return e;
-        }
-        if (e->hash == h && e->dim == dim && e->vlen == v.n &&
-            memcmp(w->values.data + e->voff, v.p, v.n) == 0)
-            return e;
-        j = (j + 1) & (w->cap - 1);
-    }
-}
-
-/* ---- order attribution cache: two generations, bounded ---- */
-
-typedef struct attr_entry {
-    uint64_t hash;
-    uint32_t off; /* 4 dimension hashes, then order_id, city, country, category,
-                   * method, back to back */
-    uint16_t len[5];
-} attr_entry;
-
-typedef struct attr_gen {
-    attr_entry *tab;
-    uint32_t n;
-    ss_buf bytes;
-} attr_gen;
-
-/* A set of 64-bit key hashes, reset when full: remembers which dimension rows
- * were written recently so that repeated upserts are skipped. */
-typedef struct seen_set {
-    uint64_t *tab;
-    uint32_t n;
-} seen_set;
-
-static int seen_add(seen_set *s, uint64_t h)
-{
-    if (h == 0)
-        h = 1;
-    if (s->n * 2 >= SEEN_CAP) {
-        memset(s->tab, 0, SEEN_CAP * sizeof *s->tab);
-        s->n = 0;
-    }
-    uint32_t j = (uint32_t)h & (SEEN_CAP - 1);
-    while (s->tab[j]) {
-        if (s->tab[j] == h)
-            return 0;
-        j = (j + 1) & (SEEN_CAP - 1);
-    }
-    s->tab[j] = h;
-    s->n++;
-    return 1;
-}
 
 typedef struct source_pos {
     char *name;
@@ -206,70 +63,8 @@ struct ss_engine {
 };
 
 static const ss_str s_all = {"all", 3};
-static uint64_t hash_all; /* hash_bytes("all", SS_DIM_OVERALL), set at open */
+static uint64_t hash_all; /* en_en_hash_bytes("all", SS_DIM_OVERALL), set at open */
 static const ss_str s_unknown = {"unknown", 7};
-
-static void attr_reset(attr_gen *g)
-{
-    if (!g->tab)
-        g->tab = ss_calloc(ATTR_CAP * 2, sizeof *g->tab);
-    else
-        memset(g->tab, 0, (size_t)ATTR_CAP * 2 * sizeof *g->tab);
-    g->n = 0;
-    g->bytes.len = 0;
-}
-
-static int attr_find(ss_engine *e, ss_str order_id, ss_attrib *out, uint64_t dh[4])
-{
-    uint64_t h = hash_bytes(order_id.p, order_id.n, 7) | 1;
-    for (int gi = 0; gi < 2; gi++) {
-        attr_gen *g = &e->gens[gi];
-        uint32_t j = (uint32_t)h & (ATTR_CAP * 2 - 1);
-        while (g->tab[j].hash) {
-            attr_entry *a = &g->tab[j];
-            const char *p = g->bytes.data + a->off + 4 * sizeof(uint64_t);
-            if (a->hash == h && a->len[0] == order_id.n && memcmp(p, order_id.p, order_id.n) == 0) {
-                memcpy(dh, g->bytes.data + a->off, 4 * sizeof(uint64_t));
-                p += a->len[0];
-                ss_str *f[4] = {&out->city, &out->country, &out->category, &out->payment_method};
-                for (int i = 0; i < 4; i++) {
-                    *f[i] = (ss_str){p, a->len[i + 1]};
-                    p += a->len[i + 1];
-                }
-                return 1;
-            }
-            j = (j + 1) & (ATTR_CAP * 2 - 1);
-        }
-    }
-    return 0;
-}
-
-static void attr_add(ss_engine *e, ss_str order_id, const ss_order *o, const uint64_t dh[4])
-{
-    attr_gen *g = &e->gens[0];
-    if (g->n >= ATTR_CAP) {
-        /* The current generation is full: it becomes the previous one. */
-        attr_gen t = e->gens[1];
-        e->gens[1] = e->gens[0];
-        e->gens[0] = t;
-        attr_reset(&e->gens[0]);
-        g = &e->gens[0];
-    }
-    uint64_t h = hash_bytes(order_id.p, order_id.n, 7) | 1;
-    uint32_t j = (uint32_t)h & (ATTR_CAP * 2 - 1);
-    while (g->tab[j].hash)
-        j = (j + 1) & (ATTR_CAP * 2 - 1);
-    attr_entry *a = &g->tab[j];
-    a->hash = h;
-    a->off = (uint32_t)g->bytes.len;
-    ss_buf_put(&g->bytes, dh, 4 * sizeof(uint64_t));
-    ss_str parts[5] = {order_id, o->city, o->country, o->category, o->payment_method};
-    for (int i = 0; i < 5; i++) {
-        a->len[i] = (uint16_t)parts[i].n;
-        ss_buf_put(&g->bytes, parts[i].p, parts[i].n);
-    }
-    g->n++;
-}
 
 static source_pos *source_get(ss_engine *e, const char *name)
 {
@@ -379,7 +174,7 @@ static window *window_get(ss_engine *e, shard *sh, int64_t minute, int create)
         return sh->last_window = *pp;
     if (!create)
         return NULL;
-    window *w = window_new(minute);
+    window *w = en_window_new(minute);
     w->next = *pp;
     *pp = w;
     /* Sparse or replayed streams can open many windows between commits:
@@ -396,7 +191,7 @@ static void shard_drop_windows(ss_engine *e, shard *sh)
     while (sh->windows) {
         window *w = sh->windows;
         sh->windows = w->next;
-        window_free(w);
+        en_window_free(w);
         e->nwindows--;
     }
     sh->last_window = NULL;
@@ -414,8 +209,8 @@ static int on_open_row(void *ctx, const ss_kpi_row *r)
         return SS_OK;
     ss_engine *e = o->e;
     window *w = window_get(e, o->sh, r->minute, 1);
-    win_entry *x =
-        window_slot(w, r->dim, r->value, hash_bytes(r->value.p, r->value.n, (uint64_t)r->dim));
+    win_entry *x = en_window_slot(w, r->dim, r->value,
+                                  en_hash_bytes(r->value.p, r->value.n, (uint64_t)r->dim));
     x->k = r->k;
     return SS_OK;
 }
@@ -425,12 +220,12 @@ int ss_engine_open(ss_hot *hot, const ss_engine_config *cfg, ss_engine **out, ch
 {
     *out = NULL;
     ss_engine *e = ss_calloc(1, sizeof *e);
-    hash_all = hash_bytes(s_all.p, s_all.n, SS_DIM_OVERALL);
+    hash_all = en_hash_bytes(s_all.p, s_all.n, SS_DIM_OVERALL);
     e->hot = hot;
     e->cfg = *cfg;
     ss_decoder_init(&e->dec);
-    attr_reset(&e->gens[0]);
-    attr_reset(&e->gens[1]);
+    en_attr_reset(&e->gens[0]);
+    en_attr_reset(&e->gens[1]);
     ss_buf_init(&e->gens[0].bytes, 1 << 20);
     ss_buf_init(&e->gens[1].bytes, 1 << 20);
     e->seen_dims.tab = ss_calloc(SEEN_CAP, sizeof *e->seen_dims.tab);
@@ -544,7 +339,7 @@ static int shard_claim(ss_engine *e, int id, shard **out)
 
 static void add_kpi(window *w, int dim, ss_str v, uint64_t h, const ss_kpi *d)
 {
-    win_entry *x = window_slot(w, dim, v, h);
+    win_entry *x = en_window_slot(w, dim, v, h);
     x->k.orders += d->orders;
     x->k.units += d->units;
     x->k.gross_cents += d->gross_cents;
@@ -576,12 +371,12 @@ static void event_dims_of(const ss_event *ev, const ss_attrib *at, const uint64_
     d->v[SS_DIM_PAYMENT_METHOD] = at->payment_method;
     d->h[SS_DIM_OVERALL] = hash_all;
     for (int i = 1; i < SS_DIM_COUNT; i++)
-        d->h[i] = dh ? dh[i - 1] : hash_bytes(d->v[i].p, d->v[i].n, (uint64_t)i);
+        d->h[i] = dh ? dh[i - 1] : en_hash_bytes(d->v[i].p, d->v[i].n, (uint64_t)i);
     /* A payment counts under its own method, not the order's. */
     if (ev->type == SS_EV_PAYMENT) {
         ss_str m = ev->u.payment.payment_method;
         d->v[SS_DIM_PAYMENT_METHOD] = m;
-        d->h[SS_DIM_PAYMENT_METHOD] = hash_bytes(m.p, m.n, SS_DIM_PAYMENT_METHOD);
+        d->h[SS_DIM_PAYMENT_METHOD] = en_hash_bytes(m.p, m.n, SS_DIM_PAYMENT_METHOD);
     }
 }
 
@@ -623,15 +418,15 @@ static int upsert_dims(ss_engine *e, const ss_event *ev, const event_dims *dims)
      * existing one is ignored there); products and places repeat, so a set of
      * recently written keys saves their upserts. */
     const ss_order *o = &ev->u.order;
-    uint64_t hp = hash_bytes(o->product_id.p, o->product_id.n, 13) ^
-                  hash_bytes(o->product_name.p, o->product_name.n, 17) ^
+    uint64_t hp = en_hash_bytes(o->product_id.p, o->product_id.n, 13) ^
+                  en_hash_bytes(o->product_name.p, o->product_name.n, 17) ^
                   (dims->h[SS_DIM_CATEGORY] * 19) ^ (uint64_t)o->unit_price * 0x9e3779b97f4a7c15ULL;
     uint64_t hplace = dims->h[SS_DIM_CITY] ^ (dims->h[SS_DIM_COUNTRY] * 3) ^
                       (dims->h[SS_DIM_CATEGORY] * 5) ^ (dims->h[SS_DIM_PAYMENT_METHOD] * 7);
     unsigned what = SS_DIMS_CUSTOMER;
-    if (seen_add(&e->seen_dims, hp))
+    if (en_seen_add(&e->seen_dims, hp))
         what |= SS_DIMS_PRODUCT;
-    if (seen_add(&e->seen_dims, hplace))
+    if (en_seen_add(&e->seen_dims, hplace))
         what |= SS_DIMS_PLACES;
     return e->hot->ops->put_order_dims(e->hot->st, ev, what);
 }
@@ -644,7 +439,7 @@ static int resolve(ss_engine *e, const ss_event *ev, ss_attrib *at, uint64_t dh[
         *at = (ss_attrib){o->city, o->country, o->category, o->payment_method};
         return SS_OK;
     }
-    if (attr_find(e, ev->order_id, at, dh)) {
+    if (en_attr_find(e->gens, ev->order_id, at, dh)) {
         *have_dh = 1;
         return SS_OK;
     }
@@ -719,7 +514,7 @@ static int flush_pending(ss_engine *e)
         event_dims dims;
         event_dims_of(ev, &b->at[i], b->item[i].have_dh ? b->item[i].dh : NULL, &dims);
         if (ev->type == SS_EV_ORDER) {
-            attr_add(e, ev->order_id, &ev->u.order, dims.h + 1);
+            en_attr_add(e->gens, ev->order_id, &ev->u.order, dims.h + 1);
             rc = upsert_dims(e, ev, &dims);
         }
         if (rc == SS_OK)
@@ -863,7 +658,7 @@ static int flush_shard(ss_engine *e, shard *sh)
             *pp = w->next;
             if (sh->last_window == w)
                 sh->last_window = NULL;
-            window_free(w);
+            en_window_free(w);
             e->nwindows--;
         } else {
             pp = &w->next;
