@@ -29,9 +29,9 @@ import time
 import pymongo
 import pytest
 
-from conftest import BIN, ENGINE_START, SANITIZER_MARKS, gen_args, run
+from conftest import BIN, SANITIZER_MARKS, run
 from harness import clean_env, ferretdb  # noqa: F401
-from test_mongo_store import assert_same, mongo_counters, process
+from test_mongo_store import assert_same, client_of, mongo_counters, process, reference_run
 
 SEED, COUNT = 29, 10_000
 
@@ -39,18 +39,12 @@ SEED, COUNT = 29, 10_000
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The input file and the SQLite store of an uninterrupted run of it."""
-    base = tmp_path_factory.mktemp("ferretdb-ref")
-    src = base / "events.jsonl"
-    run(*gen_args(SEED, COUNT, start=ENGINE_START), "--out", src)
-    run("process", "--from", src, "--data", base / "data")
-    return src, base / "data"
+    return reference_run(tmp_path_factory.mktemp("ferretdb-ref"), SEED, COUNT)
 
 
 @pytest.fixture(scope="module")
 def client(ferretdb):  # noqa: F811
-    c = pymongo.MongoClient(ferretdb.uri, serverSelectionTimeoutMS=10000)
-    yield c
-    c.close()
+    yield from client_of(ferretdb)
 
 
 def test_killed_restarted_and_replayed_on_ferretdb(ferretdb, client, reference, tmp_path):  # noqa: F811

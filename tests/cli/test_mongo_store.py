@@ -125,21 +125,31 @@ def process(source, hot, *extra, timeout=600):
     return proc
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The input file and the SQLite store of an uninterrupted run of it."""
-    base = tmp_path_factory.mktemp("mongo-ref")
+def reference_run(base, seed, count):
+    """(input file, SQLite data dir): seed's count orders generated into base
+    and processed there without interruption."""
     src = base / "events.jsonl"
-    run(*gen_args(SEED, COUNT, start=ENGINE_START), "--out", src)
+    run(*gen_args(seed, count, start=ENGINE_START), "--out", src)
     run("process", "--from", src, "--data", base / "data")
     return src, base / "data"
 
 
-@pytest.fixture(scope="module")
-def client(mongo):  # noqa: F811
-    c = pymongo.MongoClient(mongo.uri, serverSelectionTimeoutMS=10000)
+def client_of(server):
+    """A pymongo client of a MongoServer, closed when the caller is done."""
+    c = pymongo.MongoClient(server.uri, serverSelectionTimeoutMS=10000)
     yield c
     c.close()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The input file and the SQLite store of an uninterrupted run of it."""
+    return reference_run(tmp_path_factory.mktemp("mongo-ref"), SEED, COUNT)
+
+
+@pytest.fixture(scope="module")
+def client(mongo):  # noqa: F811
+    yield from client_of(mongo)
 
 
 def test_same_as_sqlite_and_a_replay_changes_nothing(mongo, client, reference, tmp_path):  # noqa: F811
