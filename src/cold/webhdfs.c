@@ -154,6 +154,29 @@ static int webhdfs_put_open(void *st, const char *path, void **out)
     return SS_OK;
 }
 
+/* The DataNode ended the upload early (an answer or a broken connection):
+ * the writer's failure from now on. */
+static int upload_broke(webhdfs_writer *w)
+{
+    w->rc = upload_end(w);
+    if (!w->rc)
+        w->rc = SS_AGAIN;
+    return w->rc;
+}
+
+/* Starts the streamed upload with what buf holds: CREATE's first step, then
+ * a PUT sent by a thread of its own through a ring of ring bytes. */
+static int upload_begin(webhdfs_writer *w, size_t ring)
+{
+    if ((w->rc = create_step(w)) != SS_OK)
+        return w->rc;
+    w->created = 1;
+    w->up = ss_webhdfs_upload_start(w->fs, w->location, ring);
+    int rc = ss_webhdfs_upload_write(w->up, w->buf.data, w->buf.len);
+    w->buf.len = 0;
+    return rc ? upload_broke(w) : SS_OK;
+}
+
 /* A file that outgrows CHUNK streams: its body goes to the DataNode by a
  * thread of its own while the caller writes on, through a ring of RING
  * bytes. */
@@ -168,24 +191,9 @@ static int webhdfs_put_write(void *vw, const void *p, size_t n)
         ss_buf_put(&w->buf, p, n);
         return SS_OK;
     }
-    if (!w->up) {
-        if ((w->rc = create_step(w)) != SS_OK)
-            return w->rc;
-        w->created = 1;
-        w->up = ss_webhdfs_upload_start(w->fs, w->location, RING);
-        int rc = ss_webhdfs_upload_write(w->up, w->buf.data, w->buf.len);
-        w->buf.len = 0;
-        if (rc)
-            goto ended;
-    }
-    if (ss_webhdfs_upload_write(w->up, p, n) == SS_OK)
-        return SS_OK;
-ended:
-    /* The DataNode ended the upload early: an answer or a broken connection. */
-    w->rc = upload_end(w);
-    if (!w->rc)
-        w->rc = SS_AGAIN;
-    return w->rc;
+    if (!w->up && upload_begin(w, RING) != SS_OK)
+        return w->rc;
+    return ss_webhdfs_upload_write(w->up, p, n) == SS_OK ? SS_OK : upload_broke(w);
 }
 
 /* A file ends: its upload finishes in the background, a small one started
@@ -193,21 +201,8 @@ ended:
 static void webhdfs_put_end(void *vw)
 {
     webhdfs_writer *w = vw;
-    if (w->rc)
+    if (w->rc || (!w->up && upload_begin(w, w->buf.len ? w->buf.len : 1) != SS_OK))
         return;
-    if (!w->up) {
-        if ((w->rc = create_step(w)) != SS_OK)
-            return;
-        w->created = 1;
-        w->up = ss_webhdfs_upload_start(w->fs, w->location, w->buf.len ? w->buf.len : 1);
-        if (ss_webhdfs_upload_write(w->up, w->buf.data, w->buf.len) != SS_OK) {
-            w->rc = upload_end(w);
-            if (!w->rc)
-                w->rc = SS_AGAIN;
-            return;
-        }
-        w->buf.len = 0;
-    }
     ss_webhdfs_upload_close(w->up);
 }
 

@@ -106,7 +106,7 @@ void ss_webhdfs_setup(CURL *c, const webhdfs *fs, const char *url, int follow)
     }
 }
 
-/* Sends one request; data (n bytes) is the body of a PUT or POST. The reply
+/* Sends one request; data (n bytes) is the body of a PUT. The reply
  * keeps the status, the body and a redirect's Location: the one not followed,
  * or with follow the last one followed (empty when the NameNode answered
  * itself). Returns SS_OK when an HTTP answer came, SS_AGAIN when the server
@@ -127,13 +127,11 @@ int ss_webhdfs_send(webhdfs *fs, const char *method, const char *url, const void
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
-    if (!strcmp(method, "PUT") || !strcmp(method, "POST")) {
+    if (!strcmp(method, "PUT")) {
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, on_upload);
         curl_easy_setopt(c, CURLOPT_READDATA, &u);
         curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)n);
-        if (!strcmp(method, "POST"))
-            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "POST");
     } else if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     }

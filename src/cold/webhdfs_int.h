@@ -50,7 +50,7 @@ char *ss_webhdfs_op_url(const webhdfs *fs, const char *rel, const char *op, cons
  * redirects followed or not) on a reset handle. */
 void ss_webhdfs_setup(CURL *c, const webhdfs *fs, const char *url, int follow);
 /* Sends one request on the store's handle; data (n bytes) is the body of a
- * PUT or POST. The reply keeps the status, the body and a redirect's
+ * PUT. The reply keeps the status, the body and a redirect's
  * Location: the one not followed, or with follow the last one followed
  * (empty when the NameNode answered itself). SS_OK when an HTTP answer came,
  * SS_AGAIN when the server could not be reached (err says why). */
