@@ -80,13 +80,15 @@ void mg_pmap_clear(pmap *m)
     for (size_t i = 0; i < m->n; i++) {
         free(m->v[i].id);
         bson_destroy(m->v[i].doc);
+        if (m->v[i].next)
+            bson_destroy(m->v[i].next);
     }
     m->n = 0;
     if (m->slot)
         memset(m->slot, 0, m->nslot * sizeof *m->slot);
 }
 
-static void pmap_free(pmap *m)
+void mg_pmap_free(pmap *m)
 {
     mg_pmap_clear(m);
     free(m->v);
@@ -284,8 +286,9 @@ void mongo_close(void *vst)
     for (int i = 0; i < C_COUNT; i++) {
         if (h->c[i])
             mongoc_collection_destroy(h->c[i]);
-        pmap_free(&h->pend[i]);
+        mg_pmap_free(&h->pend[i]);
     }
+    mg_known_reset(h);
     for (size_t i = 0; i < h->npos; i++)
         free(h->pos[i].source);
     free(h->pos);

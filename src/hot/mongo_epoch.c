@@ -221,6 +221,8 @@ static int take_over(hot_mongo *h)
     if (rc == SS_OK)
         rc = undo_from(h, (h->committed + 1) << ROUND_BITS);
     if (rc == SS_OK)
+        rc = mg_known_probe(h);
+    if (rc == SS_OK)
         h->writing = 1;
     return rc;
 }
@@ -402,6 +404,32 @@ static int merge(enum coll c, const pent *p, const bson_t *prev, bson_t *out)
     return !prev || !same_fields(out, prev);
 }
 
+/* Reads the current documents of the pending rows that the cache of
+ * committed rows cannot tell (ask: their indexes) into cd. */
+static int read_current(hot_mongo *h, enum coll c, cur_docs *cd, const size_t *ask, size_t nask)
+{
+    int rc = SS_OK;
+    for (size_t at = 0; at < nask && rc == SS_OK; at += IN_CHUNK) {
+        size_t n = nask - at < IN_CHUNK ? nask - at : IN_CHUNK;
+        bson_t f = BSON_INITIALIZER, in, arr;
+        BSON_APPEND_DOCUMENT_BEGIN(&f, "_id", &in);
+        BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+        for (size_t k = 0; k < n; k++) {
+            char key[16];
+            const char *kp;
+            bson_uint32_to_string((uint32_t)k, &kp, key, sizeof key);
+            bson_iter_t it;
+            if (bson_iter_init_find(&it, cd->m->v[ask[at + k]].doc, "_id"))
+                bson_append_iter(&arr, kp, -1, &it);
+        }
+        bson_append_array_end(&in, &arr);
+        bson_append_document_end(&f, &in);
+        rc = mg_find_each(h, c, &f, NULL, on_current, NULL, cd, "reading rows to replace");
+        bson_destroy(&f);
+    }
+    return rc;
+}
+
 static int flush_replaced(hot_mongo *h, enum coll c)
 {
     pmap *m = &h->pend[c];
@@ -410,26 +438,21 @@ static int flush_replaced(hot_mongo *h, enum coll c)
     h->round++;
     int64_t tag = mg_tag_of(h), waited = 0;
     cur_docs cd = {m, ss_calloc(m->n, sizeof(bson_t *))};
+    /* Rows whose committed version the cache holds (or knows to be none)
+     * are not read. */
+    const bson_t **known = ss_calloc(m->n, sizeof *known);
+    uint8_t *is_known = ss_malloc(m->n);
+    size_t *ask = ss_malloc(m->n * sizeof *ask), nask = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        int k;
+        known[i] = mg_known_get(h, c, m->v[i].id, &k);
+        is_known[i] = (uint8_t)k;
+        if (!k)
+            ask[nask++] = i;
+    }
     int rc = SS_OK;
     for (;;) {
-        for (size_t at = 0; at < m->n && rc == SS_OK; at += IN_CHUNK) {
-            size_t n = m->n - at < IN_CHUNK ? m->n - at : IN_CHUNK;
-            bson_t f = BSON_INITIALIZER, in, arr;
-            BSON_APPEND_DOCUMENT_BEGIN(&f, "_id", &in);
-            BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-            for (size_t k = 0; k < n; k++) {
-                char key[16];
-                const char *kp;
-                bson_uint32_to_string((uint32_t)k, &kp, key, sizeof key);
-                bson_iter_t it;
-                if (bson_iter_init_find(&it, m->v[at + k].doc, "_id"))
-                    bson_append_iter(&arr, kp, -1, &it);
-            }
-            bson_append_array_end(&in, &arr);
-            bson_append_document_end(&f, &in);
-            rc = mg_find_each(h, c, &f, NULL, on_current, NULL, &cd, "reading rows to replace");
-            bson_destroy(&f);
-        }
+        rc = read_current(h, c, &cd, ask, nask);
         if (rc)
             break;
         /* New rows in one bulk of inserts; replacements in bulks of at most
@@ -438,19 +461,27 @@ static int flush_replaced(hot_mongo *h, enum coll c)
         size_t nins = 0, nb = 0;
         int retry = 0;
         for (size_t i = 0; i < m->n && rc == SS_OK && !retry; i++) {
-            bson_t *prev = committed_version(h, cd.cur[i]);
+            pent *p = &m->v[i];
+            bson_t *prev = is_known[i] ? (known[i] ? bson_copy(known[i]) : NULL)
+                                       : committed_version(h, cd.cur[i]);
+            int exists = is_known[i] ? known[i] != NULL : cd.cur[i] != NULL;
             bson_t out;
-            if (merge(c, &m->v[i], prev, &out)) {
+            if (p->next)
+                bson_destroy(p->next);
+            p->next = NULL;
+            if (merge(c, p, prev, &out)) {
                 BSON_APPEND_INT64(&out, "_e", tag);
+                p->next = bson_copy(&out); /* the row as the server will hold it, _u aside */
                 if (prev) {
                     bson_t pu = BSON_INITIALIZER;
                     bson_copy_to_excluding_noinit(prev, &pu, "_u", NULL);
                     BSON_APPEND_DOCUMENT(&out, "_u", &pu);
                     bson_destroy(&pu);
                 }
-                if (!cd.cur[i]) {
+                if (!exists) {
                     /* None on the server: an insert, which servers take
-                     * faster than an upsert (no lookup before the write). */
+                     * faster than an upsert (no lookup before the write).
+                     * A retry meets its own earlier insert as 11000. */
                     mongoc_bulk_operation_insert_with_opts(ins, &out, NULL, NULL);
                     nins++;
                 } else {
@@ -464,6 +495,10 @@ static int flush_replaced(hot_mongo *h, enum coll c)
                     bson_destroy(&opts);
                     nb++;
                 }
+            } else {
+                /* Unchanged: the committed version stays. */
+                p->next = bson_new();
+                bson_copy_to_excluding_noinit(prev, p->next, "_u", NULL);
             }
             bson_destroy(&out);
             if (prev)
@@ -487,6 +522,9 @@ static int flush_replaced(hot_mongo *h, enum coll c)
     }
     reset_current(&cd);
     free(cd.cur);
+    free(known);
+    free(is_known);
+    free(ask);
     return rc;
 }
 
@@ -605,6 +643,7 @@ int mongo_commit(void *vst)
              "commit document in %lld ms",
              h->where, (long long)h->epoch, replaced, (long long)(t1 - t0),
              (long long)(ss_mono_ms() - t1));
+    mg_known_commit(h);
     h->committed = h->epoch;
     h->epoch = 0;
     h->in_tx = 0;

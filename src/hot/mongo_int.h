@@ -56,8 +56,9 @@ enum { P_PLACE = 1 }; /* countries, cities: the profile's reference data was giv
 
 typedef struct pent {
     char *id;
-    bson_t *doc; /* the fields the epoch sets, _id first (a bson_t must not move) */
-    int64_t ts;  /* customers: the order's time */
+    bson_t *doc;  /* the fields the epoch sets, _id first (a bson_t must not move) */
+    bson_t *next; /* replaced collections: the row as the epoch commits it, once written */
+    int64_t ts;   /* customers: the order's time */
     unsigned flags;
 } pent;
 
@@ -100,6 +101,11 @@ typedef struct hot_mongo {
     size_t npos;
     int state_dirty;
     pmap pend[C_COUNT];
+    /* The rows of the replaced collections as this writer committed them
+     * (mongo_known.c): a row found here needs no read before its replace. */
+    pmap known[C_COUNT];
+    int complete[C_COUNT]; /* known holds every row of the collection */
+    size_t known_bytes;
 } hot_mongo;
 
 typedef int (*doc_cb)(void *ctx, const bson_t *doc);
@@ -129,6 +135,14 @@ int mg_run_bulk(hot_mongo *h, mongoc_bulk_operation_t *b, void (*dup)(void *, ui
                 const char *what, int64_t *waited, int *retry);
 mongoc_bulk_operation_t *mg_new_bulk(hot_mongo *h, enum coll c);
 int mg_insert_tagged(hot_mongo *h, enum coll c, const bson_t *doc, int *is_new, const char *what);
+
+/* ---- committed rows of the replaced collections (mongo_known.c) ---- */
+
+void mg_pmap_free(pmap *m);
+void mg_known_reset(hot_mongo *h);
+int mg_known_probe(hot_mongo *h);
+const bson_t *mg_known_get(const hot_mongo *h, enum coll c, const char *id, int *known);
+void mg_known_commit(hot_mongo *h);
 
 /* ---- the operations of ss_hot_mongo_ops, by file ---- */
 
