@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cold/cold.h"
+#include "common/fsspace.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
@@ -74,7 +75,16 @@ static int fsync_dir_of(const char *path)
 
 static int io_error(const char *what, const char *path)
 {
-    SS_ERROR("cold:localfs", "cannot %s '%s': %s", what, path, strerror(errno));
+    int err = errno;
+    if (ss_errno_is_full(err)) {
+        char space[96];
+        ss_fs_space(path, space, sizeof space);
+        SS_ERROR("cold:localfs", "cannot %s '%s': %s (%s on its filesystem)", what, path,
+                 strerror(err), space);
+    } else {
+        SS_ERROR("cold:localfs", "cannot %s '%s': %s", what, path, strerror(err));
+    }
+    errno = err;
     return errno == ENOSPC || errno == EROFS || errno == EACCES || errno == EDQUOT || errno == EIO
                ? SS_AGAIN
                : SS_EIO;

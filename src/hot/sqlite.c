@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/fsspace.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
@@ -96,9 +97,30 @@ const char *const sq_sql[S_COUNT] = {
 #define CKPT_FRAMES        2048
 #define WAL_RESTART_FRAMES 8192
 
+/* Whether the last error of db was a write that found no room. */
+static int db_full(sqlite3 *db)
+{
+    return sqlite3_errcode(db) == SQLITE_FULL ||
+           (sqlite3_errcode(db) == SQLITE_IOERR && ss_errno_is_full(sqlite3_system_errno(db)));
+}
+
+/* The message of a full disk: where, and how much room is left. */
+static void report_full(const char *what, const char *path)
+{
+    char space[96];
+    ss_fs_space(path, space, sizeof space);
+    SS_ERROR("hot:sqlite",
+             "%s on '%s': the disk is full (%s on its filesystem); nothing committed is lost: "
+             "free space there (or move the store), then start again",
+             what, path, space);
+}
+
 int sq_db_error(hot_sqlite *h, const char *what)
 {
-    SS_ERROR("hot:sqlite", "%s on '%s': %s", what, h->path, sqlite3_errmsg(h->db));
+    if (db_full(h->db))
+        report_full(what, h->path);
+    else
+        SS_ERROR("hot:sqlite", "%s on '%s': %s", what, h->path, sqlite3_errmsg(h->db));
     int ec = sqlite3_errcode(h->db);
     return ec == SQLITE_BUSY || ec == SQLITE_LOCKED ? SS_AGAIN : SS_EIO;
 }
@@ -127,7 +149,9 @@ static void *checkpoint_main(void *arg)
         /* PASSIVE never waits for the writer or readers: what a reader still
          * needs is copied by a later run. */
         int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && db_full(c->db))
+            report_full("checkpoint", sqlite3_db_filename(c->db, "main"));
+        else if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             SS_WARN("hot:sqlite", "checkpoint: %s", sqlite3_errmsg(c->db));
         pthread_mutex_lock(&c->mu);
         c->done = asked;
@@ -446,6 +470,9 @@ static int sqlite_rollback(void *vst)
 {
     hot_sqlite *h = vst;
     h->in_tx = 0;
+    /* A failed COMMIT (a full disk) may have ended the transaction already. */
+    if (sqlite3_get_autocommit(h->db))
+        return SS_OK;
     return sq_run(h, S_ROLLBACK);
 }
 
