@@ -194,7 +194,11 @@ static int part_open(run *r, const char *table, int64_t ts)
     } else {
         char day[SS_ISO_LEN + 1];
         iso(hour, day);
-        snprintf(pt->path, sizeof pt->path, "%s/dt=%.10s/hour=%.2s/part-%s.jsonl%s", table, day,
+        const char *dir = table;
+        for (int t = 0; t < SS_ARCHIVE_NTABLES; t++)
+            if (!strcmp(table, ss_archive_tables[t]))
+                dir = ss_archive_dirs[t];
+        snprintf(pt->path, sizeof pt->path, "%s/dt=%.10s/hour=%.2s/part-%s.jsonl%s", dir, day,
                  day + 11, r->id, gz);
     }
     pt->hour = hour;
@@ -392,7 +396,7 @@ static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cf
     if (rc || total == 0)
         return rc;
     /* The first estimate counts all data; later ones use what a moved event
-     * actually freed (dimensions and KPIs stay hot). */
+     * actually freed (dimensions stay hot). */
     int64_t per_event = freed_per_event > 0 ? freed_per_event : size / total + 1;
     int64_t n = (size - cfg->max_bytes) / per_event + 1;
     rc = hot->ops->nth_oldest(hot->st, n < total ? n : total - 1, &nth, &total);
@@ -446,7 +450,10 @@ static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cf
         }
         json_object_set_new(tab, "files", r.files);
         json_object_set_new(tabs, ss_archive_tables[t], tab);
-        res->records += r.t_records;
+        if (t < SS_ARCHIVE_NFACTS)
+            res->records += r.t_records;
+        else
+            res->kpi_rows += r.t_records;
         size_t i;
         json_t *f;
         json_array_foreach(r.files, i, f) res->bytes +=
@@ -511,9 +518,9 @@ static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cf
     snprintf(res->archive_id, sizeof res->archive_id, "%s", id);
     res->cutoff = cutoff;
     SS_INFO("archive",
-            "archive %s: %lld events before %s, %.1f MB to the cold store; hot store "
-            "%.1f MB -> %.1f MB",
-            id, (long long)res->records, cut, (double)res->bytes / 1e6,
+            "archive %s: %lld events and %lld KPI rows before %s, %.1f MB to the cold store; "
+            "hot store %.1f MB -> %.1f MB",
+            id, (long long)res->records, (long long)res->kpi_rows, cut, (double)res->bytes / 1e6,
             (double)res->hot_bytes_before / 1e6, (double)res->hot_bytes_after / 1e6);
     return SS_OK;
 }
@@ -572,7 +579,7 @@ static int run_once_locked(ss_hot *hot, ss_cold *cold, const ss_archiver_config 
                            ss_archive_result *res)
 {
     int rc = ss_archiver_recover(hot, cold);
-    /* Dimensions and KPIs stay hot, so one estimate can fall short: repeat
+    /* Dimensions stay hot, so one estimate can fall short: repeat
      * while the store is over its threshold and a step still moves events. */
     int64_t freed_per_event = 0;
     for (int step = 0; rc == SS_OK && step < 64; step++) {
@@ -585,6 +592,7 @@ static int run_once_locked(ss_hot *hot, ss_cold *cold, const ss_archiver_config 
         } else {
             snprintf(res->archive_id, sizeof res->archive_id, "%s", r.archive_id);
             res->records += r.records;
+            res->kpi_rows += r.kpi_rows;
             res->bytes += r.bytes;
             res->cutoff = r.cutoff;
             res->hot_bytes_after = r.hot_bytes_after;

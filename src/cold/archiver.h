@@ -31,7 +31,8 @@ typedef struct ss_archiver_config {
 typedef struct ss_archive_result {
     char archive_id[48]; /* empty when nothing was archived */
     int64_t hot_bytes_before, hot_bytes_after;
-    int64_t records, bytes; /* moved */
+    int64_t records, bytes; /* moved: events, and the bytes of every part file */
+    int64_t kpi_rows;       /* moved: minute KPI rows */
     int64_t cutoff;
 } ss_archive_result;
 
@@ -50,8 +51,9 @@ int ss_archiver_run_once(ss_hot *hot, ss_cold *cold, const ss_archiver_config *c
  * person to out. Returns SS_OK when all is well, SS_ECORRUPT otherwise. */
 int ss_archiver_verify(ss_hot *hot, ss_cold *cold, ss_buf *out);
 
-/* What a manifest holds, over its three tables: records, bytes of the part
- * files, and the event time range (empty strings when it holds no event). */
+/* What a manifest holds: the events of its fact tables, the bytes of every
+ * part file (the KPI rows' too), and the event time range (empty strings
+ * when it holds no event). */
 typedef struct ss_archive_summary {
     int64_t records, bytes;
     char from[32], to[32];

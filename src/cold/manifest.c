@@ -14,7 +14,10 @@
 #include "common/buf.h"
 #include "common/status.h"
 
-const char *const ss_archive_tables[SS_ARCHIVE_NTABLES] = {"orders", "payments", "cancellations"};
+const char *const ss_archive_tables[SS_ARCHIVE_NTABLES] = {"orders", "payments", "cancellations",
+                                                           "kpi_minute"};
+const char *const ss_archive_dirs[SS_ARCHIVE_NTABLES] = {"orders", "payments", "cancellations",
+                                                         "kpi"};
 
 /* ---- checking files against a manifest ---- */
 
@@ -253,13 +256,15 @@ void ss_archive_summarize(const char *manifest, ss_archive_summary *sum)
     json_t *tabs = json_object_get(m, "tables");
     for (int t = 0; t < SS_ARCHIVE_NTABLES; t++) {
         json_t *tab = json_object_get(tabs, ss_archive_tables[t]);
-        sum->records += json_integer_value(json_object_get(tab, "records"));
-        const char *a = json_string_value(json_object_get(tab, "min_ts"));
-        const char *b = json_string_value(json_object_get(tab, "max_ts"));
-        if (a && (!sum->from[0] || strcmp(a, sum->from) < 0))
-            snprintf(sum->from, sizeof sum->from, "%s", a);
-        if (b && (!sum->to[0] || strcmp(b, sum->to) > 0))
-            snprintf(sum->to, sizeof sum->to, "%s", b);
+        if (t < SS_ARCHIVE_NFACTS) { /* events and their times; KPI rows count in bytes */
+            sum->records += json_integer_value(json_object_get(tab, "records"));
+            const char *a = json_string_value(json_object_get(tab, "min_ts"));
+            const char *b = json_string_value(json_object_get(tab, "max_ts"));
+            if (a && (!sum->from[0] || strcmp(a, sum->from) < 0))
+                snprintf(sum->from, sizeof sum->from, "%s", a);
+            if (b && (!sum->to[0] || strcmp(b, sum->to) > 0))
+                snprintf(sum->to, sizeof sum->to, "%s", b);
+        }
         size_t i;
         json_t *f;
         json_array_foreach(json_object_get(tab, "files"), i, f)

@@ -9,9 +9,14 @@
 #include "cold/cold.h"
 #include "common/buf.h"
 
-/* The fact tables an archive holds, in the order of its manifest. */
-#define SS_ARCHIVE_NTABLES 3
+/* The tables an archive holds, in the order of its manifest: the fact
+ * tables (the first SS_ARCHIVE_NFACTS, whose rows are events), then the
+ * minute KPIs of the archived minutes; and the folder of each in the cold
+ * layout (docs/lifecycle.md). */
+#define SS_ARCHIVE_NFACTS  3
+#define SS_ARCHIVE_NTABLES 4
 extern const char *const ss_archive_tables[SS_ARCHIVE_NTABLES];
+extern const char *const ss_archive_dirs[SS_ARCHIVE_NTABLES];
 
 /* Checks the files of archive id against its manifest m (presence, bytes,
  * CRC-32, records; the keys file too): appends each problem to out (when not

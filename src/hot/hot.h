@@ -138,10 +138,12 @@ typedef struct ss_hot_ops {
 
     /* Bytes of data held (see docs/lifecycle.md for what is counted). */
     int (*data_size)(void *st, int64_t *bytes);
-    /* Streams events with ts in [from, to) of a fact table, oldest first. */
+    /* Streams the rows with a time in [from, to) of a table the archiver
+     * moves (ss_archive_tables: a fact table by ts, or kpi_minute by
+     * minute_start), oldest first. */
     int (*scan_range)(void *st, const char *table, int64_t from, int64_t to, ss_scan_cb cb,
                       void *ctx);
-    /* Deletes events with ts in [from, to) of a fact table; *deleted = rows. */
+    /* Deletes the rows with a time in [from, to) of such a table; *deleted = rows. */
     int (*delete_range)(void *st, const char *table, int64_t from, int64_t to, int64_t *deleted);
 
     /* ---- the archive lifecycle (docs/lifecycle.md) ---- */
@@ -155,8 +157,9 @@ typedef struct ss_hot_ops {
                         int (*order)(void *ctx, ss_str order_id, const ss_attrib *at), void *ctx);
     /* Records an archive run as `writing` (committed at once). */
     int (*archive_begin)(void *st, const char *id, int64_t cutoff, const char *created_at);
-    /* In one transaction: deletes every fact with ts < cutoff and marks the
-     * archive committed with its manifest. */
+    /* In one transaction: deletes every fact with ts < cutoff and every KPI
+     * row of a minute before cutoff, and marks the archive committed with its
+     * manifest. */
     int (*archive_commit)(void *st, const char *id, int64_t cutoff, const char *manifest);
     /* Drops the record of an archive that was rolled back. */
     int (*archive_forget)(void *st, const char *id);

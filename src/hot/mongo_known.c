@@ -5,11 +5,12 @@
  * committed one, and keeps the committed one in _u for the undo; without
  * this cache it must read every such row first ($in on _id). The store has
  * one writer at a time (take_over fences the others), and only the writer
- * changes these collections (the archiver deletes facts alone), so the
- * version a writer committed stays the committed version until its next
- * commit: a row found here is not read again. A collection that was empty
- * when the writer took the store over is complete here: a row missing from
- * the cache is missing from the server too, and is inserted unread.
+ * changes these collections, so the version a writer committed stays the
+ * committed version until its next commit: a row found here is not read
+ * again. (The archiver deletes the KPI rows of archived minutes; those are
+ * final, never written again, and a delete leaves a missing row missing.) A collection that was
+ * empty when the writer took the store over is complete here: a row missing from the cache is
+ * missing from the server too, and is inserted unread.
  *
  * The cache keeps KNOWN_MAX_BYTES at most: a collection whose rows would
  * pass it is emptied and no longer complete, so its rows are read again

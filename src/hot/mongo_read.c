@@ -138,23 +138,38 @@ int mongo_data_size(void *vst, int64_t *bytes)
     return ok ? SS_OK : SS_EIO;
 }
 
-static int fact_coll(const char *table)
+/* The tables the archiver moves: the collection, the field of the rows'
+ * time, and the name _id is written under (NULL: left out). */
+typedef struct moved_coll {
+    enum coll c;
+    const char *time, *id_as;
+} moved_coll;
+
+static const moved_coll *moved_of(const char *table)
 {
-    for (int c = C_ORDERS; c <= C_CANCELLATIONS; c++)
-        if (!strcmp(table, mg_coll_name[c]))
-            return c;
-    return -1;
+    static const moved_coll moved[] = {
+        {C_ORDERS, "ts", "event_id"},
+        {C_PAYMENTS, "ts", "event_id"},
+        {C_CANCELLATIONS, "ts", "event_id"},
+        {C_KPI, "minute_start", NULL},
+    };
+    for (size_t i = 0; i < sizeof moved / sizeof moved[0]; i++)
+        if (!strcmp(table, moved[i].c == C_KPI ? "kpi_minute" : mg_coll_name[moved[i].c]))
+            return &moved[i];
+    return NULL;
 }
 
 typedef struct scan_ctx {
     const char *table;
+    const moved_coll *m;
     ss_scan_cb cb;
     void *ctx;
     ss_buf line;
 } scan_ctx;
 
-/* A fact document as its cold line: fields in the stored order (that of
- * SQLite's columns), _id as event_id, dates as ISO text, _e left out. */
+/* A document as its cold line: fields in the stored order (that of
+ * SQLite's columns), _id as event_id for facts, dates as ISO text, _e and _u
+ * left out. */
 static int on_scan(void *vctx, const bson_t *doc)
 {
     scan_ctx *s = vctx;
@@ -167,8 +182,10 @@ static int on_scan(void *vctx, const bson_t *doc)
         const char *key = bson_iter_key(&it);
         if (!strcmp(key, "_e") || !strcmp(key, "_u"))
             continue;
+        if (!strcmp(key, "_id") && !s->m->id_as)
+            continue;
         if (!strcmp(key, "_id"))
-            key = "event_id";
+            key = s->m->id_as;
         switch (bson_iter_type(&it)) {
         case BSON_TYPE_UTF8: {
             uint32_t n;
@@ -179,7 +196,7 @@ static int on_scan(void *vctx, const bson_t *doc)
         case BSON_TYPE_DATE_TIME: {
             char iso[SS_ISO_LEN];
             int64_t ms = bson_iter_date_time(&it);
-            if (!strcmp(key, "ts"))
+            if (!strcmp(key, s->m->time))
                 ts = ms;
             ss_time_format_iso(ms, iso);
             ss_hot_line_text(&s->line, key, iso, SS_ISO_LEN);
@@ -197,14 +214,14 @@ static int on_scan(void *vctx, const bson_t *doc)
     return s->cb(s->ctx, s->table, ts, s->line.data, s->line.len);
 }
 
-static void range_find(bson_t *f, bson_t *opts, int64_t from, int64_t to)
+static void range_find(bson_t *f, bson_t *opts, const char *time, int64_t from, int64_t to)
 {
     bson_t sort;
     bson_init(f);
     bson_init(opts);
-    append_range(f, "ts", from, to < 253402300800000LL ? to : 253402300800000LL);
+    append_range(f, time, from, to < 253402300800000LL ? to : 253402300800000LL);
     BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, "ts", 1);
+    BSON_APPEND_INT32(&sort, time, 1);
     BSON_APPEND_INT32(&sort, "_id", 1);
     bson_append_document_end(opts, &sort);
 }
@@ -213,16 +230,16 @@ int mongo_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss_
                      void *ctx)
 {
     hot_mongo *h = vst;
-    int c = fact_coll(table);
-    if (c < 0)
+    const moved_coll *m = moved_of(table);
+    if (!m)
         return SS_EINVAL;
     bson_t f, opts;
-    range_find(&f, &opts, from, to);
-    scan_ctx s = {table, cb, ctx, {0}};
+    range_find(&f, &opts, m->time, from, to);
+    scan_ctx s = {table, m, cb, ctx, {0}};
     ss_buf_init(&s.line, 1024);
     /* No retry: the callback's consumer (an archive writer) cannot take rows
      * twice; the archiver rolls the run back and tries again later. */
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(h->c[c], &f, &opts, NULL);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(h->c[m->c], &f, &opts, NULL);
     const bson_t *doc;
     int rc = SS_OK;
     while (rc == SS_OK && mongoc_cursor_next(cur, &doc))
@@ -260,13 +277,13 @@ static int delete_where(hot_mongo *h, enum coll c, const bson_t *f, int64_t *del
 int mongo_delete_range(void *vst, const char *table, int64_t from, int64_t to, int64_t *deleted)
 {
     hot_mongo *h = vst;
-    int c = fact_coll(table);
+    const moved_coll *m = moved_of(table);
     *deleted = 0;
-    if (c < 0)
+    if (!m)
         return SS_EINVAL;
     bson_t f = BSON_INITIALIZER;
-    append_range(&f, "ts", from, to < 253402300800000LL ? to : 253402300800000LL);
-    int rc = delete_where(h, (enum coll)c, &f, deleted);
+    append_range(&f, m->time, from, to < 253402300800000LL ? to : 253402300800000LL);
+    int rc = delete_where(h, m->c, &f, deleted);
     bson_destroy(&f);
     return rc;
 }
@@ -410,22 +427,28 @@ int mongo_archive_begin(void *vst, const char *id, int64_t cutoff, const char *c
     return rc;
 }
 
+/* Deletes what the archives up to cutoff moved: the facts before it, and
+ * the KPI rows of the minutes before it. */
 static int delete_before(hot_mongo *h, int64_t cutoff)
 {
     int rc = SS_OK;
-    bson_t f = BSON_INITIALIZER, cond;
-    BSON_APPEND_DOCUMENT_BEGIN(&f, "ts", &cond);
-    mg_append_ms(&cond, "$lt", cutoff);
-    bson_append_document_end(&f, &cond);
-    for (int c = C_ORDERS; c <= C_CANCELLATIONS && rc == SS_OK; c++)
+    for (int c = C_ORDERS; c <= C_KPI && rc == SS_OK; c++) {
+        if (c > C_CANCELLATIONS && c != C_KPI)
+            continue;
+        bson_t f = BSON_INITIALIZER, cond;
+        BSON_APPEND_DOCUMENT_BEGIN(&f, c == C_KPI ? "minute_start" : "ts", &cond);
+        mg_append_ms(&cond, "$lt", cutoff);
+        bson_append_document_end(&f, &cond);
         rc = delete_where(h, (enum coll)c, &f, NULL);
-    bson_destroy(&f);
+        bson_destroy(&f);
+    }
     return rc;
 }
 
 /* Without a transaction, the archive is marked committed first and its
- * facts deleted after: a crash between leaves facts that the cold store
- * holds too, which the next open of the store deletes (finish_archives). */
+ * facts and KPI rows deleted after: a crash between leaves rows that the
+ * cold store holds too, which the next open of the store deletes
+ * (finish_archives). */
 int mongo_archive_commit(void *vst, const char *id, int64_t cutoff, const char *manifest)
 {
     hot_mongo *h = vst;

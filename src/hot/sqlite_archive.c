@@ -32,27 +32,31 @@ int sqlite_data_size(void *vst, int64_t *bytes)
     return rc == SQLITE_ROW ? SS_OK : sq_db_error(h, "measuring the store");
 }
 
-static const char *data_table(const char *table)
-{
-    if (!strcmp(table, "orders"))
-        return "orders_data";
-    if (!strcmp(table, "payments"))
-        return "payments_data";
-    if (!strcmp(table, "cancellations"))
-        return "cancellations_data";
-    return NULL;
-}
+/* The tables the archiver moves: the name it uses, the table that holds the
+ * rows and the column of their time. */
+static const struct {
+    const char *name, *data, *time;
+} moved[] = {
+    {"orders", "orders_data", "ts"},
+    {"payments", "payments_data", "ts"},
+    {"cancellations", "cancellations_data", "ts"},
+    {"kpi_minute", "kpi_minute_data", "minute_start"},
+};
 
-/* Prepares "<head> FROM <table> WHERE ts in [from, to)<tail>" over a fact
- * table; a and b hold the bound times. */
-static int prepare_range(hot_sqlite *h, const char *head, const char *tail, const char *table,
+/* Prepares "<head> FROM <table> WHERE <time> in [from, to)[ ORDER BY <time>]"
+ * over a table the archiver moves; a and b hold the bound times. */
+static int prepare_range(hot_sqlite *h, const char *head, int ordered, const char *table,
                          int64_t from, int64_t to, char *a, char *b, sqlite3_stmt **st)
 {
-    const char *t = data_table(table);
-    if (!t)
+    size_t i = 0;
+    while (i < sizeof moved / sizeof moved[0] && strcmp(moved[i].name, table) != 0)
+        i++;
+    if (i == sizeof moved / sizeof moved[0])
         return SS_EINVAL;
-    char q[160];
-    snprintf(q, sizeof q, "%s FROM %s WHERE ts >= ?1 AND ts < ?2%s", head, t, tail);
+    const char *tc = moved[i].time;
+    char q[200];
+    snprintf(q, sizeof q, "%s FROM %s WHERE %s >= ?1 AND %s < ?2%s%s", head, moved[i].data, tc, tc,
+             ordered ? " ORDER BY " : "", ordered ? tc : "");
     if (sqlite3_prepare_v2(h->db, q, -1, st, NULL) != SQLITE_OK)
         return sq_db_error(h, "preparing a range statement");
     bind_time(*st, 1, from, a);
@@ -101,12 +105,13 @@ int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss
     hot_sqlite *h = vst;
     char a[SS_ISO_LEN], b[SS_ISO_LEN];
     sqlite3_stmt *st;
-    int rc = prepare_range(h, "SELECT *", " ORDER BY ts", table, from, to, a, b, &st);
+    int rc = prepare_range(h, "SELECT *", 1, table, from, to, a, b, &st);
     if (rc)
         return rc;
     int ts_col = -1;
     for (int i = 0; i < sqlite3_column_count(st); i++)
-        if (!strcmp(sqlite3_column_name(st, i), "ts"))
+        if (!strcmp(sqlite3_column_name(st, i), "ts") ||
+            !strcmp(sqlite3_column_name(st, i), "minute_start"))
             ts_col = i;
     rc = emit_rows(h, st, table, ts_col, cb, ctx);
     sqlite3_finalize(st);
@@ -159,7 +164,7 @@ int sqlite_delete_range(void *vst, const char *table, int64_t from, int64_t to, 
     hot_sqlite *h = vst;
     char a[SS_ISO_LEN], b[SS_ISO_LEN];
     sqlite3_stmt *st;
-    int rc = prepare_range(h, "DELETE", "", table, from, to, a, b, &st);
+    int rc = prepare_range(h, "DELETE", 0, table, from, to, a, b, &st);
     if (rc)
         return rc;
     rc = sqlite3_step(st);
@@ -275,6 +280,7 @@ int sqlite_archive_commit(void *vst, const char *id, int64_t cutoff, const char 
     rc = exec_args(h, "DELETE FROM orders_data WHERE ts < ?1", del, NULL);
     rc = rc ? rc : exec_args(h, "DELETE FROM payments_data WHERE ts < ?1", del, NULL);
     rc = rc ? rc : exec_args(h, "DELETE FROM cancellations_data WHERE ts < ?1", del, NULL);
+    rc = rc ? rc : exec_args(h, "DELETE FROM kpi_minute_data WHERE minute_start < ?1", del, NULL);
     rc = rc ? rc
             : exec_args(h,
                         "UPDATE archives SET state = 'committed', manifest = ?1 WHERE "

@@ -40,17 +40,21 @@ typedef enum col_kind {
     COL_TEXT_OPT, /* a JSON string, or null or absent (NULL) */
     COL_INT,      /* a JSON integer */
     COL_MONEY,    /* a JSON number in currency units, exact to the cent */
+    COL_CENTS,    /* the same, as the integer cents of a column named <key>_cents */
 } col_kind;
 
 typedef struct col_spec {
-    const char *name; /* the column, and the key of the JSON lines */
+    const char *name; /* the column, and the key of the JSON lines (less _cents) */
     col_kind kind;
 } col_spec;
 
 typedef struct table_spec {
-    const char *name;
+    const char *name;     /* the SQL table's */
+    const char *manifest; /* the table's in the manifests */
+    const char *dir;      /* the folder of its files */
     const col_spec *cols;
     int ncols;
+    int ts_col; /* the column of the rows' time, by which files are pruned */
 } table_spec;
 
 /* The columns of the hot store's views (src/hot/schema.sql), in their order;
@@ -85,19 +89,38 @@ static const col_spec cancellation_cols[] = {
     {"country", COL_TEXT},  {"category", COL_TEXT}, {"payment_method", COL_TEXT},
 };
 
+/* The minute KPIs of archived minutes: the columns of kpi_minute_data. */
+static const col_spec kpi_cols[] = {
+    {"minute_start", COL_TEXT},
+    {"dimension", COL_TEXT},
+    {"dimension_value", COL_TEXT},
+    {"shard", COL_INT},
+    {"orders", COL_INT},
+    {"units", COL_INT},
+    {"gross_revenue_cents", COL_CENTS},
+    {"paid_revenue_cents", COL_CENTS},
+    {"payment_attempts", COL_INT},
+    {"failed_payments", COL_INT},
+    {"cancellations", COL_INT},
+    {"cancelled_revenue_cents", COL_CENTS},
+    {"final", COL_INT},
+};
+
 #define NCOLS(a) ((int)(sizeof a / sizeof a[0]))
 
 static const table_spec tables[] = {
-    {"orders", order_cols, NCOLS(order_cols)},
-    {"payments", payment_cols, NCOLS(payment_cols)},
-    {"cancellations", cancellation_cols, NCOLS(cancellation_cols)},
+    {"orders", "orders", "orders", order_cols, NCOLS(order_cols), 2},
+    {"payments", "payments", "payments", payment_cols, NCOLS(payment_cols), 2},
+    {"cancellations", "cancellations", "cancellations", cancellation_cols, NCOLS(cancellation_cols),
+     2},
+    {"kpi_minute_data", "kpi_minute", "kpi", kpi_cols, NCOLS(kpi_cols), 0},
 };
 
 #define MAX_COLS NCOLS(order_cols)
-#define TS_COL   2 /* ts is the third column of every table */
 #define NTABLES  ((int)(sizeof tables / sizeof tables[0]))
 
-const char *const ss_query_cold_tables[] = {"orders", "payments", "cancellations", NULL};
+const char *const ss_query_cold_tables[] = {"orders", "payments", "cancellations",
+                                            "kpi_minute_data", NULL};
 
 /* One file a committed manifest lists for the table. */
 typedef struct cold_file {
@@ -347,7 +370,7 @@ static int add_manifest(cold_vtab *vt, const char *id, const char *text, int len
                       from, json_is_object(tabs) ? "it names another archive" : "no \"tables\"");
         goto out;
     }
-    json_t *t = json_object_get(tabs, vt->t->name);
+    json_t *t = json_object_get(tabs, vt->t->manifest);
     if (!t)
         goto out; /* the run archived nothing of this table */
     json_t *files = json_object_get(t, "files");
@@ -355,7 +378,7 @@ static int add_manifest(cold_vtab *vt, const char *id, const char *text, int len
         rc = vt_error(vt,
                       "the manifest of archive '%s' (in %s) is damaged: %s has no \"files\" "
                       "list; " VERIFY_HINT,
-                      id, from, vt->t->name);
+                      id, from, vt->t->manifest);
         goto out;
     }
     size_t i;
@@ -366,12 +389,12 @@ static int add_manifest(cold_vtab *vt, const char *id, const char *text, int len
         const char *lo = json_string_value(json_object_get(f, "min_ts"));
         const char *hi = json_string_value(json_object_get(f, "max_ts"));
         int64_t records = opt_count(f, "records"), bytes = opt_count(f, "bytes");
-        if (!p || !lo || !hi || records < -1 || bytes < -1 || !valid_path(p, vt->t->name)) {
+        if (!p || !lo || !hi || records < -1 || bytes < -1 || !valid_path(p, vt->t->dir)) {
             rc = vt_error(vt,
                           "the manifest of archive '%s' (in %s) is damaged: file %lld of %s "
                           "needs a path under '%s/' ending in .jsonl or .jsonl.gz, min_ts and "
                           "max_ts; " VERIFY_HINT,
-                          id, from, (long long)i + 1, vt->t->name, vt->t->name);
+                          id, from, (long long)i + 1, vt->t->manifest, vt->t->dir);
             goto out;
         }
         if (fl->n == fl->cap) {
@@ -492,16 +515,17 @@ static int cold_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
         if (!strcmp(argv[3], tables[i].name))
             t = &tables[i];
     if (!t) {
-        *errp = sqlite3_mprintf("ss_cold takes one table: orders, payments or cancellations");
+        *errp = sqlite3_mprintf(
+            "ss_cold takes one table: orders, payments, cancellations or kpi_minute_data");
         return SQLITE_ERROR;
     }
     ss_buf_init(&sql, 512);
     ss_buf_lit(&sql, "CREATE TABLE x(");
     for (int i = 0; i < t->ncols; i++)
         ss_buf_printf(&sql, "%s%s %s", i ? ", " : "", t->cols[i].name,
-                      t->cols[i].kind == COL_INT     ? "INTEGER"
-                      : t->cols[i].kind == COL_MONEY ? "REAL"
-                                                     : "TEXT");
+                      t->cols[i].kind == COL_INT || t->cols[i].kind == COL_CENTS ? "INTEGER"
+                      : t->cols[i].kind == COL_MONEY                             ? "REAL"
+                                                                                 : "TEXT");
     ss_buf_putc(&sql, ')');
     rc = sqlite3_declare_vtab(db, ss_buf_cstr(&sql));
     ss_buf_free(&sql);
@@ -535,10 +559,10 @@ static int cold_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
 {
     char ops[MAX_TS_CONS + 1];
     int n = 0, lower = 0, upper = 0, eq = 0;
-    (void)vtab;
+    const cold_vtab *vt = (const cold_vtab *)vtab;
     for (int i = 0; i < info->nConstraint && n < MAX_TS_CONS; i++) {
         const struct sqlite3_index_constraint *k = &info->aConstraint[i];
-        if (!k->usable || k->iColumn != TS_COL)
+        if (!k->usable || k->iColumn != vt->t->ts_col)
             continue;
         char op;
         switch (k->op) {
@@ -631,7 +655,9 @@ static int cold_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out)
     ss_buf_init(&c->line, 1024);
     ss_buf_init(&c->scratch, 1024);
     for (int i = 0; i < vt->t->ncols; i++)
-        c->names[i] = (ss_str){vt->t->cols[i].name, (uint32_t)strlen(vt->t->cols[i].name)};
+        c->names[i] =
+            (ss_str){vt->t->cols[i].name, (uint32_t)(strlen(vt->t->cols[i].name) -
+                                                     (vt->t->cols[i].kind == COL_CENTS ? 6 : 0))};
     c->eof = 1;
     *out = &c->base;
     return SQLITE_OK;
@@ -968,12 +994,12 @@ static int parse_row(cold_cursor *c)
             return file_damaged(c, "line %lld: \"%s\" is %s", (long long)c->line_no, col->name,
                                 ty == SS_CV_ABSENT       ? "missing"
                                 : col->kind == COL_INT   ? "not an integer"
-                                : col->kind == COL_MONEY ? "not a number"
+                                : col->kind >= COL_MONEY ? "not a number"
                                                          : "not a string");
     }
     /* Pruning trusts the manifest's range; a row outside it would be
      * missed by some queries and not others. */
-    ss_str ts = c->vals[TS_COL].s;
+    ss_str ts = c->vals[vt->t->ts_col].s;
     const cold_file *f = c->cur;
     if (tcmp(ts.p, ts.n, f->min_ts, strlen(f->min_ts)) < 0 ||
         tcmp(ts.p, ts.n, f->max_ts, strlen(f->max_ts)) > 0)
@@ -1052,7 +1078,7 @@ static int advance(cold_cursor *c)
         rc = parse_row(c);
         if (rc)
             return rc;
-        ss_str ts = c->vals[TS_COL].s;
+        ss_str ts = c->vals[((cold_vtab *)c->base.pVtab)->t->ts_col].s;
         if (!range_overlaps(c, ts.p, ts.n, ts.p, ts.n))
             continue;
         c->rowid++;
@@ -1107,6 +1133,9 @@ static int cold_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
         break;
     case COL_MONEY:
         sqlite3_result_double(ctx, c->money[i]);
+        break;
+    case COL_CENTS:
+        sqlite3_result_int64(ctx, (sqlite3_int64)llround(c->money[i] * 100.0));
         break;
     default:
         if (v->type != SS_CV_STRING)

@@ -43,6 +43,7 @@ static const struct {
     {"1h", SS_MS_PER_HOUR},
     {"24h", SS_MS_PER_DAY},
     {"7d", 7 * SS_MS_PER_DAY},
+    {"30d", 30 * SS_MS_PER_DAY},
 };
 #define NRANGES (sizeof ranges / sizeof ranges[0])
 
@@ -176,7 +177,7 @@ static int parse_range(const ss_web_req *req, ss_query *q, time_range *r, ss_web
         return SS_OK;
     }
     ss_web_error(resp, 400,
-                 "range: '%s' is not a known range; use 15m, 1h, 24h or 7d, or give from= and "
+                 "range: '%s' is not a known range; use 15m, 1h, 24h, 7d or 30d, or give from= and "
                  "to=",
                  range);
     return SS_EINVAL;

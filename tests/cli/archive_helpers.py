@@ -70,6 +70,14 @@ PART_RE = re.compile(r"(orders|payments|cancellations)/dt=([0-9]{4}-[0-9]{2}-[0-
 ID_RE = re.compile(r"[0-9]{8}T[0-9]{9}Z-[0-9a-f]{8}")
 EVENT_ID_RE = re.compile(rb'"event_id":"([^"]+)"')
 DIM_RE = re.compile(r"dims/([a-z_]+)/part-([0-9]{8}T[0-9]{9}Z-[0-9a-f]{8})\.jsonl(\.gz)?")
+KPI_RE = re.compile(r"kpi/dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/hour=([0-9]{2})/"
+                    r"part-([0-9]{8}T[0-9]{9}Z-[0-9a-f]{8})\.jsonl(\.gz)?")
+# The minute KPI rows an archive moves (docs/lifecycle.md): kpi_minute_data's
+# columns, money (the *_cents columns) as two-decimal text without _cents.
+KPI_COLUMNS = ("minute_start", "dimension", "dimension_value", "shard", "orders", "units",
+               "gross_revenue", "paid_revenue", "payment_attempts", "failed_payments",
+               "cancellations", "cancelled_revenue", "final")
+KPI_MONEY = ("gross_revenue", "paid_revenue", "cancelled_revenue")
 
 
 # ---- the hot store ----
@@ -147,15 +155,38 @@ def engine_watermark(data):
     return row[0] if row else None
 
 
-def stored_kpis(data):
-    """kpi_minute_data summed over shards: (minute, dimension, value) -> 8 integers."""
+def cold_kpi_rows(data, cold=None):
+    """The KPI rows of the committed archives, as kpi_minute_data tuples
+    (money in integer cents), read from the files their manifests list."""
+    cold = Path(cold) if cold else Path(data) / "cold"
+    for _, m in committed(data):
+        for f in m["tables"].get("kpi_minute", {}).get("files", []):
+            lines, _ = read_part(cold, f["path"])
+            for line in lines:
+                o = json.loads(line, parse_float=str)
+                yield tuple(int(o[c].replace(".", "")) if c in KPI_MONEY else o[c]
+                            for c in KPI_COLUMNS)
+
+
+def all_kpi_rows(data, cold=None):
+    """kpi_minute_data over hot and cold, sorted; no row is in both."""
     with connect(data) as db:
-        rows = db.execute(
-            "SELECT minute_start, dimension, dimension_value, sum(orders), sum(units),"
-            " sum(gross_revenue_cents), sum(paid_revenue_cents), sum(payment_attempts),"
-            " sum(failed_payments), sum(cancellations), sum(cancelled_revenue_cents)"
-            " FROM kpi_minute_data GROUP BY minute_start, dimension, dimension_value").fetchall()
-    return {r[:3]: tuple(r[3:]) for r in rows}
+        hot = db.execute("SELECT * FROM kpi_minute_data").fetchall()
+    cold_rows = list(cold_kpi_rows(data, cold))
+    both = {r[:4] for r in hot} & {r[:4] for r in cold_rows}
+    assert not both, f"{len(both)} KPI rows both hot and cold, e.g. {sorted(both)[:3]}"
+    return sorted(hot + cold_rows)
+
+
+def stored_kpis(data, cold=None):
+    """kpi_minute_data over hot and cold, summed over shards: (minute,
+    dimension, value) -> 8 integers."""
+    acc = {}
+    for r in all_kpi_rows(data, cold):
+        k = r[:3]
+        v = r[4:12]
+        acc[k] = tuple(a + b for a, b in zip(acc[k], v)) if k in acc else tuple(v)
+    return acc
 
 
 # ---- generated input ----
@@ -311,7 +342,7 @@ class ColdScan:
         assert m["cutoff"] == cutoff
         assert m["source"] == f"sqlite:{(self.data / 'hot.db').resolve()}"
         assert ts_ms(cutoff) % MS_PER_MINUTE == 0, f"cutoff {cutoff} is not a whole minute"
-        assert set(m["tables"]) == set(TABLES)
+        assert set(m["tables"]) == set(TABLES) | {"kpi_minute"}
         refs = {t: set() for t in DIMS}
 
         def reference(table, row):
@@ -347,6 +378,38 @@ class ColdScan:
                 hours.add((pm.group(2), pm.group(3)))
                 self.check_file(table, rel, f, cutoff, (pm.group(2), pm.group(3)), callbacks)
         self.check_dims(archive_id, m, refs)
+        self.check_kpis(archive_id, cutoff, m["tables"]["kpi_minute"])
+
+    def check_kpis(self, archive_id, cutoff, tab):
+        """The archive's minute KPI rows: a file per hour under kpi/, each
+        checked against its manifest entry; every row final, of a minute
+        before the cutoff, in minute order."""
+        files = tab["files"]
+        assert tab["records"] == sum(f["records"] for f in files)
+        hours = set()
+        for f in files:
+            rel = f["path"]
+            km = KPI_RE.fullmatch(rel)
+            assert km and km.group(3) == archive_id, rel
+            assert (km.group(1), km.group(2)) not in hours, f"{archive_id}: two KPI files an hour"
+            hours.add((km.group(1), km.group(2)))
+            lines, raw = read_part(self.cold, rel)
+            assert len(raw) == f["bytes"] and f"{zlib.crc32(raw):08x}" == f["crc32"], \
+                f"{rel} differs from its manifest entry"
+            assert len(lines) == f["records"] > 0, rel
+            self.files.add(rel)
+            prev = None
+            for obj in parse_chunks(rel, lines):
+                assert tuple(obj) == KPI_COLUMNS, f"{rel}: columns {list(obj)}"
+                t = obj["minute_start"]
+                assert t.startswith(f"{km.group(1)}T{km.group(2)}:") and t.endswith(":00.000Z"), \
+                    f"{rel}: minute {t} outside its dt/hour"
+                assert t < cutoff and f["min_ts"] <= t <= f["max_ts"], f"{rel}: minute {t}"
+                assert prev is None or prev <= t, f"{rel}: not in minute order at {t}"
+                assert obj["final"] == 1, f"{rel}: a KPI row that is not final: {obj}"
+                for c in KPI_MONEY:
+                    assert MONEY_RE.fullmatch(obj[c]), f"{rel}: {c} {obj[c]!r}"
+                prev = t
 
     def check_dims(self, archive_id, m, refs):
         """The archive's dimension snapshots: one file per table with rows,

@@ -63,7 +63,7 @@ def test_root_is_the_page(server):
                          "chart-failures", "chart-cancellations"]:
         assert f'id="{tile}"' in page, tile
     assert 'name="viewport"' in page
-    for r in ("15m", "1h", "24h", "7d", "custom"):
+    for r in ("15m", "1h", "24h", "7d", "30d", "custom"):
         assert f'data-range="{r}"' in page
     # Everything the page loads comes from /assets/ of the same server (the
     # empty icon "data:," keeps browsers from asking for /favicon.ico).

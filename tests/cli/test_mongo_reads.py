@@ -4,6 +4,7 @@ over its collections (virtual tables with the pushdown of ts ranges and
 keys), the archive lifecycle out of it, and the API of `serve` over it, each
 compared with the same input in a SQLite store.
 """
+import datetime
 import json
 import re
 import signal
@@ -134,6 +135,15 @@ def test_archiving_out_of_mongodb(mongo, stores, tmp_path):  # noqa: F811
     assert b"to the cold store" in p.stderr, describe(p)
     left = {c: client.archived[c].count_documents({}) for c in facts}
     assert sum(left.values()) < sum(facts.values()), "nothing moved out of MongoDB"
+    # The KPI rows of the archived minutes moved too: MongoDB keeps none of
+    # them, and kpi_minute over hot and cold is SQLite's.
+    moved = sql("--data", data, "--hot", hot,
+                "SELECT count(*) AS n, max(minute_start) AS last FROM cold_kpi_minute_data")[0]
+    assert moved["n"] > 0
+    last = datetime.datetime.fromisoformat(moved["last"].replace("Z", "+00:00"))
+    assert client.archived.kpi_minute.count_documents({"minute_start": {"$lte": last}}) == 0
+    kpis = "SELECT * FROM kpi_minute ORDER BY minute_start, dimension, dimension_value"
+    assert sql("--data", data, "--hot", hot, kpis) == sql("--data", ref, kpis)
     client.close()
 
     counts = "SELECT (SELECT count(*) FROM orders) AS o, (SELECT count(*) FROM payments) AS p, " \

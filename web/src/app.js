@@ -11,7 +11,7 @@
 'use strict';
 
 (function () {
-  const NAMED = ['15m', '1h', '24h', '7d'];
+  const NAMED = ['15m', '1h', '24h', '7d', '30d'];
   const MIN = 60 * 1000;
   const DAY = 24 * 60 * MIN;
   const COLORS = { revenue: '#2f6fde', orders: '#e67e22', bad: '#c0392b', muted: '#8a93a6' };
@@ -22,7 +22,7 @@
   // ---- API ----
 
   // The address's fragment may carry token=TOKEN (kept in sessionStorage,
-  // then dropped from the address bar) and range=15m|1h|24h|7d.
+  // then dropped from the address bar) and range=15m|1h|24h|7d|30d.
   const hash = new URLSearchParams(window.location.hash.slice(1));
   if (hash.has('token')) {
     sessionStorage.setItem('shopstream-token', hash.get('token'));
@@ -56,6 +56,7 @@
 
   // The minutes of [from, to) in requests of at most a day each: 7 days of
   // minutes (10080 rows) would pass the server's default --max-rows (10000).
+  // Past the hot store, the server reads the minutes from the cold store.
   async function kpiRows(from, to) {
     const parts = [];
     for (let t = Date.parse(from), end = Date.parse(to); t < end; t += DAY) {
