@@ -39,11 +39,8 @@ static const struct {
     const char *name;
     int64_t ms;
 } ranges[] = {
-    {"15m", 15 * SS_MS_PER_MIN},
-    {"1h", SS_MS_PER_HOUR},
-    {"24h", SS_MS_PER_DAY},
-    {"7d", 7 * SS_MS_PER_DAY},
-    {"30d", 30 * SS_MS_PER_DAY},
+    {"15m", 15 * SS_MS_PER_MIN}, {"1h", SS_MS_PER_HOUR},      {"24h", SS_MS_PER_DAY},
+    {"7d", 7 * SS_MS_PER_DAY},   {"30d", 30 * SS_MS_PER_DAY},
 };
 #define NRANGES (sizeof ranges / sizeof ranges[0])
 
