@@ -531,6 +531,32 @@ static void clear_doc(void *ctx)
 }
 
 /* The one document of a filter into out (empty when there is none). */
+/* Finds the documents of c whose _id is one of n ids, IN_CHUNK ids a query;
+ * put(put_ctx, i, arr, key) appends the i-th id to arr under key. */
+int mg_find_ids(hot_mongo *h, enum coll c, size_t n,
+                void (*put)(void *put_ctx, size_t i, bson_t *arr, const char *key), void *put_ctx,
+                doc_cb cb, void *ctx, const char *what)
+{
+    int rc = SS_OK;
+    for (size_t at = 0; at < n && rc == SS_OK; at += IN_CHUNK) {
+        size_t m = n - at < IN_CHUNK ? n - at : IN_CHUNK;
+        bson_t f = BSON_INITIALIZER, in, arr;
+        BSON_APPEND_DOCUMENT_BEGIN(&f, "_id", &in);
+        BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+        for (size_t k = 0; k < m; k++) {
+            char key[16];
+            const char *kp;
+            bson_uint32_to_string((uint32_t)k, &kp, key, sizeof key);
+            put(put_ctx, at + k, &arr, kp);
+        }
+        bson_append_array_end(&in, &arr);
+        bson_append_document_end(&f, &in);
+        rc = mg_find_each(h, c, &f, NULL, cb, NULL, ctx, what);
+        bson_destroy(&f);
+    }
+    return rc;
+}
+
 int mg_find_one(hot_mongo *h, enum coll c, const bson_t *filter, const bson_t *opts, bson_t *out,
                 const char *what)
 {

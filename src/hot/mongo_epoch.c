@@ -404,30 +404,25 @@ static int merge(enum coll c, const pent *p, const bson_t *prev, bson_t *out)
     return !prev || !same_fields(out, prev);
 }
 
+typedef struct ask_ids {
+    const pmap *m;
+    const size_t *ask;
+} ask_ids;
+
+static void put_asked(void *vctx, size_t i, bson_t *arr, const char *key)
+{
+    const ask_ids *a = vctx;
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, a->m->v[a->ask[i]].doc, "_id"))
+        bson_append_iter(arr, key, -1, &it);
+}
+
 /* Reads the current documents of the pending rows that the cache of
  * committed rows cannot tell (ask: their indexes) into cd. */
 static int read_current(hot_mongo *h, enum coll c, cur_docs *cd, const size_t *ask, size_t nask)
 {
-    int rc = SS_OK;
-    for (size_t at = 0; at < nask && rc == SS_OK; at += IN_CHUNK) {
-        size_t n = nask - at < IN_CHUNK ? nask - at : IN_CHUNK;
-        bson_t f = BSON_INITIALIZER, in, arr;
-        BSON_APPEND_DOCUMENT_BEGIN(&f, "_id", &in);
-        BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-        for (size_t k = 0; k < n; k++) {
-            char key[16];
-            const char *kp;
-            bson_uint32_to_string((uint32_t)k, &kp, key, sizeof key);
-            bson_iter_t it;
-            if (bson_iter_init_find(&it, cd->m->v[ask[at + k]].doc, "_id"))
-                bson_append_iter(&arr, kp, -1, &it);
-        }
-        bson_append_array_end(&in, &arr);
-        bson_append_document_end(&f, &in);
-        rc = mg_find_each(h, c, &f, NULL, on_current, NULL, cd, "reading rows to replace");
-        bson_destroy(&f);
-    }
-    return rc;
+    ask_ids a = {cd->m, ask};
+    return mg_find_ids(h, c, nask, put_asked, &a, on_current, cd, "reading rows to replace");
 }
 
 static int flush_replaced(hot_mongo *h, enum coll c)

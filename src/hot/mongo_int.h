@@ -127,6 +127,9 @@ void mg_append_ms(bson_t *b, const char *key, int64_t ms);
 int mg_command(hot_mongo *h, const bson_t *cmd, bson_t *reply, bson_error_t *e);
 int mg_find_each(hot_mongo *h, enum coll c, const bson_t *filter, const bson_t *opts, doc_cb cb,
                  void (*reset)(void *ctx), void *ctx, const char *what);
+int mg_find_ids(hot_mongo *h, enum coll c, size_t n,
+                void (*put)(void *put_ctx, size_t i, bson_t *arr, const char *key), void *put_ctx,
+                doc_cb cb, void *ctx, const char *what);
 int mg_find_one(hot_mongo *h, enum coll c, const bson_t *filter, const bson_t *opts, bson_t *out,
                 const char *what);
 int mg_by_id(hot_mongo *h, enum coll c, const char *id, size_t n, bson_t *out, const char *what);

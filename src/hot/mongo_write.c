@@ -180,30 +180,19 @@ static int on_tagged(void *vctx, const bson_t *doc)
     return SS_OK;
 }
 
+static void put_dup(void *vctx, size_t i, bson_t *arr, const char *key)
+{
+    const tag_check *t = vctx;
+    mg_append_str(arr, key, t->evs[t->idx[i]]->event_id);
+}
+
 /* After a retried insert, a document that met 11000 may be this call's own
  * (the first attempt stored it before the server went away): its _e says. */
 static int recheck_dups(hot_mongo *h, enum coll c, const ss_event *const *evs, uint8_t *is_new,
                         const size_t *dups, size_t ndups, int64_t tag)
 {
-    int rc = SS_OK;
-    for (size_t at = 0; at < ndups && rc == SS_OK; at += IN_CHUNK) {
-        size_t n = ndups - at < IN_CHUNK ? ndups - at : IN_CHUNK;
-        bson_t f = BSON_INITIALIZER, in, arr;
-        BSON_APPEND_DOCUMENT_BEGIN(&f, "_id", &in);
-        BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-        for (size_t k = 0; k < n; k++) {
-            char key[16];
-            const char *kp;
-            bson_uint32_to_string((uint32_t)k, &kp, key, sizeof key);
-            mg_append_str(&arr, kp, evs[dups[at + k]]->event_id);
-        }
-        bson_append_array_end(&in, &arr);
-        bson_append_document_end(&f, &in);
-        tag_check t = {tag, evs, is_new, dups + at, n};
-        rc = mg_find_each(h, c, &f, NULL, on_tagged, NULL, &t, "checking a retried insert");
-        bson_destroy(&f);
-    }
-    return rc;
+    tag_check t = {tag, evs, is_new, dups, ndups};
+    return mg_find_ids(h, c, ndups, put_dup, &t, on_tagged, &t, "checking a retried insert");
 }
 
 int mongo_put_events(void *vst, const ss_event *const *evs, const ss_attrib *attrib, size_t n,
