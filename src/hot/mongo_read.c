@@ -427,11 +427,14 @@ int mongo_archive_begin(void *vst, const char *id, int64_t cutoff, const char *c
     return rc;
 }
 
-/* Deletes what the archives up to cutoff moved: the facts before it, and
- * the KPI rows of the minutes before it. */
+static int drop_dims(hot_mongo *h, int64_t cutoff);
+
+/* Deletes what the archives up to cutoff moved: the facts before it, the
+ * KPI rows of the minutes before it, and the dimension rows that only the
+ * facts before it reference (drop_dims). */
 static int delete_before(hot_mongo *h, int64_t cutoff)
 {
-    int rc = SS_OK;
+    int rc = drop_dims(h, cutoff);
     for (int c = C_ORDERS; c <= C_KPI && rc == SS_OK; c++) {
         if (c > C_CANCELLATIONS && c != C_KPI)
             continue;
@@ -735,6 +738,86 @@ static void keys_free(dim_keys *k)
         free(k->s[i]);
     free(k->s);
     free(k->ms);
+}
+
+/* The keys of field over the orders before cutoff (before) or from it on. */
+static int order_refs(hot_mongo *h, const char *field, int before, int64_t cutoff, dim_keys *k)
+{
+    bson_t f = BSON_INITIALIZER, opts = BSON_INITIALIZER, cond, proj;
+    BSON_APPEND_DOCUMENT_BEGIN(&f, "ts", &cond);
+    mg_append_ms(&cond, before ? "$lt" : "$gte", cutoff);
+    bson_append_document_end(&f, &cond);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, field, 1);
+    bson_append_document_end(&opts, &proj);
+    k->base = k->n;
+    int rc = mg_find_each(h, C_ORDERS, &f, &opts, on_ref, refs_reset, k,
+                          "listing the dimensions archived facts reference");
+    bson_destroy(&f);
+    bson_destroy(&opts);
+    keys_unique(k);
+    return rc;
+}
+
+/* Customers and products that only the orders before cutoff reference
+ * leave with them, and so do the minutes before it: the archive's snapshot
+ * holds their rows (docs/lifecycle.md, "Dimensions"). Without a
+ * transaction, a row is deleted only if no epoch after the committed one
+ * wrote it (_e below the next epoch's): the writer may be taking it up
+ * again for a new order, which then references it. */
+static int drop_dims(hot_mongo *h, int64_t cutoff)
+{
+    bson_t commit;
+    int rc = mg_by_id(h, C_STATE, "commit", 6, &commit, "reading the committed state");
+    int64_t bound = (mg_get_int(&commit, "epoch", 0) + 1) << ROUND_BITS;
+    bson_destroy(&commit);
+    static const struct {
+        enum coll c;
+        const char *field;
+    } moved[] = {{C_CUSTOMERS, "customer_id"}, {C_PRODUCTS, "product_id"}};
+    for (size_t d = 0; d < sizeof moved / sizeof moved[0] && rc == SS_OK; d++) {
+        dim_keys old = {0}, keep = {0};
+        rc = order_refs(h, moved[d].field, 1, cutoff, &old);
+        if (rc == SS_OK)
+            rc = order_refs(h, moved[d].field, 0, cutoff, &keep);
+        /* old less keep, IN_CHUNK ids a delete. */
+        size_t j = 0, at = 0;
+        while (rc == SS_OK && at < old.n) {
+            bson_t f = BSON_INITIALIZER, in, arr, e;
+            BSON_APPEND_DOCUMENT_BEGIN(&f, "_id", &in);
+            BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+            uint32_t n = 0;
+            for (; at < old.n && n < IN_CHUNK; at++) {
+                while (j < keep.n && strcmp(keep.s[j], old.s[at]) < 0)
+                    j++;
+                if (j < keep.n && !strcmp(keep.s[j], old.s[at]))
+                    continue;
+                char key[16];
+                const char *kp;
+                bson_uint32_to_string(n++, &kp, key, sizeof key);
+                BSON_APPEND_UTF8(&arr, kp, old.s[at]);
+            }
+            bson_append_array_end(&in, &arr);
+            bson_append_document_end(&f, &in);
+            BSON_APPEND_DOCUMENT_BEGIN(&f, "_e", &e);
+            BSON_APPEND_INT64(&e, "$lt", bound);
+            bson_append_document_end(&f, &e);
+            if (n)
+                rc = delete_where(h, moved[d].c, &f, NULL);
+            bson_destroy(&f);
+        }
+        keys_free(&old);
+        keys_free(&keep);
+    }
+    if (rc == SS_OK) {
+        bson_t f = BSON_INITIALIZER, cond;
+        BSON_APPEND_DOCUMENT_BEGIN(&f, "_id", &cond);
+        mg_append_ms(&cond, "$lt", cutoff);
+        bson_append_document_end(&f, &cond);
+        rc = delete_where(h, C_MINUTES, &f, NULL);
+        bson_destroy(&f);
+    }
+    return rc;
 }
 
 typedef struct dim_scan {

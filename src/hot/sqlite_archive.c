@@ -277,7 +277,22 @@ int sqlite_archive_commit(void *vst, const char *id, int64_t cutoff, const char 
     int rc = exec_args(h, "BEGIN IMMEDIATE", NULL, NULL);
     if (rc)
         return rc;
-    rc = exec_args(h, "DELETE FROM orders_data WHERE ts < ?1", del, NULL);
+    /* Customers and products that only archived orders reference, and the
+     * minutes before the cutoff, leave with them: the archive's dimension
+     * snapshot holds their rows (docs/lifecycle.md, "Dimensions"). */
+    rc = exec_args(h,
+                   "DELETE FROM customers WHERE customer_id IN (SELECT customer_id FROM "
+                   "orders_data WHERE ts < ?1) AND customer_id NOT IN (SELECT customer_id FROM "
+                   "orders_data WHERE ts >= ?1)",
+                   del, NULL);
+    rc = rc ? rc
+            : exec_args(h,
+                        "DELETE FROM products WHERE product_id IN (SELECT product_id FROM "
+                        "orders_data WHERE ts < ?1) AND product_id NOT IN (SELECT product_id "
+                        "FROM orders_data WHERE ts >= ?1)",
+                        del, NULL);
+    rc = rc ? rc : exec_args(h, "DELETE FROM time_minutes WHERE minute_start < ?1", del, NULL);
+    rc = rc ? rc : exec_args(h, "DELETE FROM orders_data WHERE ts < ?1", del, NULL);
     rc = rc ? rc : exec_args(h, "DELETE FROM payments_data WHERE ts < ?1", del, NULL);
     rc = rc ? rc : exec_args(h, "DELETE FROM cancellations_data WHERE ts < ?1", del, NULL);
     rc = rc ? rc : exec_args(h, "DELETE FROM kpi_minute_data WHERE minute_start < ?1", del, NULL);

@@ -54,7 +54,8 @@ typedef struct table_spec {
     const char *dir;      /* the folder of its files */
     const col_spec *cols;
     int ncols;
-    int ts_col; /* the column of the rows' time, by which files are pruned */
+    int ts_col; /* the column of the rows' time, by which files are pruned; -1: none */
+    int dims;   /* a dimension's snapshots (the manifests' "dims"), not a table's parts */
 } table_spec;
 
 /* The columns of the hot store's views (src/hot/schema.sql), in their order;
@@ -106,14 +107,36 @@ static const col_spec kpi_cols[] = {
     {"final", COL_INT},
 };
 
+/* The dimensions that leave the hot store with the archives that last
+ * reference their rows (docs/lifecycle.md, "Dimensions"): their snapshots. */
+static const col_spec customer_cols[] = {
+    {"customer_id", COL_TEXT}, {"customer_segment", COL_TEXT}, {"city", COL_TEXT},
+    {"country", COL_TEXT},     {"first_seen", COL_TEXT},
+};
+
+static const col_spec product_cols[] = {
+    {"product_id", COL_TEXT},
+    {"product_name", COL_TEXT},
+    {"category", COL_TEXT},
+    {"unit_price", COL_MONEY},
+};
+
+static const col_spec minute_cols[] = {
+    {"minute_start", COL_TEXT}, {"date", COL_TEXT},   {"hour", COL_INT},
+    {"minute", COL_INT},        {"weekday", COL_INT}, {"weekday_name", COL_TEXT},
+};
+
 #define NCOLS(a) ((int)(sizeof a / sizeof a[0]))
 
 static const table_spec tables[] = {
-    {"orders", "orders", "orders", order_cols, NCOLS(order_cols), 2},
-    {"payments", "payments", "payments", payment_cols, NCOLS(payment_cols), 2},
+    {"orders", "orders", "orders", order_cols, NCOLS(order_cols), 2, 0},
+    {"payments", "payments", "payments", payment_cols, NCOLS(payment_cols), 2, 0},
     {"cancellations", "cancellations", "cancellations", cancellation_cols, NCOLS(cancellation_cols),
-     2},
-    {"kpi_minute_data", "kpi_minute", "kpi", kpi_cols, NCOLS(kpi_cols), 0},
+     2, 0},
+    {"kpi_minute_data", "kpi_minute", "kpi", kpi_cols, NCOLS(kpi_cols), 0, 0},
+    {"customers", "customers", "dims/customers", customer_cols, NCOLS(customer_cols), -1, 1},
+    {"products", "products", "dims/products", product_cols, NCOLS(product_cols), -1, 1},
+    {"time_minutes", "time_minutes", "dims/time_minutes", minute_cols, NCOLS(minute_cols), -1, 1},
 };
 
 #define MAX_COLS NCOLS(order_cols)
@@ -121,13 +144,15 @@ static const table_spec tables[] = {
 
 const char *const ss_query_cold_tables[] = {"orders", "payments", "cancellations",
                                             "kpi_minute_data", NULL};
+const char *const ss_query_cold_dims[] = {"customers", "products", "time_minutes", NULL};
 
 /* One file a committed manifest lists for the table. */
 typedef struct cold_file {
-    char *path; /* relative to the cold root, as listed */
-    char *min_ts, *max_ts;
-    int64_t records; /* -1 when the manifest does not say */
-    int64_t bytes;   /* -1 when the manifest does not say */
+    char *path;            /* relative to the cold root, as listed */
+    char *min_ts, *max_ts; /* empty for a dimension's snapshot */
+    char *id;              /* the archive's */
+    int64_t records;       /* -1 when the manifest does not say */
+    int64_t bytes;         /* -1 when the manifest does not say */
 } cold_file;
 
 typedef struct file_list {
@@ -276,6 +301,7 @@ static void files_clear(file_list *fl)
         free(fl->v[i].path);
         free(fl->v[i].min_ts);
         free(fl->v[i].max_ts);
+        free(fl->v[i].id);
     }
     free(fl->v);
     memset(fl, 0, sizeof *fl);
@@ -370,7 +396,7 @@ static int add_manifest(cold_vtab *vt, const char *id, const char *text, int len
                       from, json_is_object(tabs) ? "it names another archive" : "no \"tables\"");
         goto out;
     }
-    json_t *t = json_object_get(tabs, vt->t->manifest);
+    json_t *t = json_object_get(vt->t->dims ? json_object_get(m, "dims") : tabs, vt->t->manifest);
     if (!t)
         goto out; /* the run archived nothing of this table */
     json_t *files = json_object_get(t, "files");
@@ -388,6 +414,8 @@ static int add_manifest(cold_vtab *vt, const char *id, const char *text, int len
         const char *p = json_string_value(json_object_get(f, "path"));
         const char *lo = json_string_value(json_object_get(f, "min_ts"));
         const char *hi = json_string_value(json_object_get(f, "max_ts"));
+        if (vt->t->dims)
+            lo = hi = ""; /* a snapshot: no time range */
         int64_t records = opt_count(f, "records"), bytes = opt_count(f, "bytes");
         if (!p || !lo || !hi || records < -1 || bytes < -1 || !valid_path(p, vt->t->dir)) {
             rc = vt_error(vt,
@@ -401,7 +429,8 @@ static int add_manifest(cold_vtab *vt, const char *id, const char *text, int len
             fl->cap = fl->cap ? fl->cap * 2 : 16;
             fl->v = ss_realloc(fl->v, fl->cap * sizeof *fl->v);
         }
-        fl->v[fl->n++] = (cold_file){ss_strdup(p), ss_strdup(lo), ss_strdup(hi), records, bytes};
+        fl->v[fl->n++] =
+            (cold_file){ss_strdup(p), ss_strdup(lo), ss_strdup(hi), ss_strdup(id), records, bytes};
     }
 out:
     json_decref(m);
@@ -526,7 +555,8 @@ static int cold_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
                       t->cols[i].kind == COL_INT || t->cols[i].kind == COL_CENTS ? "INTEGER"
                       : t->cols[i].kind == COL_MONEY                             ? "REAL"
                                                                                  : "TEXT");
-    ss_buf_putc(&sql, ')');
+    /* The archive each row comes from, for readers that want the newest. */
+    ss_buf_lit(&sql, ", archive_id TEXT HIDDEN)");
     rc = sqlite3_declare_vtab(db, ss_buf_cstr(&sql));
     ss_buf_free(&sql);
     if (rc != SQLITE_OK) {
@@ -562,7 +592,7 @@ static int cold_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
     const cold_vtab *vt = (const cold_vtab *)vtab;
     for (int i = 0; i < info->nConstraint && n < MAX_TS_CONS; i++) {
         const struct sqlite3_index_constraint *k = &info->aConstraint[i];
-        if (!k->usable || k->iColumn != vt->t->ts_col)
+        if (!k->usable || vt->t->ts_col < 0 || k->iColumn != vt->t->ts_col)
             continue;
         char op;
         switch (k->op) {
@@ -999,6 +1029,8 @@ static int parse_row(cold_cursor *c)
     }
     /* Pruning trusts the manifest's range; a row outside it would be
      * missed by some queries and not others. */
+    if (vt->t->ts_col < 0)
+        return SQLITE_OK;
     ss_str ts = c->vals[vt->t->ts_col].s;
     const cold_file *f = c->cur;
     if (tcmp(ts.p, ts.n, f->min_ts, strlen(f->min_ts)) < 0 ||
@@ -1078,8 +1110,9 @@ static int advance(cold_cursor *c)
         rc = parse_row(c);
         if (rc)
             return rc;
-        ss_str ts = c->vals[((cold_vtab *)c->base.pVtab)->t->ts_col].s;
-        if (!range_overlaps(c, ts.p, ts.n, ts.p, ts.n))
+        int tc = ((cold_vtab *)c->base.pVtab)->t->ts_col;
+        ss_str ts = tc >= 0 ? c->vals[tc].s : (ss_str){"", 0};
+        if (tc >= 0 && !range_overlaps(c, ts.p, ts.n, ts.p, ts.n))
             continue;
         c->rowid++;
         return SQLITE_OK;
@@ -1126,6 +1159,10 @@ static int cold_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
 {
     cold_cursor *c = (cold_cursor *)cur;
     cold_vtab *vt = (cold_vtab *)cur->pVtab;
+    if (i == vt->t->ncols) { /* archive_id: the archive of the row's file */
+        sqlite3_result_text(ctx, c->cur->id, -1, SQLITE_TRANSIENT);
+        return SQLITE_OK;
+    }
     const ss_coldval *v = &c->vals[i];
     switch (vt->t->cols[i].kind) {
     case COL_INT:

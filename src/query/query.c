@@ -176,6 +176,43 @@ static int remake_view(ss_query *q, const char *name, char *err, size_t errlen)
     return rc;
 }
 
+/* The dimensions whose rows leave with the archives (docs/lifecycle.md,
+ * "Dimensions"), over the hot store and the archives' snapshots. A customer
+ * is the row of its earliest order, as the hot store keeps it (the earliest
+ * first_seen, ties by the values, as ss_hot_customer_wins); a product the
+ * hot row, else the newest snapshot's; a minute's row is the same anywhere. */
+static const char *const dim_views[] = {
+    "CREATE VIRTUAL TABLE temp.cold_customers USING ss_cold(customers);"
+    "CREATE TEMP VIEW customers AS SELECT customer_id, customer_segment, city, country, "
+    "first_seen FROM (SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY "
+    "first_seen, customer_segment, city, country) AS k FROM (SELECT customer_id, "
+    "customer_segment, city, country, first_seen FROM main.customers UNION ALL SELECT "
+    "customer_id, customer_segment, city, country, first_seen FROM cold_customers)) WHERE k = 1;",
+    "CREATE VIRTUAL TABLE temp.cold_products USING ss_cold(products);"
+    "CREATE TEMP VIEW products AS SELECT product_id, product_name, category, unit_price FROM "
+    "(SELECT *, row_number() OVER (PARTITION BY product_id ORDER BY hot DESC, archive_id DESC) "
+    "AS k FROM (SELECT product_id, product_name, category, unit_price, 1 AS hot, '' AS "
+    "archive_id FROM main.products UNION ALL SELECT product_id, product_name, category, "
+    "unit_price, 0, archive_id FROM cold_products)) WHERE k = 1;",
+    "CREATE VIRTUAL TABLE temp.cold_time_minutes USING ss_cold(time_minutes);"
+    "CREATE TEMP VIEW time_minutes AS SELECT * FROM main.time_minutes UNION SELECT * FROM "
+    "cold_time_minutes;",
+};
+
+static int attach_dims(ss_query *q, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof dim_views / sizeof dim_views[0]; i++) {
+        char *msg = NULL;
+        if (sqlite3_exec(q->db, dim_views[i], NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "cannot set up SQL over hot and cold storage: %s",
+                     msg ? msg : "out of memory");
+            sqlite3_free(msg);
+            return SS_ERR;
+        }
+    }
+    return SS_OK;
+}
+
 /* Makes the fact names read hot and cold together. Temp objects shadow the
  * main schema's views of the same name (SQLite resolves an unqualified name
  * in temp first); they are created before the guard, which then refuses any
@@ -205,6 +242,8 @@ static int attach_cold(ss_query *q, const char *root, char *err, size_t errlen)
      * holds it, made again over the union (temp names resolve first). */
     if (!rc)
         rc = remake_view(q, "kpi_minute", err, errlen);
+    if (!rc)
+        rc = attach_dims(q, err, errlen);
     /* Every order's state over hot and cold alike: schema.sql's view of the
      * same name reads the hot store alone. */
     char *msg = NULL;

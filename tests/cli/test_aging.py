@@ -1,11 +1,12 @@
-"""Minute KPIs age out with their facts (docs/lifecycle.md).
+"""What ages out of the hot store with the facts (docs/lifecycle.md).
 
 A store archived at a threshold below its size moves, with the facts of the
 oldest minutes, the KPI rows of those minutes to the cold store (kpi/dt=/hour=
-files listed in the manifests), so that the hot store keeps only the newer
-minutes' rows. Over hot and cold together, kpi_minute, the API's long ranges
-(30 days, custom) and the dashboard's queries give exactly what a store that
-never archived gives.
+files listed in the manifests), and the customers, products and minutes that
+only the archived facts reference (their rows are in the archive's dimension
+snapshots). Over hot and cold together, kpi_minute, the dimensions, the API's
+long ranges (30 days, custom) and the dashboard's queries give exactly what a
+store that never archived gives, also when archived customers order again.
 """
 import json
 import shutil
@@ -18,6 +19,11 @@ from conftest import ENGINE_START, gen_args, run
 from harness import cli, describe, request, start_server, stop_server
 
 SEED, COUNT = 41, 30000
+DIM_QUERIES = (
+    "SELECT * FROM customers ORDER BY customer_id",
+    "SELECT * FROM products ORDER BY product_id",
+    "SELECT * FROM time_minutes ORDER BY minute_start",
+)
 
 
 def sql(data, query):
@@ -104,3 +110,58 @@ def test_long_ranges_of_the_api_answer_from_hot_and_cold(stores):
     totals = answers["/api/totals?range=30d"][0]
     assert totals["range"]["name"] == "30d" and totals["range"]["to"] > newest
     assert totals["totals"]["orders"] == COUNT
+
+
+def hot_count(data, table):
+    db = sqlite3.connect(f"file:{data / 'hot.db'}?mode=ro", uri=True)
+    try:
+        return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_customers_products_and_minutes_of_archived_facts_leave_the_hot_store(stores):
+    ref, data = stores
+    for table in ("customers", "products", "time_minutes"):
+        assert hot_count(data, table) < hot_count(ref, table), table
+    # Over hot and the snapshots, every row is the never-archived store's.
+    for query in DIM_QUERIES:
+        assert sql(data, query) == sql(ref, query), query
+    # Those left in the hot store are the ones hot orders reference.
+    db = sqlite3.connect(f"file:{data / 'hot.db'}?mode=ro", uri=True)
+    stray = db.execute("SELECT count(*) FROM customers WHERE customer_id NOT IN "
+                       "(SELECT customer_id FROM orders_data)").fetchone()[0]
+    db.close()
+    assert stray == 0
+
+
+def test_archived_customers_who_order_again_read_as_before(tmp_path):
+    """Half a stream, archived down to a small hot store, then the other
+    half, in which customers of the first half order again: the dimensions,
+    the order states and the docs' analyst queries equal a never-archived
+    run's."""
+    src = tmp_path / "events.jsonl"
+    run(*gen_args(SEED + 1, COUNT, start=ENGINE_START), "--out", src)
+    lines = src.read_bytes().splitlines(keepends=True)
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_bytes(b"".join(lines[:len(lines) // 2]))
+    second.write_bytes(b"".join(lines[len(lines) // 2:]))
+    ref, data = tmp_path / "ref", tmp_path / "data"
+    run("process", "--from", src, "--data", ref, "--archive-every", "0")
+    run("process", "--from", first, "--data", data, "--archive-every", "0")
+    p = cli("archive", "--once", "--data", data, "--hot-max-mb", 1)
+    assert p.returncode == 0, describe(p)
+    evicted = sql(data, "SELECT count(*) AS n FROM customers WHERE customer_id NOT IN "
+                        "(SELECT customer_id FROM main.customers)")[0]["n"]
+    assert evicted > 0
+    run("process", "--from", second, "--data", data, "--archive-every", "0")
+    back = sql(data, "SELECT count(*) AS n FROM main.customers c JOIN cold_customers a "
+                     "USING (customer_id)")[0]["n"]
+    assert back > 0, "no archived customer ordered again"
+    for query in DIM_QUERIES + (
+            "SELECT status, count(*) AS n FROM order_state GROUP BY 1 ORDER BY 1",
+            "SELECT c.customer_segment, count(*) AS n, sum(o.total_price) AS revenue FROM "
+            "orders o JOIN customers c USING (customer_id) GROUP BY 1 ORDER BY 1",
+            "SELECT p.category, count(*) AS n FROM orders o JOIN products p USING "
+            "(product_id) GROUP BY 1 ORDER BY 1"):
+        assert sql(data, query) == sql(ref, query), query
