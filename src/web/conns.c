@@ -64,11 +64,7 @@ int ss_web_conns_new(int64_t header_timeout_ms, ss_web_conns **out)
     ss_web_conns *cs = ss_calloc(1, sizeof *cs);
     cs->timeout_ms = header_timeout_ms;
     pthread_mutex_init(&cs->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&cs->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    ss_mono_cond_init(&cs->cond);
     if (pthread_create(&cs->thread, NULL, watch_main, cs) != 0) {
         ss_web_conns_free(cs);
         return SS_ERR;

@@ -201,19 +201,16 @@ int ss_web_range_parse(const ss_web_target *t, int64_t now, ss_web_range *r, cha
                      "range=");
             return 400;
         }
-        if (ss_time_parse_user(from, now, &r->from) != 0) {
-            snprintf(err, errlen,
-                     "from: '%.64s' is not a time; give an ISO-8601 UTC time such as "
-                     "2026-11-02T10:00:00Z, a date such as 2026-11-02, or now",
-                     from);
-            return 400;
-        }
-        if (ss_time_parse_user(to, now, &r->to) != 0) {
-            snprintf(err, errlen,
-                     "to: '%.64s' is not a time; give an ISO-8601 UTC time such as "
-                     "2026-11-02T11:00:00Z, a date such as 2026-11-02, or now",
-                     to);
-            return 400;
+        const char *text[2] = {from, to};
+        int64_t *ms[2] = {&r->from, &r->to};
+        for (int i = 0; i < 2; i++) {
+            if (ss_time_parse_user(text[i], now, ms[i]) != 0) {
+                snprintf(err, errlen,
+                         "%s: '%.64s' is not a time; give an ISO-8601 UTC time such as "
+                         "2026-11-02T10:00:00Z, a date such as 2026-11-02, or now",
+                         i ? "to" : "from", text[i]);
+                return 400;
+            }
         }
         if (r->to <= r->from) {
             snprintf(err, errlen, "to must be after from (the range is [from, to))");

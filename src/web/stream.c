@@ -324,11 +324,7 @@ int ss_web_stream_new(const ss_web_config *cfg, ss_web_stream **out)
     if (hub->heartbeat_ms < 1)
         hub->heartbeat_ms = 1;
     pthread_mutex_init(&hub->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&hub->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    ss_mono_cond_init(&hub->cond);
     for (int i = 0; i < RING; i++)
         ss_buf_init(&hub->ring[i], 1024);
     if (pthread_create(&hub->watcher, NULL, watch_main, hub) != 0) {

@@ -157,5 +157,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def sanitized():
+    """Is the binary built with AddressSanitizer? Its memory figures are then
+    ASan's (shadow memory, quarantine), not the server's."""
+    with open(BIN, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def load_average():
     return os.getloadavg()[0]
