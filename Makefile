@@ -45,7 +45,7 @@ fuzz: fuzz-build
 	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 	    $(FUZZ_BUILD)/corpus-$$t tests/fuzz/corpus/$$t >$(FUZZ_BUILD)/fuzz_$$t.log 2>&1 \
 	    || { tail -40 $(FUZZ_BUILD)/fuzz_$$t.log; exit 1; }; \
-	  echo "fuzz_$$t ($(FUZZ_SECONDS) s): $$(grep -E '^#[0-9]+ +DONE' $(FUZZ_BUILD)/fuzz_$$t.log)"; done
+	  echo "fuzz_$$t ($(FUZZ_SECONDS) s): $$(grep -E '^#[0-9]+[[:space:]]+DONE' $(FUZZ_BUILD)/fuzz_$$t.log)"; done
 
 fuzz-smoke: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \

@@ -116,12 +116,10 @@ static json_t *query_rows(const ss_web_req *req, ss_query *q, const char *sql, s
     return rows;
 }
 
-typedef ss_web_range time_range;
-
 /* Reads range= or from=&to= into r (request.c). Relative ranges end with the
  * newest minute in the store, not the wall clock: generated data runs on
  * simulated time, and a replayed store is then still readable. */
-static int parse_range(const ss_web_req *req, ss_query *q, time_range *r, ss_web_resp *resp)
+static int parse_range(const ss_web_req *req, ss_query *q, ss_web_range *r, ss_web_resp *resp)
 {
     char err[512];
     int status = ss_web_range_parse(req->target, ss_now_ms(), r, err, sizeof err);
@@ -144,7 +142,7 @@ static int parse_range(const ss_web_req *req, ss_query *q, time_range *r, ss_web
     return SS_OK;
 }
 
-static void put_range(ss_buf *b, const time_range *r)
+static void put_range(ss_buf *b, const ss_web_range *r)
 {
     ss_buf_lit(b, "\"range\":{\"name\":");
     if (r->name)
@@ -160,7 +158,7 @@ static void put_range(ss_buf *b, const time_range *r)
 
 /* "COLUMN >= 'FROM' AND COLUMN < 'TO'": stored times are ISO text with
  * milliseconds, which sorts as time does. */
-static void put_time_cond(ss_buf *sql, const char *column, const time_range *r)
+static void put_time_cond(ss_buf *sql, const char *column, const ss_web_range *r)
 {
     ss_buf_printf(sql, "%s >= '", column);
     ss_buf_put_time(sql, r->from);
@@ -171,7 +169,7 @@ static void put_time_cond(ss_buf *sql, const char *column, const time_range *r)
 
 /* Runs sql and answers {"range":...,FIELDS"rows":[...]}; fields is empty
  * or JSON members each followed by a comma. */
-static void respond_rows(const ss_web_req *req, ss_query *q, ss_buf *sql, const time_range *r,
+static void respond_rows(const ss_web_req *req, ss_query *q, ss_buf *sql, const ss_web_range *r,
                          const char *fields, ss_web_resp *resp)
 {
     /* Straight into the body: an answer may be megabytes. On failure
@@ -208,7 +206,7 @@ static void handle_totals(const ss_web_req *req, ss_web_resp *resp)
     ss_buf sql, rows;
     ss_buf_init(&sql, 1024);
     ss_buf_init(&rows, 1024);
-    time_range r;
+    ss_web_range r;
     ss_query *q = open_query(req, resp);
     if (!q || parse_range(req, q, &r, resp))
         goto out;
@@ -239,7 +237,7 @@ static void handle_kpis(const ss_web_req *req, ss_web_resp *resp)
 {
     ss_buf sql;
     ss_buf_init(&sql, 1024);
-    time_range r;
+    ss_web_range r;
     ss_query *q = NULL;
     const char *dim = dimension_arg(req, "overall", resp);
     if (!dim)
@@ -268,7 +266,7 @@ static void handle_top(const ss_web_req *req, ss_web_resp *resp)
 {
     ss_buf sql;
     ss_buf_init(&sql, 1024);
-    time_range r;
+    ss_web_range r;
     ss_query *q = NULL;
     const char *dim = dimension_arg(req, "city", resp);
     const char *metric = ss_web_arg(req, "metric"), *ntext = ss_web_arg(req, "n");
@@ -330,7 +328,7 @@ static void handle_cancellations(const ss_web_req *req, ss_web_resp *resp)
 {
     ss_buf sql;
     ss_buf_init(&sql, 512);
-    time_range r;
+    ss_web_range r;
     ss_query *q = open_query(req, resp);
     if (!q || parse_range(req, q, &r, resp))
         goto out;
