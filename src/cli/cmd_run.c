@@ -257,17 +257,13 @@ static int run_run(const void *vopts, int argc, char **argv)
     }
     ss_install_stop_handlers();
     /* The server reads the store through its own read-only connections, as
-     * `serve` does; the limits are serve's defaults. */
+     * `serve` does; the limits left 0 are serve's defaults. */
     ss_web_config wcfg = {.data = o->data,
                           .hot = o->hot,
                           .cold = o->cold,
                           .bind = o->bind,
                           .port = (int)o->port,
-                          .auth_token = o->auth_token,
-                          .max_connections = 64,
-                          .max_request_size = 32 * 1024,
-                          .query_timeout_ms = 5000,
-                          .max_rows = 10000};
+                          .auth_token = o->auth_token};
     ss_web *web = NULL;
     if (!o->headless) {
         if (ss_web_start(&wcfg, &web, err, sizeof err)) {

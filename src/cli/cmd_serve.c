@@ -18,12 +18,19 @@ typedef struct serve_opts {
     const char *bind;
     const char *auth_token;
     int64_t max_connections;
+    int64_t max_streams;
     int64_t max_request_kb;
+    int64_t header_timeout_s;
+    int64_t idle_timeout_s;
     int64_t query_timeout_ms;
     int64_t max_rows;
+    int64_t max_value_kb;
+    int64_t max_response_mb;
 } serve_opts;
 
-#define F(f) offsetof(serve_opts, f)
+#define F(f)   offsetof(serve_opts, f)
+#define STR(x) #x
+#define DEF(x) STR(x)
 
 static const ss_opt serve_table[] = {
     {"data", SS_OPT_STRING, F(data), "./data", 0, 0, NULL, "DIR",
@@ -39,14 +46,41 @@ static const ss_opt serve_table[] = {
      "interface: set --auth-token then."},
     {"auth-token", SS_OPT_STRING, F(auth_token), NULL, 0, 0, NULL, "TOKEN",
      "Require 'Authorization: Bearer TOKEN' on every endpoint but /healthz (401 otherwise)."},
-    {"max-connections", SS_OPT_INT, F(max_connections), "64", 1, 10000, NULL, "N",
-     "Connections served at once; more are refused."},
-    {"max-request-kb", SS_OPT_INT, F(max_request_kb), "32", 4, 1024, NULL, "KB",
-     "Largest request line and headers (the SQL of /api/sql travels in the URL)."},
-    {"query-timeout-ms", SS_OPT_INT, F(query_timeout_ms), "5000", 1, 3600000, NULL, "MS",
+    {"max-connections", SS_OPT_INT, F(max_connections), DEF(SS_WEB_DEFAULT_MAX_CONNECTIONS), 1,
+     100000, NULL, "N",
+     "Connections served at once, event streams included; one more is closed at once. Each "
+     "takes a thread and a file descriptor (the server raises its limit of open files as far as "
+     "the hard limit allows)."},
+    {"max-streams", SS_OPT_INT, F(max_streams), DEF(SS_WEB_DEFAULT_MAX_STREAMS), 1, 100000, NULL,
+     "N",
+     "Event streams (GET /api/stream) open at once; one more is answered 503. Keep it below "
+     "--max-connections, so that the API still answers with every stream open."},
+    {"max-request-kb", SS_OPT_INT, F(max_request_kb), DEF(SS_WEB_DEFAULT_MAX_REQUEST_KB), 4, 1024,
+     NULL, "KB",
+     "Largest request line and headers (the SQL of /api/sql travels in the URL): 414 or 431 "
+     "past it."},
+    {"header-timeout-s", SS_OPT_INT, F(header_timeout_s), DEF(SS_WEB_DEFAULT_HEADER_TIMEOUT_S), 1,
+     3600, NULL, "S",
+     "Close a connection that has not sent a whole request line and headers within this many "
+     "seconds of opening, or of its previous answer (slow or idle clients)."},
+    {"idle-timeout-s", SS_OPT_INT, F(idle_timeout_s), DEF(SS_WEB_DEFAULT_IDLE_TIMEOUT_S), 1, 3600,
+     NULL, "S",
+     "Close a connection that neither sends nor receives for this many seconds (an event "
+     "stream gets a heartbeat well within it)."},
+    {"query-timeout-ms", SS_OPT_INT, F(query_timeout_ms), DEF(SS_WEB_DEFAULT_QUERY_TIMEOUT_MS), 1,
+     3600000, NULL, "MS",
      "Stop a query of a request that runs longer than this (400 with the reason)."},
-    {"max-rows", SS_OPT_SIZE, F(max_rows), "10000", 1, 1e9, NULL, "N",
+    {"max-rows", SS_OPT_SIZE, F(max_rows), DEF(SS_WEB_DEFAULT_MAX_ROWS), 1, 1e9, NULL, "N",
      "Fail a query of a request that returns more rows than this (400 with the reason)."},
+    {"max-value-kb", SS_OPT_INT, F(max_value_kb), DEF(SS_WEB_DEFAULT_MAX_VALUE_KB), 64, 1048576,
+     NULL, "KB",
+     "Fail a query of a request that makes a string or blob larger than this, in its result or "
+     "on the way (SQLite's SQLITE_LIMIT_LENGTH on the server's connections; 400 with the "
+     "reason). `shopstream sql` has no such limit."},
+    {"max-response-mb", SS_OPT_INT, F(max_response_mb), DEF(SS_WEB_DEFAULT_MAX_RESPONSE_MB), 1,
+     4096, NULL, "MB",
+     "Fail a request whose answer would be larger than this (400 with the reason), so that the "
+     "memory a request takes is bounded."},
     SS_OPT_END,
 };
 
@@ -65,9 +99,14 @@ static int serve_run(const void *vopts, int argc, char **argv)
         .port = (int)o->port,
         .auth_token = o->auth_token,
         .max_connections = o->max_connections,
+        .max_streams = o->max_streams,
         .max_request_size = o->max_request_kb * 1024,
+        .header_timeout_ms = o->header_timeout_s * 1000,
+        .idle_timeout_ms = o->idle_timeout_s * 1000,
         .query_timeout_ms = o->query_timeout_ms,
         .max_rows = o->max_rows,
+        .max_value_bytes = o->max_value_kb * 1024,
+        .max_response_bytes = o->max_response_mb * 1024 * 1024,
     };
     char err[1024];
     ss_web *w;
@@ -97,8 +136,10 @@ const ss_cmd ss_cmd_serve = {
         "An HTTP server over the stores: /healthz, /metrics (Prometheus), and a JSON API of "
         "KPI totals, per-minute KPIs, top values, archive status and read-only SQL "
         "(docs/api.md). Safe by default: it listens on the loopback address, answers GET only, "
-        "can require a bearer token, and bounds request size, connections, query time and "
-        "rows. It reads the stores through its own read-only connections, so it never blocks "
+        "can require a bearer token, and bounds connections, event streams, request size, the "
+        "time to send a request, query time, rows, and the bytes of a value and of an answer "
+        "(docs/reliability.md). It reads the stores through its own read-only connections, so it "
+        "never blocks "
         "`process` or `run` writing the same store.",
     .opts = serve_table,
     .opts_size = sizeof(serve_opts),

@@ -167,6 +167,15 @@ void ss_mono_deadline(struct timespec *ts, int64_t ms)
     }
 }
 
+void ss_mono_cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 int ss_time_weekday(int64_t ms)
 {
     int64_t days = ss_time_floor(ms, SS_MS_PER_DAY) / SS_MS_PER_DAY;

@@ -3,6 +3,7 @@
 #ifndef SS_TIMEUTIL_H
 #define SS_TIMEUTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -35,6 +36,10 @@ int64_t ss_mono_ms(void);
 /* The CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on a
  * condition variable that uses that clock. */
 void ss_mono_deadline(struct timespec *ts, int64_t ms);
+
+/* Initialises cv with CLOCK_MONOTONIC as the clock of its timed waits (for
+ * deadlines from ss_mono_deadline). */
+void ss_mono_cond_init(pthread_cond_t *cv);
 
 /* Day of week of a time, 0 = Monday .. 6 = Sunday. */
 int ss_time_weekday(int64_t ms);

@@ -331,11 +331,7 @@ int ss_engine_run_pipeline(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_
     set_follow(in, hooks);
     pipe_t p = {.in = in, .hooks = hooks};
     pthread_mutex_init(&p.mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p.cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ss_mono_cond_init(&p.cv);
     ss_decoder_init(&p.dec);
     batch store[NBATCHES];
     for (int i = 0; i < NBATCHES; i++) {

@@ -17,9 +17,12 @@
 
 struct ss_query {
     sqlite3 *db;
-    ss_hot hot;       /* a store that is not SQLite, read through its SQL tables */
-    char denied[256]; /* what the guard refused last, for the message */
-    int64_t deadline; /* monotonic ms; 0 = none */
+    ss_hot hot;         /* a store that is not SQLite, read through its SQL tables */
+    char denied[256];   /* what the guard refused last, for the message */
+    int64_t deadline;   /* monotonic ms; 0 = none */
+    int default_length; /* SQLITE_LIMIT_LENGTH as opened */
+    ss_query_limit hit; /* what stopped the last exec */
+    size_t out_start;   /* out->len when the exec began */
 };
 
 /* The guard: reading is allowed, anything else is refused. */
@@ -331,11 +334,17 @@ int ss_query_open(const char *data_dir, const char *hot, const char *cold, ss_qu
         ss_query_close(q);
         return rc;
     }
+    q->default_length = sqlite3_limit(q->db, SQLITE_LIMIT_LENGTH, -1);
     sqlite3_exec(q->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
     sqlite3_set_authorizer(q->db, authorizer, q);
     sqlite3_progress_handler(q->db, 10000, progress, q);
     *out = q;
     return SS_OK;
+}
+
+ss_query_limit ss_query_limit_hit(const ss_query *q)
+{
+    return q->hit;
 }
 
 void ss_query_close(ss_query *q)
@@ -552,6 +561,37 @@ static void grid_print(grid *g, sqlite3_stmt *st, ss_buf *out)
     }
 }
 
+/* Stops a query whose answer would pass max_output_bytes: more than made
+ * so far (out, and a table's cells not yet printed) and the next bytes to
+ * come. */
+static int over_output(ss_query *q, const ss_query_limits *lim, const ss_buf *out, const grid *g,
+                       size_t next, char *err, size_t errlen)
+{
+    if (!lim || !lim->max_output_bytes)
+        return 0;
+    size_t made = out->len - q->out_start + g->text.len;
+    if (made + next <= (size_t)lim->max_output_bytes)
+        return 0;
+    q->hit = SS_QUERY_LIMIT_OUTPUT;
+    snprintf(err, errlen,
+             "the answer is larger than the limit of %lld bytes; add a LIMIT, or select fewer "
+             "or shorter columns",
+             (long long)lim->max_output_bytes);
+    return 1;
+}
+
+/* The message of SQLITE_TOOBIG: a value past max_value_bytes. */
+static void too_big(ss_query *q, const ss_query_limits *lim, char *err, size_t errlen)
+{
+    q->hit = SS_QUERY_LIMIT_VALUE;
+    snprintf(err, errlen,
+             "a value of the query (a string or blob, in its result or on the way) is larger "
+             "than the limit of %lld bytes",
+             (long long)(lim && lim->max_value_bytes && lim->max_value_bytes < q->default_length
+                             ? lim->max_value_bytes
+                             : q->default_length));
+}
+
 static int run_one(ss_query *q, sqlite3_stmt *st, ss_query_format fmt, const ss_query_limits *lim,
                    ss_buf *out, char *err, size_t errlen)
 {
@@ -583,6 +623,7 @@ static int run_one(ss_query *q, sqlite3_stmt *st, ss_query_format fmt, const ss_
     int rc, result = SS_OK;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (lim && lim->max_rows && rows >= lim->max_rows) {
+            q->hit = SS_QUERY_LIMIT_ROWS;
             snprintf(err, errlen,
                      "the result has more than %lld rows; add a LIMIT or narrow "
                      "the query",
@@ -591,22 +632,42 @@ static int run_one(ss_query *q, sqlite3_stmt *st, ss_query_format fmt, const ss_
             break;
         }
         rows++;
+        /* A cell's text takes at least as many bytes as its value: a value
+         * past what is left of the limit stops the query before it is
+         * copied. Each cell's text is checked once made. */
+        for (int i = 0; i < ncols && result == SS_OK; i++) {
+            /* sqlite3_column_bytes would turn a number into text. */
+            int type = sqlite3_column_type(st, i);
+            size_t n = type == SQLITE_TEXT || type == SQLITE_BLOB
+                           ? (size_t)sqlite3_column_bytes(st, i)
+                           : 0;
+            if (over_output(q, lim, out, &g, n, err, errlen))
+                result = SS_ERR;
+        }
+        if (result != SS_OK)
+            break;
         if (fmt == SS_FMT_JSON) {
             ss_buf_puts(out, rows > 1 ? ",\n {" : "\n {");
-            for (int i = 0; i < ncols; i++) {
+            for (int i = 0; i < ncols && result == SS_OK; i++) {
                 if (i)
                     ss_buf_putc(out, ',');
                 const char *name = sqlite3_column_name(st, i);
                 ss_buf_put_jstr(out, name, strlen(name));
                 ss_buf_putc(out, ':');
                 json_cell(st, i, out);
+                if (over_output(q, lim, out, &g, 0, err, errlen))
+                    result = SS_ERR;
             }
             ss_buf_putc(out, '}');
+            if (result != SS_OK)
+                break;
             continue;
         }
-        for (int i = 0; i < ncols; i++) {
+        for (int i = 0; i < ncols && result == SS_OK; i++) {
             cell.len = 0;
             cell_text(st, i, &cell);
+            if (over_output(q, lim, out, &g, cell.len, err, errlen))
+                result = SS_ERR;
             if (fmt == SS_FMT_TABLE) {
                 grid_cell(&g, cell.data ? cell.data : "", cell.len);
             } else {
@@ -615,14 +676,19 @@ static int run_one(ss_query *q, sqlite3_stmt *st, ss_query_format fmt, const ss_
                 csv_field(out, cell.data ? cell.data : "", cell.len);
             }
         }
+        if (result != SS_OK)
+            break;
         if (fmt == SS_FMT_CSV)
             ss_buf_lit(out, "\r\n");
     }
     if (result == SS_OK && rc != SQLITE_DONE) {
-        if (rc == SQLITE_INTERRUPT)
+        if (rc == SQLITE_INTERRUPT) {
+            q->hit = SS_QUERY_LIMIT_TIME;
             snprintf(err, errlen, "the query ran longer than %lld ms and was stopped",
                      (long long)(lim ? lim->timeout_ms : 0));
-        else
+        } else if (rc == SQLITE_TOOBIG) {
+            too_big(q, lim, err, errlen);
+        } else
             snprintf(err, errlen, "%s", sqlite3_errmsg(q->db));
         result = SS_ERR;
     }
@@ -650,6 +716,12 @@ int ss_query_exec(ss_query *q, const char *sql, ss_query_format fmt, const ss_qu
     int n = 0, rc = SS_OK;
     const char *tail = sql;
     q->deadline = lim && lim->timeout_ms ? ss_mono_ms() + lim->timeout_ms : 0;
+    q->hit = SS_QUERY_LIMIT_NONE;
+    q->out_start = out->len;
+    sqlite3_limit(q->db, SQLITE_LIMIT_LENGTH,
+                  lim && lim->max_value_bytes && lim->max_value_bytes < q->default_length
+                      ? (int)lim->max_value_bytes
+                      : q->default_length);
     while (rc == SS_OK && tail && *tail) {
         sqlite3_stmt *st = NULL;
         q->denied[0] = '\0';
@@ -660,20 +732,29 @@ int ss_query_exec(ss_query *q, const char *sql, ss_query_format fmt, const ss_qu
             if (!q->denied[0] &&
                 (!strncmp(msg, "cannot modify ", 14) || strstr(msg, " may not be modified")))
                 snprintf(q->denied, sizeof q->denied, "%s", msg);
-            if (q->denied[0])
+            if (q->denied[0]) {
                 snprintf(err, errlen,
                          "refused: the statement would change the store (%s); shopstream sql "
                          "is read-only",
                          q->denied);
-            else
+                rc = SS_EINVAL;
+            } else if (sqlite3_errcode(q->db) == SQLITE_TOOBIG) {
+                too_big(q, lim, err, errlen); /* a literal past the limit */
+                rc = SS_ERR;
+            } else {
                 snprintf(err, errlen, "invalid SQL: %s", sqlite3_errmsg(q->db));
-            rc = SS_EINVAL;
+                rc = SS_EINVAL;
+            }
         } else if (!st) {
             continue; /* whitespace or a lone ';' */
         } else if (!sqlite3_stmt_readonly(st)) {
             snprintf(err, errlen,
                      "refused: the statement would change the store; shopstream "
                      "sql is read-only");
+            sqlite3_finalize(st);
+            rc = SS_EINVAL;
+        } else if (n == 1 && lim && lim->one_statement) {
+            snprintf(err, errlen, "give exactly one statement (no ';'-separated list)");
             sqlite3_finalize(st);
             rc = SS_EINVAL;
         } else if (n == (int)(sizeof sts / sizeof sts[0])) {

@@ -24,7 +24,24 @@ typedef enum ss_query_format {
 typedef struct ss_query_limits {
     int64_t max_rows;   /* 0 = no limit; more rows end the query with an error */
     int64_t timeout_ms; /* 0 = no limit */
+    /* Bytes of any string or blob the query makes, results and intermediate
+     * values alike (SQLITE_LIMIT_LENGTH); 0 = SQLite's own (about 1 GB). A
+     * request of the web server sets it, so that one query cannot take
+     * gigabytes; `shopstream sql` does not. */
+    int64_t max_value_bytes;
+    /* Bytes the query may append to out; 0 = no limit. */
+    int64_t max_output_bytes;
+    int one_statement; /* refuse a ';'-separated list (SS_EINVAL) */
 } ss_query_limits;
+
+/* Which limit stopped the last ss_query_exec that failed with SS_ERR. */
+typedef enum ss_query_limit {
+    SS_QUERY_LIMIT_NONE,   /* none: another error */
+    SS_QUERY_LIMIT_ROWS,   /* max_rows */
+    SS_QUERY_LIMIT_TIME,   /* timeout_ms */
+    SS_QUERY_LIMIT_VALUE,  /* max_value_bytes */
+    SS_QUERY_LIMIT_OUTPUT, /* max_output_bytes */
+} ss_query_limit;
 
 /* Opens a query connection on the stores: the hot store (hot: a URI;
  * NULL means sqlite:DIR/hot.db) and the committed archives of cold storage
@@ -42,9 +59,13 @@ void ss_query_close(ss_query *q);
 
 /* Runs one or more ';'-separated statements and appends their results to out
  * in the format. On failure returns SS_EINVAL (refused or invalid SQL) or
- * SS_ERR (limit reached, or an error while running) with a message in err. */
+ * SS_ERR (a limit reached, see ss_query_limit_hit, or an error while
+ * running) with a message in err. */
 int ss_query_exec(ss_query *q, const char *sql, ss_query_format fmt, const ss_query_limits *lim,
                   ss_buf *out, char *err, size_t errlen);
+
+/* The limit that stopped the last ss_query_exec on q, if any. */
+ss_query_limit ss_query_limit_hit(const ss_query *q);
 
 /* Formats a REAL the way results show numbers: values that are whole cents
  * (money) with two decimals, others with up to 15 significant digits. */

@@ -35,15 +35,6 @@ static const char *const metrics[] = {"orders",
                                       "cancelled_revenue",
                                       NULL};
 
-static const struct {
-    const char *name;
-    int64_t ms;
-} ranges[] = {
-    {"15m", 15 * SS_MS_PER_MIN}, {"1h", SS_MS_PER_HOUR},      {"24h", SS_MS_PER_DAY},
-    {"7d", 7 * SS_MS_PER_DAY},   {"30d", 30 * SS_MS_PER_DAY},
-};
-#define NRANGES (sizeof ranges / sizeof ranges[0])
-
 static int in_list(const char *s, const char *const *list)
 {
     for (size_t i = 0; list[i]; i++)
@@ -75,24 +66,39 @@ static ss_query *open_query(const ss_web_req *req, ss_web_resp *resp)
     return q;
 }
 
-/* Runs SQL into out as JSON rows. A refused or invalid statement, or a limit
- * reached, is the client's to fix (400); anything else is a 500. */
+/* Runs SQL, appending its rows as JSON to out (which may be resp->body). A
+ * refused or invalid statement, or a limit reached, is the client's to fix
+ * (400); anything else is a 500. */
 static int run_json(const ss_web_req *req, ss_query *q, const char *sql, ss_buf *out,
                     ss_web_resp *resp)
 {
     char err[1024];
-    ss_query_limits lim = {.max_rows = req->cfg->max_rows,
-                           .timeout_ms = req->cfg->query_timeout_ms};
+    const ss_web_config *cfg = req->cfg;
+    ss_query_limits lim = {.max_rows = cfg->max_rows,
+                           .timeout_ms = cfg->query_timeout_ms,
+                           .max_value_bytes = cfg->max_value_bytes,
+                           .max_output_bytes = cfg->max_response_bytes,
+                           .one_statement = 1};
     int rc = ss_query_exec(q, sql, SS_FMT_JSON, &lim, out, err, sizeof err);
+    /* A limit names the option that sets it. */
+    static const char *const options[] = {
+        [SS_QUERY_LIMIT_ROWS] = "--max-rows",
+        [SS_QUERY_LIMIT_TIME] = "--query-timeout-ms",
+        [SS_QUERY_LIMIT_VALUE] = "--max-value-kb",
+        [SS_QUERY_LIMIT_OUTPUT] = "--max-response-mb",
+    };
+    ss_query_limit hit = ss_query_limit_hit(q);
     if (rc == SS_EINVAL)
         ss_web_error(resp, 400, "%s", err);
+    else if (rc && hit != SS_QUERY_LIMIT_NONE)
+        ss_web_error(resp, 400, "%s (raise it with 'shopstream serve %s')", err, options[hit]);
     else if (rc)
-        ss_web_error(resp, strstr(err, "rows") || strstr(err, "longer than") ? 400 : 500, "%s",
-                     err);
+        ss_web_error(resp, 500, "%s", err);
     return rc;
 }
 
-/* Runs SQL and parses its rows; NULL (with resp set) on failure. */
+/* Runs SQL and parses its rows; NULL (with resp set) on failure. For the
+ * few small answers the server reads itself. */
 static json_t *query_rows(const ss_web_req *req, ss_query *q, const char *sql, ss_web_resp *resp)
 {
     ss_buf out;
@@ -110,77 +116,33 @@ static json_t *query_rows(const ss_web_req *req, ss_query *q, const char *sql, s
     return rows;
 }
 
-typedef struct time_range {
-    const char *name; /* "15m", ... or NULL when from/to were given */
-    int64_t from, to; /* [from, to) in ms */
-} time_range;
-
-/* Reads range= or from=&to= into r. Relative ranges end with the newest
- * minute in the store, not the wall clock: generated data runs on simulated
- * time, and a replayed store is then still readable. */
-static int parse_range(const ss_web_req *req, ss_query *q, time_range *r, ss_web_resp *resp)
+/* Reads range= or from=&to= into r (request.c). Relative ranges end with the
+ * newest minute in the store, not the wall clock: generated data runs on
+ * simulated time, and a replayed store is then still readable. */
+static int parse_range(const ss_web_req *req, ss_query *q, ss_web_range *r, ss_web_resp *resp)
 {
-    const char *range = ss_web_arg(req, "range");
-    const char *from = ss_web_arg(req, "from"), *to = ss_web_arg(req, "to");
-    memset(r, 0, sizeof *r);
-    if (from || to) {
-        if (range) {
-            ss_web_error(resp, 400, "give either range= or from= and to=, not both");
-            return SS_EINVAL;
-        }
-        if (!from || !to) {
-            ss_web_error(resp, 400,
-                         "give both from= and to= (ISO-8601 times such as "
-                         "2026-11-02T10:00:00Z), or range=");
-            return SS_EINVAL;
-        }
-        int64_t now = ss_now_ms();
-        if (ss_time_parse_user(from, now, &r->from) != 0) {
-            ss_web_error(resp, 400,
-                         "from: '%s' is not a time; give an ISO-8601 UTC time such as "
-                         "2026-11-02T10:00:00Z, a date such as 2026-11-02, or now",
-                         from);
-            return SS_EINVAL;
-        }
-        if (ss_time_parse_user(to, now, &r->to) != 0) {
-            ss_web_error(resp, 400,
-                         "to: '%s' is not a time; give an ISO-8601 UTC time such as "
-                         "2026-11-02T11:00:00Z, a date such as 2026-11-02, or now",
-                         to);
-            return SS_EINVAL;
-        }
-        if (r->to <= r->from) {
-            ss_web_error(resp, 400, "to must be after from (the range is [from, to))");
-            return SS_EINVAL;
-        }
-        return SS_OK;
+    char err[512];
+    int status = ss_web_range_parse(req->target, ss_now_ms(), r, err, sizeof err);
+    if (status) {
+        ss_web_error(resp, status, "%s", err);
+        return SS_EINVAL;
     }
-    if (!range)
-        range = "1h";
-    for (size_t i = 0; i < NRANGES; i++) {
-        if (strcmp(range, ranges[i].name) != 0)
-            continue;
-        r->name = ranges[i].name;
-        json_t *rows = query_rows(req, q, SS_WEB_NEWEST_MINUTE_SQL, resp);
-        if (!rows)
-            return SS_ERR;
-        const char *m = json_string_value(json_object_get(json_array_get(rows, 0), "m"));
-        int64_t newest;
-        if (!m || ss_time_parse_iso(m, strlen(m), &newest) != 0)
-            newest = ss_time_floor(ss_now_ms(), SS_MS_PER_MIN); /* an empty store */
-        json_decref(rows);
-        r->to = newest + SS_MS_PER_MIN;
-        r->from = r->to - ranges[i].ms;
+    if (!r->name)
         return SS_OK;
-    }
-    ss_web_error(resp, 400,
-                 "range: '%s' is not a known range; use 15m, 1h, 24h, 7d or 30d, or give from= and "
-                 "to=",
-                 range);
-    return SS_EINVAL;
+    json_t *rows = query_rows(req, q, SS_WEB_NEWEST_MINUTE_SQL, resp);
+    if (!rows)
+        return SS_ERR;
+    const char *m = json_string_value(json_object_get(json_array_get(rows, 0), "m"));
+    int64_t newest;
+    if (!m || ss_time_parse_iso(m, strlen(m), &newest) != 0)
+        newest = ss_time_floor(ss_now_ms(), SS_MS_PER_MIN); /* an empty store */
+    json_decref(rows);
+    r->to = newest + SS_MS_PER_MIN;
+    r->from = r->to - r->span_ms;
+    return SS_OK;
 }
 
-static void put_range(ss_buf *b, const time_range *r)
+static void put_range(ss_buf *b, const ss_web_range *r)
 {
     ss_buf_lit(b, "\"range\":{\"name\":");
     if (r->name)
@@ -196,7 +158,7 @@ static void put_range(ss_buf *b, const time_range *r)
 
 /* "COLUMN >= 'FROM' AND COLUMN < 'TO'": stored times are ISO text with
  * milliseconds, which sorts as time does. */
-static void put_time_cond(ss_buf *sql, const char *column, const time_range *r)
+static void put_time_cond(ss_buf *sql, const char *column, const ss_web_range *r)
 {
     ss_buf_printf(sql, "%s >= '", column);
     ss_buf_put_time(sql, r->from);
@@ -207,21 +169,18 @@ static void put_time_cond(ss_buf *sql, const char *column, const time_range *r)
 
 /* Runs sql and answers {"range":...,FIELDS"rows":[...]}; fields is empty
  * or JSON members each followed by a comma. */
-static void respond_rows(const ss_web_req *req, ss_query *q, ss_buf *sql, const time_range *r,
+static void respond_rows(const ss_web_req *req, ss_query *q, ss_buf *sql, const ss_web_range *r,
                          const char *fields, ss_web_resp *resp)
 {
-    ss_buf rows;
-    ss_buf_init(&rows, 1 << 16);
-    if (run_json(req, q, ss_buf_cstr(sql), &rows, resp) == SS_OK) {
-        ss_buf_putc(&resp->body, '{');
-        put_range(&resp->body, r);
-        ss_buf_putc(&resp->body, ',');
-        ss_buf_puts(&resp->body, fields);
-        ss_buf_lit(&resp->body, "\"rows\":");
-        ss_buf_put(&resp->body, rows.data, rows.len);
+    /* Straight into the body: an answer may be megabytes. On failure
+     * run_json replaces the body with the error. */
+    ss_buf_putc(&resp->body, '{');
+    put_range(&resp->body, r);
+    ss_buf_putc(&resp->body, ',');
+    ss_buf_puts(&resp->body, fields);
+    ss_buf_lit(&resp->body, "\"rows\":");
+    if (run_json(req, q, ss_buf_cstr(sql), &resp->body, resp) == SS_OK)
         ss_buf_lit(&resp->body, "}\n");
-    }
-    ss_buf_free(&rows);
 }
 
 static const char *dimension_arg(const ss_web_req *req, const char *def, ss_web_resp *resp)
@@ -247,7 +206,7 @@ static void handle_totals(const ss_web_req *req, ss_web_resp *resp)
     ss_buf sql, rows;
     ss_buf_init(&sql, 1024);
     ss_buf_init(&rows, 1024);
-    time_range r;
+    ss_web_range r;
     ss_query *q = open_query(req, resp);
     if (!q || parse_range(req, q, &r, resp))
         goto out;
@@ -278,7 +237,7 @@ static void handle_kpis(const ss_web_req *req, ss_web_resp *resp)
 {
     ss_buf sql;
     ss_buf_init(&sql, 1024);
-    time_range r;
+    ss_web_range r;
     ss_query *q = NULL;
     const char *dim = dimension_arg(req, "overall", resp);
     if (!dim)
@@ -307,7 +266,7 @@ static void handle_top(const ss_web_req *req, ss_web_resp *resp)
 {
     ss_buf sql;
     ss_buf_init(&sql, 1024);
-    time_range r;
+    ss_web_range r;
     ss_query *q = NULL;
     const char *dim = dimension_arg(req, "city", resp);
     const char *metric = ss_web_arg(req, "metric"), *ntext = ss_web_arg(req, "n");
@@ -369,7 +328,7 @@ static void handle_cancellations(const ss_web_req *req, ss_web_resp *resp)
 {
     ss_buf sql;
     ss_buf_init(&sql, 512);
-    time_range r;
+    ss_web_range r;
     ss_query *q = open_query(req, resp);
     if (!q || parse_range(req, q, &r, resp))
         goto out;
@@ -386,8 +345,6 @@ out:
 static void handle_sql(const ss_web_req *req, ss_web_resp *resp)
 {
     const char *text = ss_web_arg(req, "q");
-    ss_buf rows;
-    ss_buf_init(&rows, 1 << 16);
     ss_query *q = NULL;
     if (!text || !*text) {
         ss_web_error(resp, 400,
@@ -396,25 +353,13 @@ static void handle_sql(const ss_web_req *req, ss_web_resp *resp)
         goto out;
     }
     q = open_query(req, resp);
-    if (!q || run_json(req, q, text, &rows, resp))
+    if (!q)
         goto out;
-    /* Each statement appends its own JSON array; the answer holds one. */
-    json_error_t jerr;
-    json_t *first = json_loadb(rows.data, rows.len, JSON_DISABLE_EOF_CHECK, &jerr);
-    size_t used = first ? (size_t)jerr.position : 0;
-    json_decref(first);
-    while (used < rows.len && (rows.data[used] == '\n' || rows.data[used] == ' '))
-        used++;
-    if (!first || used != rows.len) {
-        ss_web_error(resp, 400, "q: give exactly one statement (no ';'-separated list)");
-        goto out;
-    }
     ss_buf_lit(&resp->body, "{\"rows\":");
-    ss_buf_put(&resp->body, rows.data, rows.len);
-    ss_buf_lit(&resp->body, "}\n");
+    if (run_json(req, q, text, &resp->body, resp) == SS_OK)
+        ss_buf_lit(&resp->body, "}\n");
 out:
     ss_query_close(q);
-    ss_buf_free(&rows);
 }
 
 /* Opens the hot store read-only for what SQL does not show: its size and
@@ -561,18 +506,21 @@ out:
     ss_query_close(q);
 }
 
+#define RANGE "range|from|to"
+
 const ss_web_route ss_web_routes[] = {
-    {"/healthz", SS_WEB_ROUTE_BUFFERED, 1, handle_healthz},
-    {"/metrics", SS_WEB_ROUTE_BUFFERED, 0, handle_metrics},
-    {"/api/totals", SS_WEB_ROUTE_BUFFERED, 0, handle_totals},
-    {"/api/kpis", SS_WEB_ROUTE_BUFFERED, 0, handle_kpis},
-    {"/api/top", SS_WEB_ROUTE_BUFFERED, 0, handle_top},
-    {"/api/cancellations", SS_WEB_ROUTE_BUFFERED, 0, handle_cancellations},
-    {"/api/archive", SS_WEB_ROUTE_BUFFERED, 0, handle_archive},
-    {"/api/sql", SS_WEB_ROUTE_BUFFERED, 0, handle_sql},
-    {"/api/stream", SS_WEB_ROUTE_STREAM, 0, NULL},
-    /* The page (assets.c): files of the binary, no data, hence no token. */
-    {"/", SS_WEB_ROUTE_ASSET, 1, NULL},
-    {"/assets/", SS_WEB_ROUTE_ASSET, 1, NULL},
-    {NULL, 0, 0, NULL},
+    {"/healthz", SS_WEB_ROUTE_BUFFERED, "", 1, handle_healthz},
+    {"/metrics", SS_WEB_ROUTE_BUFFERED, "", 0, handle_metrics},
+    {"/api/totals", SS_WEB_ROUTE_BUFFERED, RANGE, 0, handle_totals},
+    {"/api/kpis", SS_WEB_ROUTE_BUFFERED, "dimension|" RANGE, 0, handle_kpis},
+    {"/api/top", SS_WEB_ROUTE_BUFFERED, "dimension|metric|n|" RANGE, 0, handle_top},
+    {"/api/cancellations", SS_WEB_ROUTE_BUFFERED, RANGE, 0, handle_cancellations},
+    {"/api/archive", SS_WEB_ROUTE_BUFFERED, "hot_max_mb", 0, handle_archive},
+    {"/api/sql", SS_WEB_ROUTE_BUFFERED, "q", 0, handle_sql},
+    {"/api/stream", SS_WEB_ROUTE_STREAM, "", 0, NULL},
+    /* The page (assets.c): files of the binary, no data, hence no token;
+     * any parameters (a browser's cache-busting ones) are let be. */
+    {"/", SS_WEB_ROUTE_ASSET, NULL, 1, NULL},
+    {"/assets/", SS_WEB_ROUTE_ASSET, NULL, 1, NULL},
+    {NULL, 0, NULL, 0, NULL},
 };

@@ -32,16 +32,16 @@
 #include "common/timeutil.h"
 #include "hot/hot.h"
 #include "query/query.h"
-#include "web/web.h"
+#include "web/stream.h"
 
 #define POLL_MS      200
 #define HEARTBEAT_MS 15000
 #define WINDOW_MIN   30 /* minutes before the newest whose changes are sent */
 #define RING         16 /* events kept for clients that fall behind */
-#define MAX_CLIENTS  32
 
 struct ss_web_stream {
     const ss_web_config *cfg;
+    int64_t heartbeat_ms; /* well within the idle timeout, which would close a quiet stream */
     pthread_t watcher;
     int watching;
     pthread_mutex_t mu;
@@ -262,7 +262,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             pthread_cond_timedwait(&hub->cond, &hub->mu, &ts);
         }
         pthread_mutex_unlock(&hub->mu);
-        c->heartbeat_at = ss_mono_ms() + HEARTBEAT_MS;
+        c->heartbeat_at = ss_mono_ms() + hub->heartbeat_ms;
     }
     size_t n = c->pending.len - c->off;
     if (n > max)
@@ -285,21 +285,22 @@ static void stream_free(void *cls)
 struct MHD_Response *ss_web_stream_response(ss_web_stream *hub, ss_web_resp *resp)
 {
     pthread_mutex_lock(&hub->mu);
-    int full = hub->clients >= MAX_CLIENTS || hub->stopping;
+    int full = hub->clients >= hub->cfg->max_streams || hub->stopping;
     if (!full)
         hub->clients++;
     uint64_t gen = hub->gen;
     pthread_mutex_unlock(&hub->mu);
     if (full) {
         ss_web_error(resp, 503,
-                     "too many event streams open (at most %d); close one or retry later",
-                     MAX_CLIENTS);
+                     "too many event streams open (at most %lld): close one or retry later, or "
+                     "raise 'shopstream serve --max-streams'",
+                     (long long)hub->cfg->max_streams);
         return NULL;
     }
     stream_client *c = ss_calloc(1, sizeof *c);
     c->hub = hub;
     c->next = gen;
-    c->heartbeat_at = ss_mono_ms() + HEARTBEAT_MS;
+    c->heartbeat_at = ss_mono_ms() + hub->heartbeat_ms;
     ss_buf_init(&c->pending, 4096);
     /* Sent at once, so that the client sees the stream open before the first
      * event; retry asks a browser to reconnect after 1 s. */
@@ -318,12 +319,12 @@ int ss_web_stream_new(const ss_web_config *cfg, ss_web_stream **out)
     *out = NULL;
     ss_web_stream *hub = ss_calloc(1, sizeof *hub);
     hub->cfg = cfg;
+    hub->heartbeat_ms =
+        cfg->idle_timeout_ms / 2 < HEARTBEAT_MS ? cfg->idle_timeout_ms / 2 : HEARTBEAT_MS;
+    if (hub->heartbeat_ms < 1)
+        hub->heartbeat_ms = 1;
     pthread_mutex_init(&hub->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&hub->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    ss_mono_cond_init(&hub->cond);
     for (int i = 0; i < RING; i++)
         ss_buf_init(&hub->ring[i], 1024);
     if (pthread_create(&hub->watcher, NULL, watch_main, hub) != 0) {

@@ -2,17 +2,20 @@
  * a read-only JSON API over the stores and Prometheus metrics (docs/api.md).
  *
  * Safe by default: it binds the loopback address, answers GET only, can
- * require a bearer token, bounds request size, connections and query time,
- * and reads the stores through its own read-only connections, one per
- * request, so that it never blocks the engine (the hot store is in WAL mode).
+ * require a bearer token, bounds connections, event streams, request size,
+ * the time to send a request, query time, rows, and the bytes of a value and
+ * of an answer, and reads the stores through its own read-only connections,
+ * one per request, so that it never blocks the engine (the hot store is in
+ * WAL mode). docs/reliability.md tells how it holds up under load and abuse.
  *
  * server.c owns the daemon, the routing, authentication and the request
- * counters; api.c holds the endpoints as a table of routes; request.c the
- * arguments and error answers that every endpoint uses. A new endpoint
- * (a server-sent-events stream, static assets of the page) is a new entry in
- * that table with its own kind; server.c dispatches on the kind. stream.c
- * holds GET /api/stream, server-sent events of KPI changes, with the thread
- * that watches the store for them.
+ * counters; conns.c the deadline of a request's header; api.c holds the
+ * endpoints as a table of routes; request.c the request target taken apart,
+ * the time range and the error answers that every endpoint uses. A new
+ * endpoint (a server-sent-events stream, static assets of the page) is a
+ * new entry in that table with its own kind; server.c dispatches on the
+ * kind. stream.c (stream.h) holds GET /api/stream, server-sent events of KPI
+ * changes, with the thread that watches the store for them.
  * @locality ss_web_start and ss_web_stop from one thread; handlers run on the
  * server's worker threads, several at once. */
 #ifndef SS_WEB_H
@@ -23,6 +26,18 @@
 
 #include "common/buf.h"
 
+/* The defaults of the server's limits (serve's options, docs/options.md),
+ * taken for a limit left 0 in ss_web_config. */
+#define SS_WEB_DEFAULT_MAX_CONNECTIONS  1100
+#define SS_WEB_DEFAULT_MAX_STREAMS      1000
+#define SS_WEB_DEFAULT_MAX_REQUEST_KB   32
+#define SS_WEB_DEFAULT_HEADER_TIMEOUT_S 10
+#define SS_WEB_DEFAULT_IDLE_TIMEOUT_S   30
+#define SS_WEB_DEFAULT_QUERY_TIMEOUT_MS 5000
+#define SS_WEB_DEFAULT_MAX_ROWS         10000
+#define SS_WEB_DEFAULT_MAX_VALUE_KB     1024
+#define SS_WEB_DEFAULT_MAX_RESPONSE_MB  8
+
 typedef struct ss_web_config {
     const char *data;       /* data directory (hot store DIR/hot.db) */
     const char *hot;        /* hot store URI, NULL for sqlite:DIR/hot.db */
@@ -30,16 +45,24 @@ typedef struct ss_web_config {
     const char *bind;       /* IPv4 or IPv6 address to listen on */
     int port;               /* 0: any free port (see ss_web_port) */
     const char *auth_token; /* NULL or "": no authentication */
-    int64_t max_connections;
-    int64_t max_request_size; /* bytes of request line and headers */
-    int64_t query_timeout_ms; /* per query of a request */
-    int64_t max_rows;         /* rows a query may return */
+    /* The limits; 0 takes the default above. */
+    int64_t max_connections;    /* connections at once, event streams included */
+    int64_t max_streams;        /* event streams (GET /api/stream) at once */
+    int64_t max_request_size;   /* bytes of request line and headers */
+    int64_t header_timeout_ms;  /* to send a request's line and headers, from the connection's
+                                 * start or the end of its previous answer */
+    int64_t idle_timeout_ms;    /* a connection that neither sends nor receives */
+    int64_t query_timeout_ms;   /* per query of a request */
+    int64_t max_rows;           /* rows a query may return */
+    int64_t max_value_bytes;    /* a string or blob in a query (SQLITE_LIMIT_LENGTH) */
+    int64_t max_response_bytes; /* the body of a buffered answer */
 } ss_web_config;
 
 typedef struct ss_web ss_web;
 
-/* Starts serving in background threads. The config and its strings must
- * outlive the server. Returns SS_OK, SS_EINVAL (a bad address) or SS_EIO
+/* Starts serving in background threads, with a copy of the config in which
+ * the limits left 0 take their defaults; its strings must outlive the
+ * server. Returns SS_OK, SS_EINVAL (a bad address) or SS_EIO
  * (cannot listen: port in use, ...) with a message in err. */
 int ss_web_start(const ss_web_config *cfg, ss_web **out, char *err, size_t errlen);
 
@@ -54,11 +77,57 @@ void ss_web_stop(ss_web *w);
 
 struct MHD_Connection;
 
+/* A request target ("/api/top?dimension=city&n=5") taken apart: the path and
+ * the query-string arguments, %-decoded ('+' as a space in the query) and
+ * checked to be UTF-8 without NUL (and without control characters in the
+ * path and names). */
+#define SS_WEB_MAX_ARGS 16
+typedef struct ss_web_target {
+    const char *path;
+    size_t nargs;
+    struct {
+        const char *name, *value; /* "?a" is a with the value "" */
+    } args[SS_WEB_MAX_ARGS];
+    char *mem; /* owns the strings above */
+} ss_web_target;
+
+/* Takes the raw target uri (as the client sent it) apart into t. Returns 0,
+ * or 400 with a message in err: a bad %-escape, text that is not UTF-8 or
+ * holds a NUL, a parameter without a name, one given twice, or more than
+ * SS_WEB_MAX_ARGS. Either way t is to be freed with ss_web_target_free.
+ * @locality any thread; pure (no I/O), for the fuzzer too. */
+int ss_web_target_parse(const char *uri, ss_web_target *t, char *err, size_t errlen);
+void ss_web_target_free(ss_web_target *t);
+
+/* The value of a query-string argument, NULL when absent. */
+const char *ss_web_target_arg(const ss_web_target *t, const char *name);
+
+/* Checks every argument against params, the '|'-separated names a route
+ * takes ("" none; NULL: not checked). Returns 0, or 400 with a message
+ * naming the unknown argument and the known ones. */
+int ss_web_target_check_params(const ss_web_target *t, const char *params, char *err,
+                               size_t errlen);
+
+/* The time range of a request: range=15m|1h|24h|7d|30d (relative: name and
+ * span_ms set; it ends with the store's newest minute, which the caller
+ * looks up) or from=&to= (ISO-8601 times or dates, or "now" as of now; from
+ * and to set). No argument is range=1h. */
+typedef struct ss_web_range {
+    const char *name; /* "15m", ... or NULL when from/to were given */
+    int64_t span_ms;  /* of a relative range */
+    int64_t from, to; /* [from, to) in ms */
+} ss_web_range;
+
+/* Returns 0, or 400 with a message in err. Pure, as ss_web_target_parse. */
+int ss_web_range_parse(const ss_web_target *t, int64_t now, ss_web_range *r, char *err,
+                       size_t errlen);
+
 typedef struct ss_web_req {
     const ss_web_config *cfg;
     const ss_web *web;
     struct MHD_Connection *conn;
     const char *path;
+    const ss_web_target *target;
 } ss_web_req;
 
 typedef struct ss_web_resp {
@@ -73,7 +142,8 @@ const char *ss_web_arg(const ss_web_req *req, const char *name);
 /* The hot store URI of the config: its hot, or sqlite:DIR/hot.db. */
 void ss_web_hot_uri(const ss_web_config *cfg, char *out, size_t n);
 
-/* Sets resp to status with {"error": msg}. */
+/* Sets resp to status with {"error": msg}; a byte of msg that is not
+ * UTF-8 becomes '?'. */
 void ss_web_error(ss_web_resp *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -91,7 +161,8 @@ typedef enum ss_web_route_kind {
 typedef struct ss_web_route {
     const char *path; /* exact path */
     ss_web_route_kind kind;
-    int public_route; /* answered without the bearer token (health checks) */
+    const char *params; /* the arguments it takes, '|'-separated; NULL: any (assets) */
+    int public_route;   /* answered without the bearer token (health checks) */
     void (*handle)(const ss_web_req *req, ss_web_resp *resp);
 } ss_web_route;
 
@@ -120,29 +191,6 @@ extern const ss_web_route ss_web_routes[];
     "SUM(payment_attempts), 6) END AS failure_rate, "                                              \
     "COALESCE(SUM(cancellations), 0) AS cancellations, "                                           \
     "COALESCE(SUM(cancelled_revenue_cents), 0) / 100.0 AS cancelled_revenue"
-
-/* ---- the event stream (stream.c) ---- */
-
-struct MHD_Response;
-typedef struct ss_web_stream ss_web_stream;
-
-/* Starts the thread that watches the store for KPI changes (every 200 ms).
- * The config must outlive the stream. */
-int ss_web_stream_new(const ss_web_config *cfg, ss_web_stream **out);
-
-/* The response of GET /api/stream: an endless body of events, one per KPI
- * change, each sent once to each client. NULL with resp set (503) when the
- * limit of open streams is reached or the server is stopping.
- * @locality a worker thread; the body is produced on the connection's own
- * thread, which may block waiting for the next event. */
-struct MHD_Response *ss_web_stream_response(ss_web_stream *hub, ss_web_resp *resp);
-
-/* Ends every open stream (their bodies end at the next read) and the watcher;
- * the clients' state is freed as MHD destroys their responses. */
-void ss_web_stream_stop(ss_web_stream *hub);
-
-/* Stops (if still running) and frees; after MHD_stop_daemon. NULL is fine. */
-void ss_web_stream_free(ss_web_stream *hub);
 
 /* ---- the page's files (assets.c) ---- */
 

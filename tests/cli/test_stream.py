@@ -7,107 +7,21 @@ a server with streams open.
 No assertion depends on timing: deadlines only bound how long a test waits.
 """
 
-import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 
-from harness import BIN, assert_ok, clean_env, cli, free_port
+from harness import BIN, assert_ok, clean_env, cli, free_port, request
+from web_helpers import (PATIENCE_S, FollowedStore, Stream, has_minute_from, kill, start_serve,
+                         wait_healthy, wait_kpi)
 
 SEED, COUNT, START = 7, 200, "2026-11-02T00:00:00Z"
 LATER = "2026-11-03T00:00:00Z"  # after every minute of the first COUNT orders
-PATIENCE_S = 60
-MAX_STREAMS = 32
-
-
-def request(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, r.getheader("Content-Type"), r.read()
-    finally:
-        conn.close()
-
-
-def wait_healthy(proc, port):
-    deadline = time.monotonic() + PATIENCE_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"exited {proc.returncode}: {proc.stderr.read().decode()}")
-        try:
-            if request(port, "/healthz")[0] == 200:
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"no answer from /healthz on port {port}")
-
-
-def start_serve(data):
-    port = free_port()
-    proc = subprocess.Popen([BIN, "serve", "--data", str(data), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=clean_env())
-    wait_healthy(proc, port)
-    return proc, port
-
-
-def kill(proc):
-    if proc.poll() is None:
-        proc.kill()
-    proc.communicate()
-
-
-class Stream:
-    """An open GET /api/stream, read event by event."""
-
-    def __init__(self, port):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE_S)
-        self.conn.request("GET", "/api/stream")
-        self.resp = self.conn.getresponse()
-        self.status = self.resp.status
-
-    def opened(self):
-        """Reads the stream's opening ("retry: 1000" and a comment)."""
-        assert self.resp.getheader("Content-Type").startswith("text/event-stream")
-        assert self.resp.readline() == b"retry: 1000\n"
-
-    def next_event(self, deadline=None):
-        """The next event as a dict of its fields; None at the end of the stream.
-        Fails when the deadline (time.monotonic()) passes first."""
-        ev = {}
-        while deadline is None or time.monotonic() < deadline:
-            line = self.resp.readline()
-            if not line:
-                return None
-            line = line.decode().rstrip("\n")
-            if not line:
-                if ev:
-                    return ev
-            elif not line.startswith(":"):
-                key, _, value = line.partition(":")
-                ev[key] = value[1:] if value.startswith(" ") else value
-        raise AssertionError("no event before the deadline")
-
-    def close(self):
-        self.conn.close()
-
-
-def wait_kpi(stream, until):
-    """Reads kpi events until until(data) holds; returns that data."""
-    deadline = time.monotonic() + PATIENCE_S
-    while time.monotonic() < deadline:
-        ev = stream.next_event(deadline)
-        assert ev is not None, "the stream ended"
-        if ev.get("event") == "kpi":
-            data = json.loads(ev["data"])
-            if until(data):
-                return data
-    raise AssertionError("no matching kpi event")
+MAX_STREAMS = 8
 
 
 @pytest.fixture(scope="module")
@@ -123,48 +37,24 @@ def store(tmp_path_factory):
 
 
 def test_serve_streams_changes_of_another_process(tmp_path):
-    src, data = tmp_path / "events.jsonl", tmp_path / "data"
-    src.write_bytes(assert_ok(cli("gen", "--seed", SEED, "--count", COUNT, "--max",
-                                  "--start", START)).stdout)
-    engine = subprocess.Popen([BIN, "process", "--follow", "--from", str(src), "--data",
-                               str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              env=clean_env())
-    serve = stream = None
-    try:
-        deadline = time.monotonic() + PATIENCE_S
-        while True:
-            assert engine.poll() is None, engine.stderr.read().decode()
-            q = cli("sql", "SELECT count(*) AS n FROM kpi_minute", "--data", data,
-                    "--format", "json") if (data / "hot.db").exists() else None
-            if q and q.returncode == 0 and json.loads(q.stdout)[0]["n"] > 0:
-                break
-            assert time.monotonic() < deadline, "process --follow stored no KPIs"
-            time.sleep(0.2)
-        serve, port = start_serve(data)
-        stream = Stream(port)
-        assert stream.status == 200
-        stream.opened()
-        more = assert_ok(cli("gen", "--seed", SEED + 1, "--count", 200, "--max",
-                             "--start", LATER)).stdout
-        with open(src, "ab") as f:
-            f.write(more)
-        data_ = wait_kpi(stream, lambda d: any(r["minute_start"] >= LATER[:19]
-                                               for r in d["rows"]))
-        row = next(r for r in data_["rows"] if r["minute_start"] >= LATER[:19])
-        assert set(row) == {"minute_start", "orders", "gross_revenue", "paid_revenue", "aov",
-                            "payment_attempts", "failed_payments", "cancellations",
-                            "cancelled_revenue", "final"}
-        assert data_["totals"]["orders"] >= row["orders"]
-    finally:
-        if stream:
-            stream.close()
-        if serve:
-            kill(serve)
-        engine.send_signal(signal.SIGTERM)
+    with FollowedStore(tmp_path, SEED, COUNT, START) as fs:
+        serve, port = start_serve(fs.data)
+        stream = None
         try:
-            engine.communicate(timeout=PATIENCE_S)
+            stream = Stream(port)
+            assert stream.status == 200
+            stream.opened()
+            fs.append(SEED + 1, 200, LATER)
+            data_ = wait_kpi(stream, has_minute_from(LATER))
+            row = next(r for r in data_["rows"] if r["minute_start"] >= LATER[:19])
+            assert set(row) == {"minute_start", "orders", "gross_revenue", "paid_revenue", "aov",
+                                "payment_attempts", "failed_payments", "cancellations",
+                                "cancelled_revenue", "final"}
+            assert data_["totals"]["orders"] >= row["orders"]
         finally:
-            kill(engine)
+            if stream:
+                stream.close()
+            kill(serve)
 
 
 def test_run_serves_api_and_stream(tmp_path):
@@ -215,7 +105,7 @@ def test_run_port_zero_picks_a_free_port(tmp_path):
 
 
 def test_too_many_streams_is_503(store):
-    serve, port = start_serve(store)
+    serve, port = start_serve(store, "--max-streams", str(MAX_STREAMS))
     streams = []
     try:
         for _ in range(MAX_STREAMS):
@@ -223,11 +113,12 @@ def test_too_many_streams_is_503(store):
             streams.append(s)
             assert s.status == 200
             s.opened()
-        status, ctype, body = request(port, "/api/stream")
+        status, ctype, body = request(port, "GET", "/api/stream")
         assert status == 503 and ctype == "application/json"
-        assert "too many event streams" in json.loads(body)["error"]
+        err = json.loads(body)["error"]
+        assert "too many event streams" in err and "--max-streams" in err
         # Other endpoints still answer, and a closed stream frees its place.
-        assert request(port, "/healthz")[0] == 200
+        assert request(port, "GET", "/healthz")[0] == 200
         streams.pop().close()
         deadline = time.monotonic() + PATIENCE_S
         while True:
