@@ -116,7 +116,8 @@ def check_hours(state, lookback):
         for m in MEASURES:
             want, got = f.get(m) or 0, k.get(m) or 0
             if want != got:
-                problems.append(f"hour {hour}: {m} is {got} in the minute KPIs, {want} in the facts")
+                problems.append(f"hour {hour}: {m} is {got} in the minute KPIs, "
+                                f"{want} in the facts")
     return problems, checked
 
 
