@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
 .PHONY: all deps build asan test test-unit format format-check bench run clean fuzz fuzz-build fuzz-smoke \
-  kafka kafka-stop mongo mongo-stop hdfs hdfs-stop ferretdb ferretdb-stop spark
+  kafka kafka-stop mongo mongo-stop hdfs hdfs-stop ferretdb ferretdb-stop spark airflow
 
 all: build
 
@@ -117,6 +117,12 @@ hdfs-stop:
 # `scripts/spark submit spark/analytics.py ...` (no server: local mode).
 spark: deps
 	@scripts/spark install
+
+# Apache Airflow 3.3.2 in a venv, cached under ~/.cache/shopstream/airflow
+# (once); prints the venv. Run the DAGs of airflow/dags with
+# `scripts/airflow dags test shopstream_maintenance DATE` (README.md, "Airflow").
+airflow: deps
+	@scripts/airflow install
 
 # FerretDB on its SQLite backend (loopback), the other MongoDB-wire server of
 # the tests, with its state in $(BUILD)/ferretdb; prints its mongodb:// URI.

@@ -5,7 +5,12 @@ graph holds together (every depends_on target is defined, waits for its
 health and has a health check, no cycle), host ports do not clash, volumes
 are named, the engines form one consumer group of PROCESS_REPLICAS, and
 every shopstream command line of the file, health checks included, is
-accepted by the binary's option parser."""
+accepted by the binary's option parser. The Spark job and the Airflow
+services (profiles spark and airflow) run over the same volume, mount the
+repository's spark/ and airflow/dags read-only, and share what they must
+(the DAGs' threshold, the versions of scripts/spark and scripts/airflow);
+the Airflow image's Dockerfile passes hadolint and installs the libraries
+of the shopstream image's runtime stage."""
 import json
 import os
 import re
@@ -18,10 +23,16 @@ from harness import BIN, REPO, clean_env, describe, start_server, stop_server
 
 COMPOSE_SCRIPT = REPO / "scripts" / "docker-compose"
 # Each set of profiles a user runs: Kafka in one of its two modes, with or
-# without the MongoDB engine and the HDFS engine.
+# without the MongoDB engine and the HDFS engine, the Spark job and Airflow.
 PROFILE_SETS = ("kraft", "zookeeper", "kraft,mongo", "zookeeper,mongo", "kraft,hdfs",
-                "kraft,mongo,hdfs")
-ALL_PROFILES = "kraft,zookeeper,mongo,hdfs"
+                "kraft,mongo,hdfs", "kraft,spark", "kraft,airflow", "zookeeper,spark,airflow",
+                "kraft,mongo,hdfs,spark,airflow")
+ALL_PROFILES = "kraft,zookeeper,mongo,hdfs,spark,airflow"
+AIRFLOW_SERVICES = {"airflow-db", "airflow-apiserver", "airflow-scheduler",
+                    "airflow-dag-processor"}
+# The repository's folders that services may mount (read-only): the jobs'
+# code, not data.
+BIND_MOUNTS = {"spark": "/opt/shopstream/spark", "airflow/dags": "/opt/airflow/dags"}
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +91,10 @@ def test_config_accepts_the_file(compose, profiles):
         want |= {"mongo", "process-mongo", "serve-mongo"}
     if "hdfs" in profiles:
         want |= {"namenode", "datanode", "process-hdfs", "serve-hdfs"}
+    if "spark" in profiles:
+        want |= {"spark"}
+    if "airflow" in profiles:
+        want |= AIRFLOW_SERVICES
     assert services == want
 
 
@@ -181,13 +196,20 @@ def test_volumes_are_named_and_declared(compose):
     used = set()
     for name, svc in cfg["services"].items():
         for v in svc.get("volumes") or []:
+            if v["type"] == "bind":
+                # Only the jobs' code, read-only, where the services expect it.
+                rel = os.path.relpath(v["source"], REPO)
+                assert BIND_MOUNTS.get(rel) == v["target"] and v.get("read_only"), (name, v)
+                assert (REPO / rel).is_dir(), (name, v)
+                continue
             assert v["type"] == "volume", f"{name} mounts {v}: only named volumes"
             assert v["source"] in declared, (name, v)
             used.add(v["source"])
     assert used == declared
-    # The shopstream services share one store.
+    # The shopstream services share one store, and so do the Spark job and
+    # the Airflow services that run tasks.
     for name, svc in cfg["services"].items():
-        if is_ours(svc) and name != "gen":
+        if (is_ours(svc) and name != "gen") or name in ("spark", "airflow-scheduler"):
             assert {"type": "volume", "source": "data", "target": "/data", "volume": {}} \
                 in svc["volumes"], name
 
@@ -296,3 +318,93 @@ def test_versions_of_env_are_the_projects():
     assert env["SHOPSTREAM_VERSION"] == project.group(1)
     assert env["DEBIAN_IMAGE"] == "debian:bookworm"
     assert env["DEBIAN_SLIM_IMAGE"] == "debian:bookworm-slim"
+    spark = re.search(r"^SPARK_VERSION=(\S+)$", (REPO / "scripts" / "spark").read_text(), re.M)
+    assert env["SPARK_VERSION"] == spark.group(1), "the stack's Spark is the tests' Spark"
+    airflow = re.search(r"^AIRFLOW_VERSION=(\S+)$", (REPO / "scripts" / "airflow").read_text(),
+                        re.M)
+    assert env["AIRFLOW_VERSION"] == airflow.group(1), "the stack's Airflow is the tests' Airflow"
+
+
+def test_the_spark_job_runs_the_analytics_over_the_volume(compose):
+    spark = config(compose, "kraft,spark")["services"]["spark"]
+    assert spark["image"] == f"apache/spark:{dotenv()['SPARK_VERSION']}"
+    assert spark["depends_on"] == {"archive": {"condition": "service_healthy",
+                                               "required": True}}, spark["depends_on"]
+    assert spark["restart"] == "no" and spark["user"] == "10001:10001"
+    script = spark["command"][-1]
+    assert spark["command"][:2] == ["bash", "-c"]
+    assert "/opt/spark/bin/spark-submit /opt/shopstream/spark/analytics.py --cold /data/cold " \
+        "--from $$day --to $$day --out /data/reports/$$day" in script, script
+    assert spark["environment"]["SPARK_CONF_DIR"] == "/opt/shopstream/spark/conf"
+    assert (REPO / "spark" / "conf" / "spark-defaults.conf").is_file()
+    # The script's day: ANALYTICS_DAY, else yesterday (as Compose hands it to
+    # bash, $$ being one $).
+    shell = script.replace("$$", "$").replace("exec /opt/spark/bin/spark-submit", "echo")
+    for day, want in (("2026-11-02", "2026-11-02"), ("", None)):
+        proc = subprocess.run(["bash", "-c", shell], capture_output=True, timeout=30,
+                              env={**clean_env(), "ANALYTICS_DAY": day})
+        assert proc.returncode == 0, describe(proc)
+        got = proc.stdout.decode().split()
+        assert got[got.index("--from") + 1] == got[got.index("--to") + 1]
+        assert want is None or got[got.index("--from") + 1] == want, got
+        assert re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", got[got.index("--from") + 1]), got
+
+
+def test_airflow_runs_the_dags_over_the_volume(compose):
+    env = dotenv()
+    services = config(compose, "kraft,airflow")["services"]
+    assert AIRFLOW_SERVICES <= set(services)
+    runners = [s for s in AIRFLOW_SERVICES if s != "airflow-db"]
+    images = {services[s]["image"] for s in runners}
+    assert images == {f"shopstream-airflow:{env['SHOPSTREAM_VERSION']}"}, images
+    for name in runners:
+        svc = services[name]
+        build = svc["build"]
+        assert build["context"] == str(REPO / "deploy" / "airflow")
+        assert build["args"]["AIRFLOW_IMAGE"] == f"apache/airflow:{env['AIRFLOW_VERSION']}"
+        assert build["args"]["PYSPARK_VERSION"] == env["SPARK_VERSION"]
+        # The shopstream image is built first and gives the binary.
+        assert build["additional_contexts"] == {"shopstream": "service:serve"}
+        e = svc["environment"]
+        assert e["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert e["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@airflow-db/airflow")
+        assert e["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == \
+            "http://airflow-apiserver:8080/execution/"
+        assert e["AIRFLOW__API_AUTH__JWT_SECRET"] == env["AIRFLOW_JWT_SECRET"]
+        # The DAGs archive at the threshold of the stack's archiver.
+        assert e["AIRFLOW_VAR_SHOPSTREAM_HOT_MAX_MB"] == env["HOT_MAX_MB"]
+        targets = {v["target"] for v in svc["volumes"]}
+        assert {"/data", "/opt/airflow/dags", "/opt/shopstream/spark"} <= targets, name
+        assert svc["command"] == [{"airflow-apiserver": "api-server",
+                                   "airflow-scheduler": "scheduler",
+                                   "airflow-dag-processor": "dag-processor"}[name]]
+    api = services["airflow-apiserver"]
+    assert api["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
+    assert api["ports"][0]["target"] == 8080 and api["ports"][0]["published"] == \
+        env["AIRFLOW_PORT"]
+    assert services["airflow-scheduler"]["depends_on"]["process"]["condition"] == \
+        "service_healthy"
+    # The DAGs' defaults outside a checkout are this image's layout.
+    common = (REPO / "airflow" / "dags" / "shopstream_common.py").read_text()
+    for want in ('"bin": "shopstream"', '"data": "/data"',
+                 '"analytics": "/opt/shopstream/spark/analytics.py"'):
+        assert want in common, want
+
+
+def test_the_airflow_image_has_what_the_dags_run():
+    dockerfile = REPO / "deploy" / "airflow" / "Dockerfile"
+    proc = subprocess.run([str(REPO / "scripts" / "hadolint"), str(dockerfile)],
+                          capture_output=True, timeout=600)
+    assert proc.returncode == 0, describe(proc)
+    text = dockerfile.read_text()
+
+    def packages(t):
+        return set(re.findall(r"\b(lib[a-z0-9.+-]+|zlib1g)\b",
+                              re.search(r"apt-get install[^&]*", t.split("FROM")[-1]).group(0)))
+    main = packages((REPO / "Dockerfile").read_text())
+    assert main and main <= packages(text), main - packages(text)
+    assert re.search(r"install[^&]*\bkcat\b", text) and "default-jre-headless" in text
+    assert "COPY --from=shopstream-image /usr/local/bin/shopstream /usr/local/bin/shopstream" \
+        in text
+    assert re.search(r"^ARG SHOPSTREAM_IMAGE=shopstream$", text, re.M)
+    assert '"pyspark==${PYSPARK_VERSION}"' in text
