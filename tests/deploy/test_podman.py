@@ -278,6 +278,60 @@ def test_serve_in_the_image_answers_on_the_host_network(podman_env, image, image
 
 # ---- the Compose file's services ----
 
+def compose_config(env, *files):
+    """The Compose files as the Compose CLI (scripts/docker-compose) resolves
+    them, with no profile: (exit status, JSON or stderr)."""
+    cli_path = subprocess.run([str(REPO / "scripts" / "docker-compose")], capture_output=True,
+                              timeout=1800)
+    assert cli_path.returncode == 0, describe(cli_path)
+    args = [a for f in files for a in ("-f", str(f))]
+    # .env's values and env's, whatever the shell says.
+    shell = {k: v for k, v in clean_env().items()
+             if k not in dotenv() and k != "KAFKA_BOOTSTRAP"}
+    proc = subprocess.run([cli_path.stdout.decode().strip(), *args, "config", "--format", "json"],
+                          capture_output=True, timeout=120, cwd=REPO,
+                          env={**shell, **env, "COMPOSE_PROFILES": ""})
+    if proc.returncode != 0:
+        return proc.returncode, proc.stderr.decode(errors="replace")
+    return 0, json.loads(proc.stdout)
+
+
+def test_the_override_changes_only_network_broker_and_port():
+    # The override is valid Compose (!reset and all), and keeps every
+    # service as the file has it but for the host's network, the broker's
+    # address and serve's port: a change to the file reaches podman too.
+    base_file = REPO / "docker-compose.yml"
+    env = {"KAFKA_BOOTSTRAP": "127.0.0.1:19092", "SERVE_PORT": "18050"}
+    rc, base = compose_config(env, base_file)
+    assert rc == 0, base
+    rc, over = compose_config(env, base_file, OVERRIDE)
+    assert rc == 0, over
+    assert set(over["services"]) == {"gen", "process", "archive", "serve"}
+    changed = {"command", "network_mode", "networks", "ports", "healthcheck", "environment",
+               "scale"}
+    for name, svc in over["services"].items():
+        was = base["services"][name]
+        assert svc["network_mode"] == "host", name
+        want = [a.replace("kafka://kafka:9092/", "kafka://127.0.0.1:19092/")
+                for a in was["command"]]
+        if name == "serve":
+            want[want.index("--port") + 1] = "18050"
+        assert svc["command"] == want, name
+        for key in set(svc) | set(was):
+            if key not in changed:
+                assert svc.get(key) == was.get(key), (name, key)
+    serve = over["services"]["serve"]
+    assert "ports" not in serve and "healthcheck" not in serve  # the image's check
+    assert serve["environment"]["SHOPSTREAM_PORT"] == "18050"
+    assert "SHOPSTREAM_AUTH_TOKEN" in serve["environment"]
+    process = over["services"]["process"]
+    assert process["scale"] == process["deploy"]["replicas"] == int(dotenv()["PROCESS_REPLICAS"])
+    # Without the broker's address the file says what is missing.
+    rc, err = compose_config({"SERVE_PORT": "18050"}, base_file, OVERRIDE)
+    assert rc != 0 and "required variable KAFKA_BOOTSTRAP is missing a value: the broker's " \
+                       "HOST:PORT (scripts/kafka start prints it)" in err, err
+
+
 ASSIGNED = re.compile(r"^(\S+) .*partition (\d+) of topic '([^']+)' assigned; "
                       r"(?:reading from its start|resuming at offset (\d+))$", re.M)
 HANDED = re.compile(r"partition (\d+) of topic '([^']+)' (assigned|revoked)")
