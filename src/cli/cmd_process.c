@@ -74,7 +74,7 @@ static const ss_opt process_table[] = {
 };
 
 int ss_run_engine(ss_engine *eng, ss_bus_consumer *in, int follow, int threads, int (*idle)(void *),
-                  void *ctx)
+                  void *ctx, volatile int *hold)
 {
     int seekable = 0;
     const char *source = in->ops->source(in->state, &seekable);
@@ -87,7 +87,7 @@ int ss_run_engine(ss_engine *eng, ss_bus_consumer *in, int follow, int threads, 
         }
     }
     ss_pipeline_hooks hooks = {
-        .idle = idle, .ctx = ctx, .stop = &ss_stop_requested, .follow = follow};
+        .idle = idle, .ctx = ctx, .stop = &ss_stop_requested, .follow = follow, .hold = hold};
     int rc = threads > 1 ? ss_engine_run_pipeline(eng, in, &hooks) : ss_engine_run(eng, in, &hooks);
     if (rc != SS_OK) {
         SS_ERROR("process",
@@ -149,7 +149,8 @@ static int process_run(const void *vopts, int argc, char **argv)
         ss_install_stop_handlers();
         ss_archiver_thread *arch =
             ss_archiver_thread_start(o->data, o->hot, o->cold, o->hot_max_mb, o->archive_every, 0);
-        ec = ss_run_engine(eng, &in, o->follow, (int)o->threads, NULL, NULL);
+        ec = ss_run_engine(eng, &in, o->follow, (int)o->threads, NULL, NULL,
+                           ss_archiver_thread_hold(arch));
         if (ss_archiver_thread_finish(arch, ec == SS_EXIT_OK && !ss_stop_requested) != SS_OK &&
             ec == SS_EXIT_OK)
             SS_WARN("process", "the final archive run did not complete; the next one will");

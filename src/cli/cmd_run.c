@@ -317,7 +317,7 @@ static int run_run(const void *vopts, int argc, char **argv)
         summary sm = {.eng = eng, .hot = &hot, .next_ms = ss_mono_ms() + 10000};
         ss_archiver_thread *arch =
             ss_archiver_thread_start(o->data, o->hot, o->cold, o->hot_max_mb, o->archive_every, 0);
-        ec = ss_run_engine(eng, &in, 0, 2, on_idle, &sm);
+        ec = ss_run_engine(eng, &in, 0, 2, on_idle, &sm, ss_archiver_thread_hold(arch));
         /* The engine stops on a signal or a store failure: release the
          * generator. Closing the memory queue's consumer releases one that
          * waits for room; over Kafka nothing holds it, and it may still tell

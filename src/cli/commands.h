@@ -21,7 +21,7 @@ struct ss_bus_consumer;
  * committing when due and when idle, on one thread or with a decoding reader
  * thread (threads = 2); idle(ctx) returning non-zero stops. */
 int ss_run_engine(struct ss_engine *eng, struct ss_bus_consumer *in, int follow, int threads,
-                  int (*idle)(void *), void *ctx);
+                  int (*idle)(void *), void *ctx, volatile int *hold);
 
 /* Set by SIGINT and SIGTERM: long-running commands finish their current step,
  * flush and exit cleanly. */

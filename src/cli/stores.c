@@ -39,6 +39,7 @@ struct ss_archiver_thread {
     ss_archiver_loop_config lc;
     char hot_uri[4096], cold_uri[4096];
     volatile int stop;
+    volatile int hold;
     pthread_t tid;
     int running;
 };
@@ -60,14 +61,23 @@ ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *hot, 
     t->lc = (ss_archiver_loop_config){
         .hot_uri = t->hot_uri,
         .cold_uri = t->cold_uri,
-        .cfg = {.max_bytes = hot_max_mb * 1000000, .gzip = gzip, .source = t->hot_uri},
+        .cfg = {.max_bytes = hot_max_mb * 1000000,
+                .gzip = gzip,
+                .source = t->hot_uri,
+                .hold = &t->hold},
         .every_ms = every_s * 1000,
         .stop = &t->stop,
+        .hold = &t->hold,
     };
     t->running = pthread_create(&t->tid, NULL, archiver_main, t) == 0;
     if (!t->running)
         SS_ERROR("archive", "cannot start the archiver thread; archiving is off");
     return t;
+}
+
+volatile int *ss_archiver_thread_hold(ss_archiver_thread *t)
+{
+    return t ? &t->hold : NULL;
 }
 
 int ss_archiver_thread_finish(ss_archiver_thread *t, int final_pass)
@@ -77,6 +87,7 @@ int ss_archiver_thread_finish(ss_archiver_thread *t, int final_pass)
     t->stop = 1;
     if (t->running)
         pthread_join(t->tid, NULL);
+    t->hold = 0;
     int rc = SS_OK;
     if (final_pass) {
         /* A finite input has ended: leave the store within its threshold. */

@@ -48,6 +48,9 @@ typedef struct ss_archiver_thread ss_archiver_thread;
 ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *hot, const char *cold,
                                              int64_t hot_max_mb, int64_t every_s, int gzip);
 int ss_archiver_thread_finish(ss_archiver_thread *t, int final_pass);
+/* The thread's backpressure flag (ss_archiver_loop_config.hold), for
+ * ss_run_engine; NULL without a thread. */
+volatile int *ss_archiver_thread_hold(ss_archiver_thread *t);
 
 /* The option table entries of the archiver thread, shared by process and run. */
 #define SS_ARCHIVE_OPTS(type, f_cold, f_max, f_every)                                              \

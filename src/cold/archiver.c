@@ -371,6 +371,18 @@ static void on_shard_state(void *ctx, const ss_hot_state *s)
 
 /* One archive: the oldest minutes estimated to bring the store under its
  * threshold. */
+static void hold_set(const ss_archiver_config *cfg, int bit)
+{
+    if (cfg->hold)
+        *cfg->hold |= bit;
+}
+
+static void hold_clear(const ss_archiver_config *cfg, int bit)
+{
+    if (cfg->hold)
+        *cfg->hold &= ~bit;
+}
+
 static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cfg,
                         int64_t freed_per_event, ss_archive_result *res)
 {
@@ -381,6 +393,18 @@ static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cf
     if (rc)
         return rc;
     res->hot_bytes_before = res->hot_bytes_after = size;
+    /* Past twice the threshold, the engine waits until the archiver has
+     * brought the store back under it. */
+    if (cfg->hold && !(*cfg->hold & SS_HOLD_FULL) && size > 2 * cfg->max_bytes) {
+        SS_INFO("archive",
+                "the hot store holds %.1f MB, over twice its threshold: ingestion waits for "
+                "the archiver",
+                (double)size / 1e6);
+        hold_set(cfg, SS_HOLD_FULL);
+    } else if (cfg->hold && (*cfg->hold & SS_HOLD_FULL) && size <= cfg->max_bytes) {
+        SS_INFO("archive", "the hot store holds %.1f MB: ingestion goes on", (double)size / 1e6);
+        hold_clear(cfg, SS_HOLD_FULL);
+    }
     if (size <= cfg->max_bytes)
         return SS_OK;
 
@@ -415,7 +439,9 @@ static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cf
     int64_t now = ss_now_ms();
     new_id(id, sizeof id, now);
     iso(now, created);
+    hold_set(cfg, SS_HOLD_WRITE);
     rc = hot->ops->archive_begin(hot->st, id, cutoff, created);
+    hold_clear(cfg, SS_HOLD_WRITE);
     if (rc)
         return rc;
 
@@ -501,7 +527,9 @@ static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cf
         rc = ss_cold_put(cold, mpath, text, strlen(text));
     ss_fault_point("after_manifest");
     if (rc == SS_OK) {
+        hold_set(cfg, SS_HOLD_WRITE);
         rc = hot->ops->archive_commit(hot->st, id, cutoff, text);
+        hold_clear(cfg, SS_HOLD_WRITE);
         ss_fault_point("after_commit");
     } else {
         /* The cold store failed: undo what reached it; the events stay hot. */
@@ -670,10 +698,25 @@ int ss_archiver_loop(const ss_archiver_loop_config *lc)
         }
         if (lc->once || (rc != SS_OK && rc != SS_AGAIN))
             break;
-        /* Sleep in short steps so that a stop is seen promptly. */
+        if (lc->hold && (*lc->hold & SS_HOLD_FULL)) {
+            /* Still past twice the threshold: archive again at once while runs
+             * move events; what the archiver cannot move yet (all of it within
+             * the watermark) needs the engine to go on. */
+            if (rc == SS_OK && res.archive_id[0])
+                continue;
+            *lc->hold &= ~SS_HOLD_FULL;
+            SS_INFO("archive", "the archiver cannot move more now: ingestion goes on");
+        }
+        /* Sleep in short steps so that a stop is seen promptly, and, with an
+         * engine to hold, a store past twice its threshold too (a replay
+         * fills it in well under a check's interval). */
         for (int64_t slept = 0; slept < delay && !*lc->stop; slept += 100) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
+            int64_t size;
+            if (lc->hold && rc == SS_OK && hot.ops->data_size(hot.st, &size) == SS_OK &&
+                size > 2 * lc->cfg.max_bytes)
+                break;
         }
         if (*lc->stop)
             break;

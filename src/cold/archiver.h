@@ -26,7 +26,15 @@ typedef struct ss_archiver_config {
     int64_t max_bytes;  /* the hot store's threshold */
     int gzip;           /* compress part files */
     const char *source; /* the hot store's URI, for manifests */
+    /* An engine of the same process, which waits while *hold is non-zero
+     * (ss_archiver_loop_config.hold); NULL when there is none. The archiver
+     * sets SS_HOLD_WRITE while it writes the hot store: the engine commits
+     * and lets it have the write lock, which a replay that commits back to
+     * back would otherwise keep from it for seconds. */
+    volatile int *hold;
 } ss_archiver_config;
+
+enum { SS_HOLD_FULL = 1, SS_HOLD_WRITE = 2 };
 
 typedef struct ss_archive_result {
     char archive_id[48]; /* empty when nothing was archived */
@@ -76,6 +84,13 @@ typedef struct ss_archiver_loop_config {
     int64_t every_ms;
     int once;
     volatile int *stop;
+    /* When set, SS_HOLD_FULL is kept in it while the hot store holds more
+     * than twice its threshold after a run that moved events (the archiver
+     * then runs again at once, not every_ms later): an engine of the same
+     * process waits on it (and on SS_HOLD_WRITE, see ss_archiver_config), so
+     * that a replay faster than the archiver cannot grow the hot store
+     * without bound. */
+    volatile int *hold;
 } ss_archiver_loop_config;
 
 int ss_archiver_loop(const ss_archiver_loop_config *lc);

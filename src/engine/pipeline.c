@@ -133,6 +133,20 @@ static int add(pipe_t *p, batch *b, const ss_bus_msg *msg)
     return 0;
 }
 
+/* Backpressure: while hooks->hold is set, commits what is pending (so that
+ * the archiver can take the store's write lock) and waits. */
+static int hold_back(ss_engine *e, const ss_pipeline_hooks *hooks)
+{
+    if (!hooks->hold || !*hooks->hold)
+        return SS_OK;
+    int rc = ss_engine_tick(e, 1);
+    while (rc == SS_OK && *hooks->hold && !(hooks->stop && *hooks->stop)) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return rc;
+}
+
 /* Applies a record; while the engine needs the cold store and cannot read
  * it (SS_AGAIN), commits what is done, waits with back-off and tries again,
  * so that results stay exact. Returns SS_AGAIN when a stop came first: the
@@ -378,8 +392,11 @@ int ss_engine_run_pipeline(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_
             }
             if (rc == SS_OK)
                 rc = ss_engine_tick(e, 0);
-            if (rc == SS_OK && hooks->idle && ++applied % 4096 == 0 && hooks->idle(hooks->ctx))
-                done = 1;
+            if (rc == SS_OK && ++applied % 4096 == 0) {
+                rc = hold_back(e, hooks);
+                if (rc == SS_OK && hooks->idle && hooks->idle(hooks->ctx))
+                    done = 1;
+            }
         }
         if (rc == SS_OK && b->end != SS_OK) {
             /* Idle or finished: commit what is pending so readers see it. */
@@ -447,8 +464,11 @@ static int run_alone(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_hooks 
             }
             if (rc == SS_OK)
                 rc = ss_engine_tick(e, 0);
-            if (rc == SS_OK && hooks->idle && ++applied % 4096 == 0 && hooks->idle(hooks->ctx))
-                break;
+            if (rc == SS_OK && ++applied % 4096 == 0) {
+                rc = hold_back(e, hooks);
+                if (rc == SS_OK && hooks->idle && hooks->idle(hooks->ctx))
+                    break;
+            }
             continue;
         }
         if (prc == SS_EOF && !hooks->follow)

@@ -16,6 +16,9 @@ typedef struct ss_pipeline_hooks {
     void *ctx;
     volatile int *stop; /* stop when it becomes non-zero */
     int follow;         /* at the end of a file, wait for more */
+    /* While non-zero (the archiver of the same process is behind), the
+     * engine commits and waits before it reads on. May be NULL. */
+    volatile int *hold;
 } ss_pipeline_hooks;
 
 /* The same on the caller's thread alone: poll, decode, apply. */

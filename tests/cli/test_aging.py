@@ -11,12 +11,15 @@ store that never archived gives, also when archived customers order again.
 import json
 import shutil
 import sqlite3
+import subprocess
+import threading
+import time
 
 import pytest
 
 from archive_helpers import ColdScan, all_kpi_rows, committed, hot_size
 from conftest import ENGINE_START, gen_args, run
-from harness import cli, describe, request, start_server, stop_server
+from harness import BIN, clean_env, cli, describe, request, start_server, stop_server
 
 SEED, COUNT = 41, 30000
 DIM_QUERIES = (
@@ -165,3 +168,40 @@ def test_archived_customers_who_order_again_read_as_before(tmp_path):
             "SELECT p.category, count(*) AS n FROM orders o JOIN products p USING "
             "(product_id) GROUP BY 1 ORDER BY 1"):
         assert sql(data, query) == sql(ref, query), query
+
+
+def test_a_replay_faster_than_the_archiver_waits_for_it(tmp_path):
+    """`process` replaying a file as fast as it reads, at a 5 MB threshold:
+    once the hot store passes twice its threshold, ingestion waits until the
+    archiver has brought it back under (docs/lifecycle.md), so the store
+    stays bounded instead of growing with the replay (about 150 MB here
+    without the wait), and every event is stored once."""
+    src = tmp_path / "events.jsonl"
+    run(*gen_args(SEED + 2, 100000, start=ENGINE_START), "--out", src)
+    data = tmp_path / "data"
+    proc = subprocess.Popen([BIN, "process", "--from", str(src), "--data", str(data),
+                             "--hot-max-mb", "5", "--archive-every", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=clean_env())
+    sizes = []
+    err = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()))
+    reader.start()
+    db = data / "hot.db"
+    while proc.poll() is None:
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+            pages, free, size = con.execute(
+                "SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM "
+                "pragma_freelist_count), (SELECT page_size FROM pragma_page_size)").fetchone()
+            con.close()
+            sizes.append((pages - free) * size / 1e6)
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    reader.join()
+    log = err[0].decode(errors="replace")
+    assert proc.returncode == 0, log[-3000:]
+    assert "over twice its threshold: ingestion waits for the archiver" in log, log[-3000:]
+    assert sizes and max(sizes) <= 50, f"the hot store reached {max(sizes):.1f} MB"
+    got = sql(data, "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM orders")[0]
+    assert got["n"] == got["d"] == 100000
