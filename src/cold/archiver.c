@@ -721,6 +721,8 @@ int ss_archiver_loop(const ss_archiver_loop_config *lc)
         if (*lc->stop)
             break;
     }
+    if (lc->hold)
+        *lc->hold = 0; /* an archiver that stops holds no engine */
     ss_cold_close(&cold);
     ss_hot_close(&hot);
     return rc == SS_AGAIN && !lc->once ? SS_OK : rc;
