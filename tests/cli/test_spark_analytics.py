@@ -92,6 +92,13 @@ def store(tmp_path_factory):
     data = base / "data"
     assert_ok(cli("process", "--from", events, "--data", data, "--archive-every", 0,
                   timeout=300))
+    # A day more after DAYS, more than the 1 MB threshold holds: the
+    # archiver has to move every fact of DAYS to get under it.
+    later = base / "later.jsonl"
+    later.write_bytes(assert_ok(cli("gen", "--seed", SEED + 1, "--count", COUNT // 2, "--rate",
+                                    RATE, "--max", "--start", "2026-11-05")).stdout)
+    assert_ok(cli("process", "--from", later, "--data", data, "--archive-every", 0,
+                  timeout=300))
     proc = assert_ok(cli("archive", "--data", data, "--once", "--hot-max-mb", 1, timeout=300))
     with sqlite3.connect(f"file:{data / 'hot.db'}?mode=ro", uri=True) as db:
         hot = sum(db.execute(f"SELECT count(*) FROM {t}_data WHERE ts < ?", (DOC_UNTIL[1:-1],))
@@ -100,7 +107,7 @@ def store(tmp_path_factory):
                               ).fetchone()[0]
     assert hot == 0, f"{hot} facts of {DAYS} are still hot: {describe(proc)}"
     assert archives >= 2, describe(proc)
-    return data, events
+    return data, (events, later)
 
 
 @pytest.fixture(scope="module")
@@ -199,10 +206,11 @@ def test_spark_submit_writes_parquet_and_a_report(spark, analytics, store, tmp_p
 def test_analytics_over_hdfs(spark, analytics, store, hdfs, tmp_path):  # noqa: F811
     """The same store archived into HDFS: Spark reads it through the URI that
     shopstream wrote it with, and finds what it found in the local store."""
-    data, events = store
+    data, streams = store
     remote = tmp_path / "remote"
-    assert_ok(cli("process", "--from", events, "--data", remote, "--archive-every", 0,
-                  timeout=300))
+    for events in streams:
+        assert_ok(cli("process", "--from", events, "--data", remote, "--archive-every", 0,
+                      timeout=300))
     uri = f"webhdfs://{hdfs.address}/spark/cold?user=shopstream-test"
     assert_ok(cli("archive", "--data", remote, "--cold", uri, "--once", "--hot-max-mb", 1,
                   timeout=300))
