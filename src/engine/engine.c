@@ -63,7 +63,7 @@ struct ss_engine {
 };
 
 static const ss_str s_all = {"all", 3};
-static uint64_t hash_all; /* en_en_hash_bytes("all", SS_DIM_OVERALL), set at open */
+static uint64_t hash_all; /* en_ss_hash_bytes("all", SS_DIM_OVERALL), set at open */
 static const ss_str s_unknown = {"unknown", 7};
 
 static source_pos *source_get(ss_engine *e, const char *name)
@@ -210,7 +210,7 @@ static int on_open_row(void *ctx, const ss_kpi_row *r)
     ss_engine *e = o->e;
     window *w = window_get(e, o->sh, r->minute, 1);
     win_entry *x = en_window_slot(w, r->dim, r->value,
-                                  en_hash_bytes(r->value.p, r->value.n, (uint64_t)r->dim));
+                                  ss_hash_bytes(r->value.p, r->value.n, (uint64_t)r->dim));
     x->k = r->k;
     return SS_OK;
 }
@@ -220,7 +220,7 @@ int ss_engine_open(ss_hot *hot, const ss_engine_config *cfg, ss_engine **out, ch
 {
     *out = NULL;
     ss_engine *e = ss_calloc(1, sizeof *e);
-    hash_all = en_hash_bytes(s_all.p, s_all.n, SS_DIM_OVERALL);
+    hash_all = ss_hash_bytes(s_all.p, s_all.n, SS_DIM_OVERALL);
     e->hot = hot;
     e->cfg = *cfg;
     ss_decoder_init(&e->dec);
@@ -371,12 +371,12 @@ static void event_dims_of(const ss_event *ev, const ss_attrib *at, const uint64_
     d->v[SS_DIM_PAYMENT_METHOD] = at->payment_method;
     d->h[SS_DIM_OVERALL] = hash_all;
     for (int i = 1; i < SS_DIM_COUNT; i++)
-        d->h[i] = dh ? dh[i - 1] : en_hash_bytes(d->v[i].p, d->v[i].n, (uint64_t)i);
+        d->h[i] = dh ? dh[i - 1] : ss_hash_bytes(d->v[i].p, d->v[i].n, (uint64_t)i);
     /* A payment counts under its own method, not the order's. */
     if (ev->type == SS_EV_PAYMENT) {
         ss_str m = ev->u.payment.payment_method;
         d->v[SS_DIM_PAYMENT_METHOD] = m;
-        d->h[SS_DIM_PAYMENT_METHOD] = en_hash_bytes(m.p, m.n, SS_DIM_PAYMENT_METHOD);
+        d->h[SS_DIM_PAYMENT_METHOD] = ss_hash_bytes(m.p, m.n, SS_DIM_PAYMENT_METHOD);
     }
 }
 
@@ -418,8 +418,8 @@ static int upsert_dims(ss_engine *e, const ss_event *ev, const event_dims *dims)
      * existing one is ignored there); products and places repeat, so a set of
      * recently written keys saves their upserts. */
     const ss_order *o = &ev->u.order;
-    uint64_t hp = en_hash_bytes(o->product_id.p, o->product_id.n, 13) ^
-                  en_hash_bytes(o->product_name.p, o->product_name.n, 17) ^
+    uint64_t hp = ss_hash_bytes(o->product_id.p, o->product_id.n, 13) ^
+                  ss_hash_bytes(o->product_name.p, o->product_name.n, 17) ^
                   (dims->h[SS_DIM_CATEGORY] * 19) ^ (uint64_t)o->unit_price * 0x9e3779b97f4a7c15ULL;
     uint64_t hplace = dims->h[SS_DIM_CITY] ^ (dims->h[SS_DIM_COUNTRY] * 3) ^
                       (dims->h[SS_DIM_CATEGORY] * 5) ^ (dims->h[SS_DIM_PAYMENT_METHOD] * 7);
@@ -558,7 +558,7 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
         if (late) {
             found = ss_batch_has(e->pend, 0, ev.event_id);
             if (!found)
-                rc = e->hot->ops->has_event(e->hot->st, ev.event_id, &found);
+                rc = e->hot->ops->has_event(e->hot->st, ev.event_id, ev.ts, &found);
             if (rc == SS_OK && !found && e->cfg.cold)
                 rc = ss_cold_index_has_event(e->cfg.cold, e->hot, ev.event_id, ev.ts, &found);
         } else {

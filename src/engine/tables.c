@@ -8,27 +8,6 @@
 
 #include "common/mem.h"
 
-/* A fast 64-bit hash of short strings: eight bytes per step, then a final
- * avalanche (the constants are from splitmix64). */
-uint64_t en_hash_bytes(const char *p, size_t n, uint64_t seed)
-{
-    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-        h ^= h >> 31;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    h = (h ^ w) * 0x94d049bb133111ebULL;
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    return h ^ (h >> 32);
-}
-
 window *en_window_new(int64_t minute)
 {
     window *w = ss_calloc(1, sizeof *w);
@@ -65,7 +44,7 @@ static void window_grow(window *w)
     free(old);
 }
 
-/* Finds or adds the entry of (dim, v); h is en_hash_bytes(v, dim). */
+/* Finds or adds the entry of (dim, v); h is ss_hash_bytes(v, dim). */
 win_entry *en_window_slot(window *w, int dim, ss_str v, uint64_t h)
 {
     if (w->n * 2 >= w->cap)
@@ -121,7 +100,7 @@ void en_attr_reset(attr_gen *g)
 
 int en_attr_find(attr_gen gens[2], ss_str order_id, ss_attrib *out, uint64_t dh[4])
 {
-    uint64_t h = en_hash_bytes(order_id.p, order_id.n, 7) | 1;
+    uint64_t h = ss_hash_bytes(order_id.p, order_id.n, 7) | 1;
     for (int gi = 0; gi < 2; gi++) {
         attr_gen *g = &gens[gi];
         uint32_t j = (uint32_t)h & (ATTR_CAP * 2 - 1);
@@ -155,7 +134,7 @@ void en_attr_add(attr_gen gens[2], ss_str order_id, const ss_order *o, const uin
         en_attr_reset(&gens[0]);
         g = &gens[0];
     }
-    uint64_t h = en_hash_bytes(order_id.p, order_id.n, 7) | 1;
+    uint64_t h = ss_hash_bytes(order_id.p, order_id.n, 7) | 1;
     uint32_t j = (uint32_t)h & (ATTR_CAP * 2 - 1);
     while (g->tab[j].hash)
         j = (j + 1) & (ATTR_CAP * 2 - 1);

@@ -9,15 +9,12 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/hash.h"
 #include "event/event.h"
 #include "hot/hot.h"
 
 #define ATTR_CAP (1u << 16) /* orders remembered per cache generation */
 #define SEEN_CAP (1u << 16) /* dimension keys remembered before a reset */
-
-/* A fast 64-bit hash of short strings: eight bytes per step, then a final
- * avalanche (the constants are from splitmix64). */
-uint64_t en_hash_bytes(const char *p, size_t n, uint64_t seed);
 
 /* ---- KPI windows: the rows of one minute, by (dimension, value) ---- */
 
@@ -39,7 +36,7 @@ typedef struct window {
 window *en_window_new(int64_t minute);
 /* Frees a window; NULL is fine. */
 void en_window_free(window *w);
-/* Finds or adds the entry of (dim, v); h is en_hash_bytes(v, dim). */
+/* Finds or adds the entry of (dim, v); h is ss_hash_bytes(v, dim). */
 win_entry *en_window_slot(window *w, int dim, ss_str v, uint64_t h);
 
 /* ---- order attribution cache: two generations, bounded ---- */

@@ -95,8 +95,9 @@ typedef struct ss_hot_ops {
      * gives the order dimensions of payments and cancellations. */
     int (*put_events)(void *st, const ss_event *const *evs, const ss_attrib *attrib, size_t n,
                       uint8_t *is_new);
-    /* Tells whether any table holds an event with this id. */
-    int (*has_event)(void *st, ss_str event_id, int *found);
+    /* Tells whether any table holds an event with this id; ts is the
+     * event's time, which a store may use to find it. */
+    int (*has_event)(void *st, ss_str event_id, int64_t ts, int *found);
     /* Records an event that arrived after the watermark had closed its window.
      * *is_new is 0 when the same late event was recorded before. */
     int (*put_late)(void *st, const ss_event *ev, const char *raw, size_t len, int64_t watermark,

@@ -156,7 +156,7 @@ int mongo_commit(void *vst);
 int mongo_rollback(void *vst);
 int mongo_put_events(void *vst, const ss_event *const *evs, const ss_attrib *attrib, size_t n,
                      uint8_t *is_new);
-int mongo_has_event(void *vst, ss_str event_id, int *found);
+int mongo_has_event(void *vst, ss_str event_id, int64_t ts, int *found);
 int mongo_put_late(void *vst, const ss_event *ev, const char *raw, size_t len, int64_t watermark,
                    int *is_new);
 int mongo_put_rejected(void *vst, const char *raw, size_t len, size_t raw_bytes, const char *reason,

@@ -24,6 +24,7 @@
 #include "common/mem.h"
 #include "common/status.h"
 #include "common/timeutil.h"
+#include "hot/facts_vtab.h"
 #include "hot/hot.h"
 #include "hot/mongo_int.h"
 
@@ -585,7 +586,7 @@ int mongo_sql_attach(void *vst, sqlite3 *db, char *err, size_t errlen)
     int rc = SS_ERR;
     if (sqlite3_open_v2(":memory:", &schema, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
             SQLITE_OK ||
-        exec(schema, ss_asset_hot_schema_sql, err, errlen) != SS_OK) {
+        ss_hot_facts_register(schema) != SQLITE_OK || exec(schema, ss_asset_hot_schema_sql, err, errlen) != SS_OK) {
         if (!*err)
             snprintf(err, errlen, "cannot set up SQL over MongoDB: out of memory");
         sqlite3_close(schema);
@@ -611,7 +612,8 @@ int mongo_sql_attach(void *vst, sqlite3 *db, char *err, size_t errlen)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(schema,
                            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('table', "
-                           "'view') AND name NOT LIKE 'sqlite_%' ORDER BY type = 'view', rowid",
+                           "'view') AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%_blocks' "
+                           "ORDER BY type = 'view', rowid",
                            -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot set up SQL over MongoDB: %s", sqlite3_errmsg(schema));
         sqlite3_close(schema);

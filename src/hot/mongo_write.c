@@ -246,9 +246,10 @@ int mongo_put_events(void *vst, const ss_event *const *evs, const ss_attrib *att
     return rc;
 }
 
-int mongo_has_event(void *vst, ss_str event_id, int *found)
+int mongo_has_event(void *vst, ss_str event_id, int64_t ts, int *found)
 {
     hot_mongo *h = vst;
+    (void)ts;
     *found = 0;
     for (int c = C_ORDERS; c <= C_CANCELLATIONS && !*found; c++) {
         bson_t doc;

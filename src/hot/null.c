@@ -40,10 +40,11 @@ static int null_put_events(void *st, const ss_event *const *evs, const ss_attrib
     return SS_OK;
 }
 
-static int null_has_event(void *st, ss_str event_id, int *found)
+static int null_has_event(void *st, ss_str event_id, int64_t ts, int *found)
 {
     (void)st;
     (void)event_id;
+    (void)ts;
     *found = 0;
     return SS_OK;
 }

@@ -1,39 +1,38 @@
 -- Hot store schema (SQLite). Money is stored as integer cents in *_cents
 -- columns; the views that analysts query present it in currency units.
--- Times are UTC ISO-8601 text with milliseconds, which sorts chronologically.
+-- Times are UTC ISO-8601 text with milliseconds, which sorts chronologically
+-- (fact blocks keep them as integer milliseconds).
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS orders_data (
-  event_id TEXT NOT NULL UNIQUE, order_id TEXT NOT NULL, ts TEXT NOT NULL,
-  customer_id TEXT NOT NULL, customer_segment TEXT NOT NULL,
-  product_id TEXT NOT NULL, product_name TEXT NOT NULL, category TEXT NOT NULL,
-  city TEXT NOT NULL, country TEXT NOT NULL, quantity INTEGER NOT NULL,
-  unit_price_cents INTEGER NOT NULL, amount_cents INTEGER NOT NULL,
-  discount_cents INTEGER NOT NULL, tax_cents INTEGER NOT NULL,
-  shipping_cents INTEGER NOT NULL, total_price_cents INTEGER NOT NULL,
-  currency TEXT NOT NULL, payment_method TEXT NOT NULL,
-  PRIMARY KEY (ts, event_id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS orders_order_id ON orders_data (order_id);
-
--- Fact tables are clustered by event time (WITHOUT ROWID, keyed by ts and
--- event_id), so that time ranges are contiguous for queries and archiving;
--- the UNIQUE event_id index makes deduplication exact.
+-- Facts are kept in blocks (src/hot/block.h): each row of a *_blocks table
+-- holds up to 4096 events of one table, sorted by time, column by column,
+-- and its time range. orders_data, payments_data and cancellations_data
+-- are virtual tables over them (module ss_facts, src/hot/facts_vtab.c)
+-- with one row per event; a condition on ts reads only the blocks of the
+-- range. Deduplication and the lookup of orders are the writer's
+-- (src/hot/sqlite_facts.c). AUTOINCREMENT: an id is never used twice, so
+-- a writer knows its block from one that replaced it.
+CREATE TABLE IF NOT EXISTS orders_blocks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL,
+  n INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_blocks_min ON orders_blocks (min_ts);
+CREATE INDEX IF NOT EXISTS orders_blocks_max ON orders_blocks (max_ts);
+CREATE TABLE IF NOT EXISTS payments_blocks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL,
+  n INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS payments_blocks_min ON payments_blocks (min_ts);
+CREATE INDEX IF NOT EXISTS payments_blocks_max ON payments_blocks (max_ts);
+CREATE TABLE IF NOT EXISTS cancellations_blocks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL,
+  n INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS cancellations_blocks_min ON cancellations_blocks (min_ts);
+CREATE INDEX IF NOT EXISTS cancellations_blocks_max ON cancellations_blocks (max_ts);
 
 -- Payments and cancellations carry the dimensions of their order as resolved
 -- when they were processed ('unknown' if the order had not been seen).
-CREATE TABLE IF NOT EXISTS payments_data (
-  event_id TEXT NOT NULL UNIQUE, order_id TEXT NOT NULL, ts TEXT NOT NULL,
-  payment_method TEXT NOT NULL, amount_cents INTEGER NOT NULL, status TEXT NOT NULL,
-  failure_reason TEXT, attempt INTEGER NOT NULL,
-  city TEXT NOT NULL, country TEXT NOT NULL, category TEXT NOT NULL,
-  PRIMARY KEY (ts, event_id)) WITHOUT ROWID;
-
-CREATE TABLE IF NOT EXISTS cancellations_data (
-  event_id TEXT NOT NULL UNIQUE, order_id TEXT NOT NULL, ts TEXT NOT NULL,
-  reason TEXT NOT NULL, refund_cents INTEGER NOT NULL,
-  city TEXT NOT NULL, country TEXT NOT NULL, category TEXT NOT NULL,
-  payment_method TEXT NOT NULL,
-  PRIMARY KEY (ts, event_id)) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS orders_data USING ss_facts(orders);
+CREATE VIRTUAL TABLE IF NOT EXISTS payments_data USING ss_facts(payments);
+CREATE VIRTUAL TABLE IF NOT EXISTS cancellations_data USING ss_facts(cancellations);
 
 -- One row per window, dimension, value and shard (an input partition); the
 -- kpi_minute view adds the shards up. Keyed by dimension first: every reader
@@ -141,8 +140,8 @@ CREATE VIEW IF NOT EXISTS kpi_minute AS SELECT
   SUM(cancelled_revenue_cents) / 100.0 AS cancelled_revenue,
   MIN(final) AS final
   FROM kpi_minute_data GROUP BY minute_start, dimension, dimension_value;
--- Payments and cancellations have no index on order_id (the fact tables are
--- clustered by time): the view aggregates them per order once and joins the
+-- Payments and cancellations have no index on order_id: the view aggregates
+-- them per order once and joins the
 -- results, which SQLite indexes on the fly, instead of a correlated lookup per
 -- order, which would scan the table for every order.
 CREATE VIEW IF NOT EXISTS order_state AS SELECT

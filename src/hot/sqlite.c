@@ -13,22 +13,20 @@
 #include "common/mem.h"
 #include "common/status.h"
 #include "common/timeutil.h"
+#include "hot/facts_vtab.h"
 #include "hot/hot.h"
 #include "hot/sqlite_int.h"
 
 extern const char ss_asset_hot_schema_sql[];
 
 /* 2: the engine's state per shard (shard_state); 3: kpi_minute_data keyed by
- * dimension first (schema.sql). */
-#define SCHEMA_VERSION "3"
+ * dimension first; 4: facts in blocks (schema.sql). */
+#define SCHEMA_VERSION "4"
 
 /* A customer's row is that of their earliest order (ties broken by the
  * row's values), whatever the order in which the orders arrive and the
- * commit boundaries. The orders of a transaction that are newer than all
- * the store held when it began give their customers in one set-based
- * statement at commit, which costs less than a statement each, and whose
- * range then holds only that transaction's orders; older ones (out of
- * order, or from a partition behind the others) one at a time. */
+ * commit boundaries: each transaction writes the earliest order of each of
+ * its customers, and the store keeps the earlier row. */
 #define CUSTOMER_CONFLICT                                                                          \
     " ON CONFLICT (customer_id) DO UPDATE SET customer_segment = excluded.customer_segment, city " \
     "= excluded.city, country = excluded.country, first_seen = excluded.first_seen WHERE "         \
@@ -39,21 +37,9 @@ const char *const sq_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_INS_ORDER] = "INSERT OR IGNORE INTO orders_data VALUES "
-                    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
-    [S_INS_PAYMENT] =
-        "INSERT OR IGNORE INTO payments_data VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-    [S_INS_CANCEL] = "INSERT OR IGNORE INTO cancellations_data VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-    [S_HAS_ORDER] = "SELECT 1 FROM orders_data WHERE event_id = ?1",
-    [S_HAS_PAYMENT] = "SELECT 1 FROM payments_data WHERE event_id = ?1",
-    [S_HAS_CANCEL] = "SELECT 1 FROM cancellations_data WHERE event_id = ?1",
     [S_INS_LATE] = "INSERT OR IGNORE INTO late_events VALUES (?1,?2,?3,?4,?5,?6)",
     [S_INS_REJECTED] = "INSERT OR IGNORE INTO rejected_events VALUES (?1,?2,?3,?4,?5,?6,?7)",
     [S_INS_CUSTOMER] = "INSERT INTO customers VALUES (?1,?2,?3,?4,?5)" CUSTOMER_CONFLICT,
-    [S_INS_CUSTOMERS] =
-        "INSERT INTO customers SELECT customer_id, customer_segment, city, country, "
-        "ts FROM orders_data WHERE ts >= ?1 AND ts <= ?2 AND true" CUSTOMER_CONFLICT,
-    [S_MAX_ORDER_TS] = "SELECT max(ts) FROM orders_data",
     [S_UPS_PRODUCT] = "INSERT INTO products VALUES (?1,?2,?3,?4) ON CONFLICT (product_id) DO "
                       "UPDATE SET product_name = excluded.product_name, category = "
                       "excluded.category, unit_price = excluded.unit_price",
@@ -80,8 +66,6 @@ const char *const sq_sql[S_COUNT] = {
     [S_SEL_STATE] = "SELECT shard, watermark, input_watermark, max_ts, events_in, stored, "
                     "duplicates, rejected, late FROM shard_state ORDER BY shard",
     [S_SEL_POSITIONS] = "SELECT source, position FROM ingest_positions",
-    [S_LOOKUP_ORDER] = "SELECT city, country, category, payment_method FROM orders_data "
-                       "WHERE order_id = ?1 ORDER BY ts LIMIT 1",
 };
 
 /* Checkpoints (copying the WAL into the database file, and its fsync) run on
@@ -246,6 +230,9 @@ static void sqlite_close(void *vst)
     if (!h)
         return;
     checkpointer_stop(h);
+    sq_facts_close(h);
+    free(h->ctab);
+    ss_buf_free(&h->carena);
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(h->st[i]);
     if (h->db) {
@@ -358,6 +345,116 @@ static int migrate_v2_kpis(sqlite3 *db, char **msg)
                         NULL, NULL, msg);
 }
 
+/* Stores of schema version 3 and before kept a row per event in the fact
+ * tables: they make way (with the views over them) before the schema runs,
+ * and their rows move into blocks after. */
+static int migrate_v3(hot_sqlite *h, char **msg)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT 1 FROM sqlite_master WHERE name = 'orders_data' AND type = "
+                           "'table' AND sql NOT LIKE 'CREATE VIRTUAL%'",
+                           -1, &q, NULL) != SQLITE_OK) {
+        *msg = sqlite3_mprintf("%s", sqlite3_errmsg(h->db));
+        return SQLITE_ERROR;
+    }
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    SS_INFO("hot:sqlite", "'%s': moving the facts into blocks, once", h->path);
+    return sqlite3_exec(h->db,
+                        "DROP VIEW IF EXISTS orders; DROP VIEW IF EXISTS payments; "
+                        "DROP VIEW IF EXISTS cancellations; DROP VIEW IF EXISTS order_state; "
+                        "ALTER TABLE orders_data RENAME TO orders_data_v3; "
+                        "ALTER TABLE payments_data RENAME TO payments_data_v3; "
+                        "ALTER TABLE cancellations_data RENAME TO cancellations_data_v3;",
+                        NULL, NULL, msg);
+}
+
+static int insert_block(hot_sqlite *h, const ss_block_table *t, ss_block_enc *e, ss_buf *out,
+                        char **msg)
+{
+    ss_block_encode(e, out);
+    char sql[128];
+    snprintf(sql, sizeof sql, "INSERT INTO %s (min_ts, max_ts, n, data) VALUES (?1,?2,?3,?4)",
+             t->blocks);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(h->db, sql, -1, &q, NULL) != SQLITE_OK) {
+        *msg = sqlite3_mprintf("%s", sqlite3_errmsg(h->db));
+        return SQLITE_ERROR;
+    }
+    sqlite3_bind_int64(q, 1, e->min_ts);
+    sqlite3_bind_int64(q, 2, e->max_ts);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)e->n);
+    sqlite3_bind_blob(q, 4, out->data, (int)out->len, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) {
+        *msg = sqlite3_mprintf("%s", sqlite3_errmsg(h->db));
+        return SQLITE_ERROR;
+    }
+    ss_block_enc_reset(e);
+    return SQLITE_OK;
+}
+
+static int migrate_v3_facts(hot_sqlite *h, char **msg)
+{
+    for (int t = 0; t < SS_BLOCK_NTABLES; t++) {
+        const ss_block_table *bt = &ss_block_tables[t];
+        char old[64], sql[160];
+        snprintf(old, sizeof old, "%s_v3", bt->data);
+        int has = has_object(h->db, old, "table", msg);
+        if (has <= 0) {
+            if (has < 0)
+                return SQLITE_ERROR;
+            continue;
+        }
+        snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY ts, event_id", old);
+        sqlite3_stmt *q;
+        if (sqlite3_prepare_v2(h->db, sql, -1, &q, NULL) != SQLITE_OK) {
+            *msg = sqlite3_mprintf("%s", sqlite3_errmsg(h->db));
+            return SQLITE_ERROR;
+        }
+        ss_block_enc e;
+        ss_buf out;
+        ss_block_enc_init(&e, bt);
+        ss_buf_init(&out, 1 << 16);
+        int rc, out_rc = SQLITE_OK;
+        while (out_rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+            ss_bval v[SS_BLOCK_MAXCOL];
+            for (int c = 0; c < bt->ncol; c++) {
+                const char *s = (const char *)sqlite3_column_text(q, c);
+                v[c].s = (ss_str){s, (uint32_t)sqlite3_column_bytes(q, c)};
+                v[c].i = sqlite3_column_int64(q, c);
+            }
+            if (ss_time_parse_iso(v[SS_BCOL_TS].s.p, v[SS_BCOL_TS].s.n, &v[SS_BCOL_TS].i) != 0) {
+                *msg = sqlite3_mprintf("%s: a row has the time '%s'", old, v[SS_BCOL_TS].s.p);
+                out_rc = SQLITE_ERROR;
+                break;
+            }
+            ss_block_enc_add(&e, v);
+            if (e.n == SS_BLOCK_ROWS)
+                out_rc = insert_block(h, bt, &e, &out, msg);
+        }
+        if (out_rc == SQLITE_OK && rc != SQLITE_DONE) {
+            *msg = sqlite3_mprintf("%s", sqlite3_errmsg(h->db));
+            out_rc = SQLITE_ERROR;
+        }
+        sqlite3_finalize(q);
+        if (out_rc == SQLITE_OK && e.n)
+            out_rc = insert_block(h, bt, &e, &out, msg);
+        ss_block_enc_free(&e);
+        ss_buf_free(&out);
+        if (out_rc != SQLITE_OK)
+            return out_rc;
+        snprintf(sql, sizeof sql, "DROP TABLE %s", old);
+        if (sqlite3_exec(h->db, sql, NULL, NULL, msg) != SQLITE_OK)
+            return SQLITE_ERROR;
+    }
+    return SQLITE_OK;
+}
+
 static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out, char *err,
                        size_t errlen)
 {
@@ -366,6 +463,8 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
     *out = NULL;
     hot_sqlite *h = ss_calloc(1, sizeof *h);
     h->path = ss_strdup(target);
+    sq_facts_init(h);
+    ss_buf_init(&h->carena, 4096);
     int ro = o && o->read_only;
     int flags = ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     if (sqlite3_open_v2(target, &h->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -375,6 +474,7 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
         return SS_EIO;
     }
     sqlite3_busy_timeout(h->db, 10000);
+    ss_hot_facts_register(h->db);
     /* A larger lookaside serves the write path's small allocations. */
     sqlite3_db_config(h->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 1024, 2048);
     char *msg = NULL;
@@ -393,9 +493,11 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
         (!ro && sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) ||
         (!ro && migrate_v1(h->db, &msg) != SQLITE_OK) ||
         (!ro && migrate_v2(h, &msg) != SQLITE_OK) ||
+        (!ro && migrate_v3(h, &msg) != SQLITE_OK) ||
         (!ro && sqlite3_exec(h->db, ss_asset_hot_schema_sql, NULL, NULL, &msg) != SQLITE_OK) ||
         (!ro && migrate_v1_state(h->db, &msg) != SQLITE_OK) ||
         (!ro && migrate_v2_kpis(h->db, &msg) != SQLITE_OK) ||
+        (!ro && migrate_v3_facts(h, &msg) != SQLITE_OK) ||
         (!ro && sqlite3_exec(h->db, set_version, NULL, NULL, &msg) != SQLITE_OK) ||
         (!ro && sqlite3_exec(h->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)) {
         snprintf(err, errlen, "cannot set up hot store '%s': %s", target,
@@ -426,43 +528,24 @@ static int sqlite_begin(void *vst)
     checkpointer_settle(h->ckpt);
     int rc = sq_run(h, S_BEGIN);
     h->in_tx = rc == SS_OK;
-    h->cust_from = INT64_MAX;
-    h->cust_to = INT64_MIN;
-    /* Until known, every customer on its own; no orders yet, none so. */
-    h->cust_after = INT64_MAX;
-    sqlite3_stmt *q = h->st[S_MAX_ORDER_TS];
-    if (rc == SS_OK && sqlite3_step(q) == SQLITE_ROW) {
-        const char *t = (const char *)sqlite3_column_text(q, 0);
-        if (!t)
-            h->cust_after = INT64_MIN;
-        else if (ss_time_parse_iso(t, strlen(t), &h->cust_after) != 0)
-            h->cust_after = INT64_MAX;
+    sq_customers_clear(h);
+    if (rc == SS_OK && (rc = sq_facts_begin(h)) != SS_OK) {
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+        h->in_tx = 0;
     }
-    sqlite3_reset(q);
     return rc;
-}
-
-static int flush_customers(hot_sqlite *h)
-{
-    if (h->cust_from > h->cust_to)
-        return SS_OK;
-    char a[SS_ISO_LEN], b[SS_ISO_LEN];
-    bind_time(h->st[S_INS_CUSTOMERS], 1, h->cust_from, a);
-    bind_time(h->st[S_INS_CUSTOMERS], 2, h->cust_to, b);
-    h->cust_from = INT64_MAX;
-    h->cust_to = INT64_MIN;
-    return sq_run(h, S_INS_CUSTOMERS);
 }
 
 static int sqlite_commit(void *vst)
 {
     hot_sqlite *h = vst;
-    int rc = flush_customers(h);
-    if (rc)
-        return rc;
-    rc = sq_run(h, S_COMMIT);
-    if (rc == SS_OK)
+    int rc = sq_facts_flush(h);
+    rc = rc ? rc : sq_customers_flush(h);
+    rc = rc ? rc : sq_run(h, S_COMMIT);
+    if (rc == SS_OK) {
         h->in_tx = 0;
+        sq_facts_committed(h);
+    }
     return rc;
 }
 
@@ -470,6 +553,8 @@ static int sqlite_rollback(void *vst)
 {
     hot_sqlite *h = vst;
     h->in_tx = 0;
+    sq_facts_rolled_back(h);
+    sq_customers_clear(h);
     /* A failed COMMIT (a full disk) may have ended the transaction already. */
     if (sqlite3_get_autocommit(h->db))
         return SS_OK;

@@ -162,6 +162,9 @@ int sqlite_scan_dims(void *vst, const char *table, int64_t cutoff, ss_scan_cb cb
 int sqlite_delete_range(void *vst, const char *table, int64_t from, int64_t to, int64_t *deleted)
 {
     hot_sqlite *h = vst;
+    const ss_block_table *bt = ss_block_table_named(table);
+    if (bt)
+        return sq_blocks_delete(h, bt, from, to, deleted);
     char a[SS_ISO_LEN], b[SS_ISO_LEN];
     sqlite3_stmt *st;
     int rc = prepare_range(h, "DELETE", 0, table, from, to, a, b, &st);
@@ -209,8 +212,9 @@ int sqlite_nth_oldest(void *vst, int64_t n, int64_t *ts, int64_t *total)
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return sq_db_error(h, "finding the oldest events");
     if (sqlite3_prepare_v2(h->db,
-                           "SELECT (SELECT count(*) FROM orders_data) + (SELECT count(*) FROM "
-                           "payments_data) + (SELECT count(*) FROM cancellations_data)",
+                           "SELECT (SELECT coalesce(sum(n), 0) FROM orders_blocks) + (SELECT "
+                           "coalesce(sum(n), 0) FROM payments_blocks) + (SELECT "
+                           "coalesce(sum(n), 0) FROM cancellations_blocks)",
                            -1, &st, NULL) != SQLITE_OK)
         return sq_db_error(h, "counting events");
     rc = sqlite3_step(st);
@@ -292,9 +296,10 @@ int sqlite_archive_commit(void *vst, const char *id, int64_t cutoff, const char 
                         "FROM orders_data WHERE ts >= ?1)",
                         del, NULL);
     rc = rc ? rc : exec_args(h, "DELETE FROM time_minutes WHERE minute_start < ?1", del, NULL);
-    rc = rc ? rc : exec_args(h, "DELETE FROM orders_data WHERE ts < ?1", del, NULL);
-    rc = rc ? rc : exec_args(h, "DELETE FROM payments_data WHERE ts < ?1", del, NULL);
-    rc = rc ? rc : exec_args(h, "DELETE FROM cancellations_data WHERE ts < ?1", del, NULL);
+    for (int t = 0; t < SS_BLOCK_NTABLES && rc == SS_OK; t++) {
+        int64_t n;
+        rc = sq_blocks_delete(h, &ss_block_tables[t], INT64_MIN, cutoff, &n);
+    }
     rc = rc ? rc : exec_args(h, "DELETE FROM kpi_minute_data WHERE minute_start < ?1", del, NULL);
     rc = rc ? rc
             : exec_args(h,

@@ -11,23 +11,16 @@
 #include <stdint.h>
 
 #include "common/timeutil.h"
+#include "hot/block.h"
 #include "hot/hot.h"
 
 enum stmt {
     S_BEGIN,
     S_COMMIT,
     S_ROLLBACK,
-    S_INS_ORDER,
-    S_INS_PAYMENT,
-    S_INS_CANCEL,
-    S_HAS_ORDER,
-    S_HAS_PAYMENT,
-    S_HAS_CANCEL,
     S_INS_LATE,
     S_INS_REJECTED,
     S_INS_CUSTOMER,
-    S_INS_CUSTOMERS,
-    S_MAX_ORDER_TS,
     S_UPS_PRODUCT,
     S_INS_CATEGORY,
     S_INS_COUNTRY,
@@ -43,7 +36,6 @@ enum stmt {
     S_UPS_POSITION,
     S_SEL_STATE,
     S_SEL_POSITIONS,
-    S_LOOKUP_ORDER,
     S_COUNT
 };
 
@@ -57,15 +49,65 @@ typedef struct checkpointer {
     int restart; /* the next transaction waits for the checkpoint (the writer's own) */
 } checkpointer;
 
+/* The block of a fact table being filled (sqlite_facts.c). */
+typedef struct sq_tail {
+    ss_block_enc enc;
+    int64_t id; /* its row in the blocks table; 0 before the first write */
+    /* At the start of the transaction: rows, arena bytes, id; whether the
+     * transaction filled a block and started another. */
+    size_t n_tx, arena_tx;
+    int64_t id_tx;
+    int sealed_tx;
+} sq_tail;
+
+typedef struct sq_ohash {
+    uint64_t h;
+    uint32_t h2;
+} sq_ohash;
+
+/* The writer's memory of the stored facts (sqlite_facts.c). */
+typedef struct sq_facts {
+    int ready;
+    sq_tail tail[SS_BLOCK_NTABLES];
+    ss_buf out; /* an encoded block */
+    int64_t loaded[SS_BLOCK_NTABLES]; /* blocks read up to this id */
+    uint64_t version;                 /* PRAGMA data_version last seen */
+    /* Recent ids: stored events with ts >= horizon. */
+    struct rid *rtab;
+    size_t rcap, rn;
+    ss_buf rarena;
+    size_t rmark; /* arena length at the start of the transaction */
+    int64_t horizon, next_horizon;
+    /* The order map and the dimension values it codes. */
+    struct oent *otab;
+    size_t ocap, on;
+    uint32_t omin; /* orders before this minute have left */
+    sq_ohash *olog; /* orders the transaction added */
+    size_t olog_n, olog_cap;
+    uint32_t *dtab;
+    size_t dcap, dvcap;
+    uint32_t dn;
+    ss_str *dvals; /* code -> value, from 1 */
+    ss_block_dec scratch[SS_BLOCK_NTABLES], probe[SS_BLOCK_NTABLES];
+    int64_t probe_id[SS_BLOCK_NTABLES]; /* the block in probe, 0: none */
+} sq_facts;
+
+/* The customers a transaction's orders reveal, written at commit. */
+typedef struct sq_cust {
+    uint64_t h; /* 0: empty */
+    int64_t ts;
+    uint32_t off[4], len[4]; /* customer_id, segment, city, country */
+} sq_cust;
+
 typedef struct hot_sqlite {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *st[S_COUNT];
     int in_tx;
-    /* Orders newer than cust_after (the newest in the store when the
-     * transaction began) whose customers are pending, from cust_from to
-     * cust_to. */
-    int64_t cust_after, cust_from, cust_to;
+    sq_facts facts;
+    sq_cust *ctab;
+    size_t ccap, cn;
+    ss_buf carena;
     checkpointer *ckpt; /* NULL: SQLite checkpoints on commit */
 } hot_sqlite;
 
@@ -89,10 +131,33 @@ static inline void bind_time(sqlite3_stmt *q, int i, int64_t ms, char *buf)
     sqlite3_bind_text(q, i, buf, SS_ISO_LEN, SQLITE_STATIC);
 }
 
+/* ---- facts (sqlite_facts.c) ---- */
+void sq_facts_init(hot_sqlite *h);
+void sq_facts_close(hot_sqlite *h);
+/* After BEGIN: notices what other connections committed. */
+int sq_facts_begin(hot_sqlite *h);
+int sq_facts_put(hot_sqlite *h, const ss_event *const *evs, const ss_attrib *attrib, size_t n,
+                 uint8_t *is_new);
+/* Before COMMIT: writes the tails that took rows. */
+int sq_facts_flush(hot_sqlite *h);
+void sq_facts_committed(hot_sqlite *h);
+void sq_facts_rolled_back(hot_sqlite *h);
+/* A claimed shard's stored events become known to the writer. */
+int sq_facts_claim(hot_sqlite *h, const ss_hot_state *s);
+/* The lowest watermark of the writer's shards, in the transaction. */
+void sq_facts_watermark(hot_sqlite *h, int64_t lowest);
+/* Deletes the rows of a fact table with ts in [from, to), in the current
+ * transaction; *deleted = rows. */
+int sq_blocks_delete(hot_sqlite *h, const ss_block_table *bt, int64_t from, int64_t to,
+                     int64_t *deleted);
+/* Writes the transaction's customers (sqlite_write.c). */
+int sq_customers_flush(hot_sqlite *h);
+void sq_customers_clear(hot_sqlite *h);
+
 /* ---- the ss_hot_ops callbacks of sqlite_write.c and sqlite_archive.c ---- */
 int sqlite_put_events(void *vst, const ss_event *const *evs, const ss_attrib *attrib, size_t n,
                       uint8_t *is_new);
-int sqlite_has_event(void *vst, ss_str event_id, int *found);
+int sqlite_has_event(void *vst, ss_str event_id, int64_t ts, int *found);
 int sqlite_put_late(void *vst, const ss_event *ev, const char *raw, size_t len, int64_t watermark,
                     int *is_new);
 int sqlite_put_rejected(void *vst, const char *raw, size_t len, size_t raw_bytes,

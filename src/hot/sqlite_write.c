@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
@@ -17,105 +18,7 @@
 int sqlite_put_events(void *vst, const ss_event *const *evs, const ss_attrib *attrib, size_t n,
                       uint8_t *is_new)
 {
-    hot_sqlite *h = vst;
-    char ts[SS_ISO_LEN];
-    for (size_t i = 0; i < n; i++) {
-        const ss_event *ev = evs[i];
-        sqlite3_stmt *q;
-        enum stmt s;
-        switch (ev->type) {
-        case SS_EV_ORDER: {
-            const ss_order *o = &ev->u.order;
-            s = S_INS_ORDER;
-            q = h->st[s];
-            bind_str(q, 1, ev->event_id);
-            bind_str(q, 2, ev->order_id);
-            bind_time(q, 3, ev->ts, ts);
-            bind_str(q, 4, o->customer_id);
-            bind_str(q, 5, o->customer_segment);
-            bind_str(q, 6, o->product_id);
-            bind_str(q, 7, o->product_name);
-            bind_str(q, 8, o->category);
-            bind_str(q, 9, o->city);
-            bind_str(q, 10, o->country);
-            sqlite3_bind_int(q, 11, o->quantity);
-            sqlite3_bind_int64(q, 12, o->unit_price);
-            sqlite3_bind_int64(q, 13, o->amount);
-            sqlite3_bind_int64(q, 14, o->discount);
-            sqlite3_bind_int64(q, 15, o->tax);
-            sqlite3_bind_int64(q, 16, o->shipping);
-            sqlite3_bind_int64(q, 17, o->total_price);
-            bind_str(q, 18, o->currency);
-            bind_str(q, 19, o->payment_method);
-            break;
-        }
-        case SS_EV_PAYMENT: {
-            const ss_payment *p = &ev->u.payment;
-            s = S_INS_PAYMENT;
-            q = h->st[s];
-            bind_str(q, 1, ev->event_id);
-            bind_str(q, 2, ev->order_id);
-            bind_time(q, 3, ev->ts, ts);
-            bind_str(q, 4, p->payment_method);
-            sqlite3_bind_int64(q, 5, p->amount);
-            sqlite3_bind_text(q, 6, p->success ? "success" : "failed", -1, SQLITE_STATIC);
-            if (p->success)
-                sqlite3_bind_null(q, 7);
-            else
-                bind_str(q, 7, p->failure_reason);
-            sqlite3_bind_int(q, 8, p->attempt);
-            bind_str(q, 9, attrib[i].city);
-            bind_str(q, 10, attrib[i].country);
-            bind_str(q, 11, attrib[i].category);
-            break;
-        }
-        default: {
-            const ss_cancellation *c = &ev->u.cancel;
-            s = S_INS_CANCEL;
-            q = h->st[s];
-            bind_str(q, 1, ev->event_id);
-            bind_str(q, 2, ev->order_id);
-            bind_time(q, 3, ev->ts, ts);
-            bind_str(q, 4, c->reason);
-            sqlite3_bind_int64(q, 5, c->refund);
-            bind_str(q, 6, attrib[i].city);
-            bind_str(q, 7, attrib[i].country);
-            bind_str(q, 8, attrib[i].category);
-            bind_str(q, 9, attrib[i].payment_method);
-            break;
-        }
-        }
-        int rc = sq_run(h, s);
-        if (rc)
-            return rc;
-        is_new[i] = sqlite3_changes(h->db) > 0;
-    }
-    return SS_OK;
-}
-
-static int exists(hot_sqlite *h, enum stmt s, ss_str id, int *found)
-{
-    sqlite3_stmt *q = h->st[s];
-    bind_str(q, 1, id);
-    int rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return sq_db_error(h, sq_sql[s]);
-    *found = rc == SQLITE_ROW;
-    return SS_OK;
-}
-
-int sqlite_has_event(void *vst, ss_str event_id, int *found)
-{
-    hot_sqlite *h = vst;
-    static const enum stmt tables[] = {S_HAS_ORDER, S_HAS_PAYMENT, S_HAS_CANCEL};
-    *found = 0;
-    for (size_t i = 0; i < 3 && !*found; i++) {
-        int rc = exists(h, tables[i], event_id, found);
-        if (rc)
-            return rc;
-    }
-    return SS_OK;
+    return sq_facts_put(vst, evs, attrib, n, is_new);
 }
 
 int sqlite_put_late(void *vst, const ss_event *ev, const char *raw, size_t len, int64_t watermark,
@@ -152,26 +55,93 @@ int sqlite_put_rejected(void *vst, const char *raw, size_t len, size_t raw_bytes
     return sq_run(h, S_INS_REJECTED);
 }
 
+/* ---- the transaction's customers ---- */
+
+void sq_customers_clear(hot_sqlite *h)
+{
+    if (h->cn)
+        memset(h->ctab, 0, h->ccap * sizeof *h->ctab);
+    h->cn = 0;
+    h->carena.len = 0;
+}
+
+static ss_str cust_val(const hot_sqlite *h, const sq_cust *c, int i)
+{
+    return (ss_str){h->carena.data + c->off[i], c->len[i]};
+}
+
+static void cust_set(hot_sqlite *h, sq_cust *c, int64_t ts, const ss_str *v)
+{
+    c->ts = ts;
+    for (int i = 0; i < 4; i++) {
+        c->off[i] = (uint32_t)h->carena.len;
+        c->len[i] = v[i].n;
+        ss_buf_put(&h->carena, v[i].p, v[i].n);
+    }
+}
+
+/* Keeps the customer's earliest order of the transaction. */
+static void cust_add(hot_sqlite *h, const ss_event *ev)
+{
+    const ss_order *o = &ev->u.order;
+    if (2 * (h->cn + 1) > h->ccap) {
+        size_t cap = h->ccap ? 2 * h->ccap : 1024;
+        sq_cust *tab = ss_calloc(cap, sizeof *tab);
+        for (size_t i = 0; i < h->ccap; i++)
+            if (h->ctab[i].h) {
+                size_t j = h->ctab[i].h & (cap - 1);
+                while (tab[j].h)
+                    j = (j + 1) & (cap - 1);
+                tab[j] = h->ctab[i];
+            }
+        free(h->ctab);
+        h->ctab = tab;
+        h->ccap = cap;
+    }
+    uint64_t hv = ss_hash_bytes(o->customer_id.p, o->customer_id.n, 23) | 1;
+    size_t mask = h->ccap - 1, j = hv & mask;
+    const ss_str vals[4] = {o->customer_id, o->customer_segment, o->city, o->country};
+    for (; h->ctab[j].h; j = (j + 1) & mask) {
+        sq_cust *c = &h->ctab[j];
+        ss_str id = cust_val(h, c, 0);
+        if (c->h != hv || id.n != o->customer_id.n || memcmp(id.p, o->customer_id.p, id.n) != 0)
+            continue;
+        ss_str cur[3] = {cust_val(h, c, 1), cust_val(h, c, 2), cust_val(h, c, 3)};
+        if (ss_hot_customer_wins(ev->ts, vals + 1, c->ts, cur))
+            cust_set(h, c, ev->ts, vals);
+        return;
+    }
+    h->ctab[j].h = hv;
+    cust_set(h, &h->ctab[j], ev->ts, vals);
+    h->cn++;
+}
+
+int sq_customers_flush(hot_sqlite *h)
+{
+    sqlite3_stmt *q = h->st[S_INS_CUSTOMER];
+    char ts[SS_ISO_LEN];
+    for (size_t i = 0; i < h->ccap && h->cn; i++) {
+        const sq_cust *c = &h->ctab[i];
+        if (!c->h)
+            continue;
+        for (int k = 0; k < 4; k++)
+            bind_str(q, k + 1, cust_val(h, c, k));
+        bind_time(q, 5, c->ts, ts);
+        int rc = sq_run(h, S_INS_CUSTOMER);
+        if (rc)
+            return rc;
+    }
+    sq_customers_clear(h);
+    return SS_OK;
+}
+
 int sqlite_put_order_dims(void *vst, const ss_event *ev, unsigned what)
 {
     hot_sqlite *h = vst;
     const ss_order *o = &ev->u.order;
     int rc = SS_OK;
-    if ((what & SS_DIMS_CUSTOMER) && ev->ts > h->cust_after) {
-        if (ev->ts < h->cust_from)
-            h->cust_from = ev->ts;
-        if (ev->ts > h->cust_to)
-            h->cust_to = ev->ts;
-    } else if (what & SS_DIMS_CUSTOMER) {
-        char ts[SS_ISO_LEN];
-        sqlite3_stmt *q = h->st[S_INS_CUSTOMER];
-        bind_str(q, 1, o->customer_id);
-        bind_str(q, 2, o->customer_segment);
-        bind_str(q, 3, o->city);
-        bind_str(q, 4, o->country);
-        bind_time(q, 5, ev->ts, ts);
-        rc = sq_run(h, S_INS_CUSTOMER);
-    }
+    if (what & SS_DIMS_CUSTOMER)
+        cust_add(h, ev);
     if (rc == SS_OK && (what & SS_DIMS_PRODUCT)) {
         sqlite3_stmt *q = h->st[S_UPS_PRODUCT];
         bind_str(q, 1, o->product_id);
@@ -295,7 +265,9 @@ int sqlite_claim_shard(void *vst, int shard, const char *owner, ss_hot_state *s)
     if (rc == SQLITE_ROW)
         read_state(q, s);
     sqlite3_reset(q);
-    return rc == SQLITE_ROW ? SS_OK : sq_db_error(h, "reading a shard's state");
+    if (rc != SQLITE_ROW)
+        return sq_db_error(h, "reading a shard's state");
+    return sq_facts_claim(h, s);
 }
 
 int sqlite_put_state(void *vst, const ss_hot_state *s, size_t n, const char *owner,
@@ -303,6 +275,12 @@ int sqlite_put_state(void *vst, const ss_hot_state *s, size_t n, const char *own
 {
     hot_sqlite *h = vst;
     int rc = SS_OK;
+    int64_t lowest = INT64_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (s[i].watermark < lowest)
+            lowest = s[i].watermark;
+    if (n)
+        sq_facts_watermark(h, lowest);
     for (size_t i = 0; i < n && !rc; i++) {
         sqlite3_stmt *q = h->st[S_UPD_STATE];
         sqlite3_bind_int(q, 1, s[i].shard);
@@ -401,33 +379,4 @@ int sqlite_read_kpis(void *vst, int64_t from, int64_t to, int dim, int open_only
         out = sq_db_error(h, "reading KPIs");
     sqlite3_finalize(q);
     return out;
-}
-
-int sqlite_lookup_order(void *vst, ss_str order_id, ss_attrib *out, char *buf, size_t cap,
-                        int *found)
-{
-    hot_sqlite *h = vst;
-    sqlite3_stmt *q = h->st[S_LOOKUP_ORDER];
-    bind_str(q, 1, order_id);
-    int rc = sqlite3_step(q);
-    *found = 0;
-    if (rc == SQLITE_ROW) {
-        ss_str *f[4] = {&out->city, &out->country, &out->category, &out->payment_method};
-        size_t used = 0;
-        *found = 1;
-        for (int i = 0; i < 4; i++) {
-            size_t n = (size_t)sqlite3_column_bytes(q, i);
-            if (used + n > cap) {
-                *found = 0;
-                break;
-            }
-            memcpy(buf + used, sqlite3_column_text(q, i), n);
-            *f[i] = (ss_str){buf + used, (uint32_t)n};
-            used += n;
-        }
-    }
-    sqlite3_reset(q);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return sq_db_error(h, "looking up an order");
-    return SS_OK;
 }

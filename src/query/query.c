@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "common/timeutil.h"
 #include "cold/cold.h"
+#include "hot/facts_vtab.h"
 #include "hot/hot.h"
 #include "query/coldtab.h"
 
@@ -327,6 +328,7 @@ int ss_query_open(const char *data_dir, const char *hot, const char *cold, ss_qu
             ss_query_close(q);
             return SS_EIO;
         }
+        ss_hot_facts_register(q->db);
     }
     sqlite3_busy_timeout(q->db, 5000);
     rc = attach_cold(q, root, err, errlen);

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from conftest import BIN, MONEY_RE, TS_RE, ts_ms
 from harness import clean_env
+from storedb import store_db
 
 MS_PER_HOUR = 3_600_000
 MS_PER_MINUTE = 60_000
@@ -85,7 +86,7 @@ KPI_MONEY = ("gross_revenue", "paid_revenue", "cancelled_revenue")
 # ---- the hot store ----
 
 def connect(data):
-    return sqlite3.connect(f"file:{Path(data) / 'hot.db'}?mode=ro", uri=True)
+    return store_db(f"file:{Path(data) / 'hot.db'}?mode=ro", uri=True)
 
 
 def hot_size(data):

@@ -20,6 +20,7 @@ import pytest
 from archive_helpers import ColdScan, all_kpi_rows, committed, hot_size
 from conftest import ENGINE_START, gen_args, run
 from harness import BIN, clean_env, cli, describe, request, start_server, stop_server
+from storedb import store_db
 
 SEED, COUNT = 41, 30000
 DIM_QUERIES = (
@@ -58,10 +59,10 @@ def test_kpi_rows_of_archived_minutes_leave_the_hot_store(stores):
     assert archives, "nothing was archived"
     last_cut = max(m["cutoff"] for _, m in archives)
     moved = sum(m["tables"]["kpi_minute"]["records"] for _, m in archives)
-    db = sqlite3.connect(f"file:{data / 'hot.db'}?mode=ro", uri=True)
+    db = store_db(f"file:{data / 'hot.db'}?mode=ro", uri=True)
     oldest, hot_rows = db.execute("SELECT min(minute_start), count(*) FROM kpi_minute_data").fetchone()
     db.close()
-    db = sqlite3.connect(f"file:{ref / 'hot.db'}?mode=ro", uri=True)
+    db = store_db(f"file:{ref / 'hot.db'}?mode=ro", uri=True)
     ref_rows = db.execute("SELECT count(*) FROM kpi_minute_data").fetchone()[0]
     db.close()
     assert moved > 0 and oldest >= last_cut, (moved, oldest, last_cut)
@@ -116,7 +117,7 @@ def test_long_ranges_of_the_api_answer_from_hot_and_cold(stores):
 
 
 def hot_count(data, table):
-    db = sqlite3.connect(f"file:{data / 'hot.db'}?mode=ro", uri=True)
+    db = store_db(f"file:{data / 'hot.db'}?mode=ro", uri=True)
     try:
         return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     finally:
@@ -131,7 +132,7 @@ def test_customers_products_and_minutes_of_archived_facts_leave_the_hot_store(st
     for query in DIM_QUERIES:
         assert sql(data, query) == sql(ref, query), query
     # Those left in the hot store are the ones hot orders reference.
-    db = sqlite3.connect(f"file:{data / 'hot.db'}?mode=ro", uri=True)
+    db = store_db(f"file:{data / 'hot.db'}?mode=ro", uri=True)
     stray = db.execute("SELECT count(*) FROM customers WHERE customer_id NOT IN "
                        "(SELECT customer_id FROM orders_data)").fetchone()[0]
     db.close()
@@ -189,7 +190,7 @@ def test_a_replay_faster_than_the_archiver_waits_for_it(tmp_path):
     db = data / "hot.db"
     while proc.poll() is None:
         try:
-            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+            con = store_db(f"file:{db}?mode=ro", uri=True, timeout=1)
             pages, free, size = con.execute(
                 "SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM "
                 "pragma_freelist_count), (SELECT page_size FROM pragma_page_size)").fetchone()

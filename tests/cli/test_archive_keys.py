@@ -14,6 +14,7 @@ import pytest
 
 from archive_helpers import all_kpi_rows
 from harness import BIN, assert_ok, clean_env, cli
+from storedb import store_db
 
 COLS = "event_id, city, country, category, payment_method"
 TABLES = ("orders", "payments", "cancellations")
@@ -21,7 +22,7 @@ TABLES = ("orders", "payments", "cancellations")
 
 def facts(data):
     """Every fact of a store, hot and archived: event_id -> (table, dims)."""
-    db = sqlite3.connect(f"{data}/hot.db")
+    db = store_db(f"{data}/hot.db")
     rows = {}
     for t in TABLES:
         for r in db.execute(f"SELECT {COLS} FROM {t}_data"):
@@ -83,7 +84,7 @@ def test_late_payments_of_archived_orders_keep_their_order_dimensions(stores):
     assert unknown == []
     # The scenario does contain follow-ups processed after their order left
     # the hot store: cancellations of archived orders that arrived later.
-    db = sqlite3.connect(f"{archived}/hot.db")
+    db = store_db(f"{archived}/hot.db")
     hot_cancels = {r[0] for r in db.execute("SELECT order_id FROM cancellations_data")}
     hot_orders = {r[0] for r in db.execute("SELECT order_id FROM orders_data")}
     db.close()
@@ -143,7 +144,7 @@ def test_engine_waits_for_an_unreadable_cold_store_and_stays_exact(tmp_path):
         # Wait until everything is in: the position reaches the file's end.
         size = feed.stat().st_size
         while True:
-            db = sqlite3.connect(f"file:{data}/hot.db?mode=ro", uri=True)
+            db = store_db(f"file:{data}/hot.db?mode=ro", uri=True)
             pos = db.execute("SELECT max(position) FROM ingest_positions").fetchone()[0]
             db.close()
             if pos == size:

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from harness import BIN, assert_ok, cli, describe
+from storedb import store_db
 
 
 SEED, COUNT, RATE, START = 5, 3000, 0.2, "2026-11-02T00:00:00Z"
@@ -96,7 +97,7 @@ def cold_line(table, row):
 def write_archive(data, cold, archive_id, state, hours, gz, manifest_in_row):
     """Writes one archive's files and manifest for the hours; with state
     'committed' also deletes its rows from the hot store."""
-    db = sqlite3.connect(data / "hot.db")
+    db = store_db(data / "hot.db")
     db.row_factory = sqlite3.Row
     db.execute("CREATE TABLE IF NOT EXISTS archives (archive_id TEXT PRIMARY KEY, state TEXT "
                "NOT NULL, cutoff TEXT NOT NULL, created_at TEXT NOT NULL, manifest TEXT) "
@@ -177,7 +178,7 @@ def store(tmp_path_factory):
     # A stray file (no manifest lists it): a copy of hour 05, which stays hot.
     stray = cold / "orders" / f"dt={DAY}" / "hour=05" / "part-stray.jsonl"
     stray.parent.mkdir(parents=True)
-    db = sqlite3.connect(data / "hot.db")
+    db = store_db(data / "hot.db")
     db.row_factory = sqlite3.Row
     stray.write_bytes(b"".join(cold_line("orders", r) for r in db.execute(
         f"SELECT * FROM orders_data WHERE ts >= '{DAY}T05' AND ts < '{DAY}T06'")))
@@ -280,7 +281,7 @@ def test_store_without_archives_table(store, tmp_path):
     """Until the archiver has run, there is no archives table: no cold data,
     even with files in the cold folder."""
     data = copy_store(store, tmp_path / "data")
-    with sqlite3.connect(data / "hot.db") as db:
+    with store_db(data / "hot.db") as db:
         db.execute("DROP TABLE archives")
     db.close()
     [row] = sql_json(data, "SELECT (SELECT count(*) FROM cold_orders) AS cold, "
@@ -411,7 +412,7 @@ def test_damaged_plain_file_fails_and_names_it(store, tmp_path, damage, needle):
 
 
 def fix_manifest(data, archive_id, file_path, **changes):
-    with sqlite3.connect(data / "hot.db") as db:
+    with store_db(data / "hot.db") as db:
         [text] = db.execute("SELECT manifest FROM archives WHERE archive_id = ?",
                             (archive_id,)).fetchone()
         m = json.loads(text)
@@ -460,7 +461,7 @@ def test_missing_manifest_fails(store, tmp_path):
 
 def test_damaged_manifest_fails(store, tmp_path):
     data = copy_store(store, tmp_path / "data")
-    with sqlite3.connect(data / "hot.db") as db:
+    with store_db(data / "hot.db") as db:
         db.execute("UPDATE archives SET manifest = '{\"tables\": ' WHERE archive_id = ?",
                    (ARCHIVE_A,))
     db.close()

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import ENGINE_START, SANITIZER_MARKS, gen_args, run
 from harness import cli, describe
+from storedb import store_db
 
 SEED, COUNT = 31, 40000
 
@@ -45,7 +46,7 @@ def grow(path, size):
 
 
 def rows(db, table):
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con = store_db(f"file:{db}?mode=ro", uri=True)
     try:
         cols = [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
         if table == "shard_state":
@@ -84,7 +85,7 @@ def test_the_hot_store_fills_its_disk_and_resumes_exactly(reference, tmp_path):
         assert "free of 12.0 MiB on its filesystem" in err, err
         assert "cannot rollback" not in err, err
         # What was committed is intact, and less than the whole input.
-        con = sqlite3.connect(f"file:{data / 'hot.db'}?mode=ro", uri=True)
+        con = store_db(f"file:{data / 'hot.db'}?mode=ro", uri=True)
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         stored = con.execute("SELECT count(*) FROM orders_data").fetchone()[0]
         con.close()
@@ -121,7 +122,7 @@ def test_the_cold_store_fills_its_disk_during_an_archive_run(reference, tmp_path
         assert "the events stay in the hot store" in err, err
         # Rolled back: no archive recorded, nothing left in the cold store, and
         # every event still in the hot store.
-        con = sqlite3.connect(f"file:{data / 'hot.db'}?mode=ro", uri=True)
+        con = store_db(f"file:{data / 'hot.db'}?mode=ro", uri=True)
         assert con.execute("SELECT count(*) FROM archives").fetchone()[0] == 0
         hot_orders = con.execute("SELECT count(*) FROM orders_data").fetchone()[0]
         con.close()
@@ -132,7 +133,7 @@ def test_the_cold_store_fills_its_disk_during_an_archive_run(reference, tmp_path
         grow(fs, "200m")
         p = cli("archive", "--once", "--data", data, "--cold", cold, "--hot-max-mb", "4")
         assert p.returncode == 0, describe(p)
-        con = sqlite3.connect(f"file:{data / 'hot.db'}?mode=ro", uri=True)
+        con = store_db(f"file:{data / 'hot.db'}?mode=ro", uri=True)
         assert con.execute("SELECT count(*) FROM orders_data").fetchone()[0] < COUNT
         con.close()
         assert count_orders(data, cold) == before

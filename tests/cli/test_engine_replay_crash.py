@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from conftest import (BIN, DERIVED_TABLES, ENGINE_START, assert_same_store, connect_ro,
+from conftest import (BIN, DERIVED_TABLES, ENGINE_START, assert_same_store, connect_ro, hot_db,
                       engine_state, fact_and_kpi_totals, positions, process, store_diff)
 
 REPLAY_SEED, REPLAY_COUNT = 31, 20_000
@@ -97,7 +97,8 @@ def test_replays_change_nothing(replay_input, tmp_path):
     assert n_late == st1["late"] and n_rej == st1["rejected"]
     snapshot = tmp_path / "snapshot"
     snapshot.mkdir()
-    with connect_ro(a) as src, sqlite3.connect(snapshot / "hot.db") as dst:
+    with sqlite3.connect(f"file:{hot_db(a)}?mode=ro", uri=True) as src, \
+            sqlite3.connect(snapshot / "hot.db") as dst:
         src.backup(dst)
 
     # The same file again: the stored position is at its end, nothing is read,

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 from harness import BIN, assert_ok, clean_env, cli
+from storedb import store_db
 
 
 def test_a_line_written_in_two_parts_is_one_event(tmp_path):
@@ -35,7 +36,7 @@ def test_a_line_written_in_two_parts_is_one_event(tmp_path):
                 fh.flush()
         deadline = time.time() + 60
         while True:
-            db = sqlite3.connect(f"file:{data}/hot.db?mode=ro", uri=True)
+            db = store_db(f"file:{data}/hot.db?mode=ro", uri=True)
             pos = db.execute("SELECT max(position) FROM ingest_positions").fetchone()[0]
             db.close()
             if pos == feed.stat().st_size:
@@ -45,7 +46,7 @@ def test_a_line_written_in_two_parts_is_one_event(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, proc.stderr.read().decode()
-    db = sqlite3.connect(f"{data}/hot.db")
+    db = store_db(f"{data}/hot.db")
     rejected = db.execute("SELECT count(*), group_concat(reason, '; ') FROM rejected_events")
     assert rejected.fetchone() == (0, None)
     stored = sum(db.execute(f"SELECT count(*) FROM {t}_data").fetchone()[0]

@@ -12,6 +12,7 @@ import sqlite3
 
 from conftest import assert_same_store, connect_ro, hot_db, process
 from harness import assert_ok, cli
+from storedb import store_db
 
 SEED, COUNT = 5, 4000
 KEY_V2 = "minute_start, dimension, dimension_value, shard"
@@ -27,7 +28,7 @@ def kpi_key(data):
 
 def make_version_2(data):
     """Turns a store into what version 2 wrote: the same rows, keyed by minute."""
-    db = sqlite3.connect(hot_db(data))
+    db = store_db(hot_db(data))
     try:
         [view] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'kpi_minute'")
         [table] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'kpi_minute_data'")
@@ -54,7 +55,7 @@ def kpi_rows(data):
 
 def test_new_store_is_keyed_by_dimension(tmp_path, gen_file):
     process(tmp_path / "d", gen_file(SEED, 200))
-    assert kpi_key(tmp_path / "d") == (KEY_V3, "3")
+    assert kpi_key(tmp_path / "d") == (KEY_V3, "4")
 
 
 def test_new_store_has_16_kib_pages_and_incremental_vacuum(tmp_path, gen_file):
@@ -85,7 +86,7 @@ def test_version_2_store_is_rebuilt_by_the_next_writer(tmp_path, gen_file):
     # nothing new to process.
     proc = process(data, growing)
     assert b"rebuilding kpi_minute_data" in proc.stderr
-    assert kpi_key(data) == (KEY_V3, "3")
+    assert kpi_key(data) == (KEY_V3, "4")
     assert kpi_rows(data) == before
     with connect_ro(data) as db:
         names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}

@@ -59,6 +59,7 @@ from conftest import (BIN, DERIVED_TABLES, ENGINE_START, SANITIZER_MARKS, connec
 from harness import assert_ok, clean_env, cli, describe, free_port  # noqa: F401
 from harness import kafka, kafka_each_mode  # noqa: F401
 from harness import start_kafka, stop_kafka
+from storedb import store_db
 
 GEN = ["gen", "--max", "--start", ENGINE_START]
 PARTITIONS = 4
@@ -168,7 +169,7 @@ def kpi_view_diff(dir_a, dir_b, final=False, examples=3):
     stores: every value column, and the final flag if asked."""
     cols = ", ".join(("minute_start", "dimension", "dimension_value", *KPI_VALUES,
                       *(("final",) if final else ())))
-    db = sqlite3.connect(f"file:{hot_db(dir_a)}?mode=ro", uri=True)
+    db = store_db(f"file:{hot_db(dir_a)}?mode=ro", uri=True)
     try:
         db.execute("ATTACH ? AS b", (f"file:{hot_db(dir_b)}?mode=ro",))
         n = [db.execute(f"SELECT count(*) FROM {s}.kpi_minute").fetchone()[0]

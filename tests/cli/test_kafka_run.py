@@ -15,6 +15,7 @@ import pytest
 
 from harness import BIN, REPO, assert_ok, clean_env, cli, describe  # noqa: F401
 from harness import kafka, kafka_each_mode  # noqa: F401
+from storedb import store_db
 
 ASAN_BIN = os.environ.get("SHOPSTREAM_ASAN_BIN") or str(REPO / "build-asan" / "shopstream")
 SANITIZER_MARKS = ("Sanitizer", "runtime error", "Segmentation", "core dumped")
@@ -26,7 +27,7 @@ KPI = ("SELECT minute_start, dimension, dimension_value, orders, units, gross_re
 
 
 def rows(data, sql):
-    with sqlite3.connect(f"file:{data}/hot.db?mode=ro", uri=True) as db:
+    with store_db(f"file:{data}/hot.db?mode=ro", uri=True) as db:
         return db.execute(sql).fetchall()
 
 

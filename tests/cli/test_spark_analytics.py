@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from harness import (REPO, SPARK_SCRIPT, assert_ok, clean_env, cli, describe, hdfs,  # noqa: F401
+from storedb import store_db
                      spark)
 
 DOC = REPO / "docs" / "queries.md"
@@ -100,7 +101,7 @@ def store(tmp_path_factory):
     assert_ok(cli("process", "--from", later, "--data", data, "--archive-every", 0,
                   timeout=300))
     proc = assert_ok(cli("archive", "--data", data, "--once", "--hot-max-mb", 1, timeout=300))
-    with sqlite3.connect(f"file:{data / 'hot.db'}?mode=ro", uri=True) as db:
+    with store_db(f"file:{data / 'hot.db'}?mode=ro", uri=True) as db:
         hot = sum(db.execute(f"SELECT count(*) FROM {t}_data WHERE ts < ?", (DOC_UNTIL[1:-1],))
                   .fetchone()[0] for t in ("orders", "payments", "cancellations"))
         archives = db.execute("SELECT count(*) FROM archives WHERE state = 'committed'"

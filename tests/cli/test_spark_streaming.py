@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from harness import assert_ok, cli, describe, kafka, spark  # noqa: F401
+from storedb import store_db
 
 SEED, COUNT, START = 8, 3_000, "2026-11-02"
 # Late enough that the stream's last cancellation (48 h after its payment at
@@ -50,7 +51,7 @@ def topic(kafka, tmp_path_factory):  # noqa: F811
 def ours(data):
     """{(minute_start, dimension, value): row} of kpi_minute overall and by
     city before the late orders, and how many of them are not final."""
-    with sqlite3.connect(f"file:{Path(data) / 'hot.db'}?mode=ro", uri=True) as db:
+    with store_db(f"file:{Path(data) / 'hot.db'}?mode=ro", uri=True) as db:
         db.row_factory = sqlite3.Row
         rows = db.execute("SELECT * FROM kpi_minute WHERE dimension IN ('overall', 'city')"
                           " AND minute_start < ?", (LATE_START,)).fetchall()

@@ -99,10 +99,10 @@ WRITES = [
     ("delete-where", "DELETE FROM kpi_minute_data WHERE final = 1"),
     ("drop-table", "DROP TABLE categories"),
     ("drop-view", "DROP VIEW orders"),
-    ("drop-index", "DROP INDEX orders_order_id"),
+    ("drop-index", "DROP INDEX orders_blocks_min"),
     ("create-table", "CREATE TABLE scratch (x)"),
     ("create-table-as", "CREATE TABLE copy AS SELECT * FROM orders"),
-    ("create-index", "CREATE INDEX by_city ON orders_data (city)"),
+    ("create-index", "CREATE INDEX by_reason ON rejected_events (reason)"),
     ("create-view", "CREATE VIEW v AS SELECT 1"),
     ("create-temp", "CREATE TEMP TABLE scratch (x)"),
     ("create-trigger", "CREATE TRIGGER t AFTER INSERT ON categories BEGIN SELECT 1; END"),
@@ -156,7 +156,7 @@ def test_describing_pragmas_are_allowed(store):
     names = [r["name"] for r in rows]
     assert names[:3] == ["event_id", "order_id", "ts"] and "total_price" in names
     assert {r["name"] for r in sql_json(store, "PRAGMA table_list")} >= {"orders", "kpi_minute"}
-    assert sql_json(store, "PRAGMA index_list(orders_data)")
+    assert sql_json(store, "PRAGMA index_list(orders_blocks)")
 
 
 def test_functions_and_recursive_ctes_are_allowed(store):

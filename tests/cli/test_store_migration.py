@@ -7,13 +7,14 @@ import sqlite3
 import subprocess
 
 from conftest import BIN, DERIVED_TABLES, assert_same_store, engine_state, hot_db, process
+from storedb import store_db
 
 SEED, COUNT = 41, 3000
 
 
 def to_v1(data_dir):
     """Rewrites a current store into the version-1 layout."""
-    db = sqlite3.connect(hot_db(data_dir))
+    db = store_db(hot_db(data_dir))
     with db:
         state = dict(db.execute("SELECT key, value FROM engine_state"))
         db.execute("DROP VIEW engine_state")
@@ -47,8 +48,8 @@ def test_v1_store_is_upgraded_and_resumes(tmp_path):
     half.write_bytes(raw)
     process(old, str(half))
 
-    with sqlite3.connect(hot_db(old)) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    with store_db(hot_db(old)) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
         assert db.execute("SELECT type FROM sqlite_master WHERE name = 'engine_state'"
                           ).fetchone() == ("view",)
         assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'engine_state_v1'"

@@ -27,6 +27,7 @@ import pytest
 
 from airflow_harness import AIRFLOW_SCRIPT, DAGS, airflow, explain  # noqa: F401
 from harness import assert_ok, cli, kafka  # noqa: F401
+from storedb import store_db
 
 SEED, COUNT, RATE, START = 3, 3000, 0.25, "2026-11-02"
 DATE = "2026-11-02"
@@ -61,7 +62,7 @@ def archived(store, tmp_path_factory):
 
 
 def archives(data):
-    with sqlite3.connect(f"file:{data / 'hot.db'}?mode=ro", uri=True) as db:
+    with store_db(f"file:{data / 'hot.db'}?mode=ro", uri=True) as db:
         return db.execute("SELECT count(*) FROM archives WHERE state = 'committed'").fetchone()[0]
 
 
@@ -81,7 +82,7 @@ def logged_dict(run, prefix):
 def tables(data):
     """What a store holds that a replay must reproduce: the facts, the KPI
     rows and the engine's dimensions."""
-    with sqlite3.connect(f"file:{data / 'hot.db'}?mode=ro", uri=True) as db:
+    with store_db(f"file:{data / 'hot.db'}?mode=ro", uri=True) as db:
         out = {}
         for t in ("orders_data", "payments_data", "cancellations_data", "customers", "products"):
             out[t] = db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
@@ -211,7 +212,7 @@ def test_maintenance_fails_on_a_damaged_cold_file(airflow, archived, tmp_path): 
 
 def test_quality_check_fails_on_a_tampered_kpi_row(airflow, archived, tmp_path):  # noqa: F811
     data = copy(archived, tmp_path)
-    with sqlite3.connect(data / "hot.db") as db:
+    with store_db(data / "hot.db") as db:
         # The oldest hour whose minute KPIs are still hot (the archives took
         # the older hours' with their facts); the check reads hot and cold.
         hour = db.execute("SELECT min(substr(minute_start, 1, 13)) FROM kpi_minute_data WHERE "
