@@ -20,26 +20,38 @@
 #define BLOCK_VERSION 1
 
 static const ss_block_col order_cols[] = {
-    {"event_id", SS_BK_ID},        {"order_id", SS_BK_ID},          {"ts", SS_BK_TS},
-    {"customer_id", SS_BK_ID},     {"customer_segment", SS_BK_DICT}, {"product_id", SS_BK_DICT},
-    {"product_name", SS_BK_DICT},  {"category", SS_BK_DICT},         {"city", SS_BK_DICT},
-    {"country", SS_BK_DICT},       {"quantity", SS_BK_INT},          {"unit_price_cents", SS_BK_INT},
-    {"amount_cents", SS_BK_INT},   {"discount_cents", SS_BK_INT},    {"tax_cents", SS_BK_INT},
-    {"shipping_cents", SS_BK_INT}, {"total_price_cents", SS_BK_INT}, {"currency", SS_BK_DICT},
+    {"event_id", SS_BK_ID},
+    {"order_id", SS_BK_ID},
+    {"ts", SS_BK_TS},
+    {"customer_id", SS_BK_ID},
+    {"customer_segment", SS_BK_DICT},
+    {"product_id", SS_BK_DICT},
+    {"product_name", SS_BK_DICT},
+    {"category", SS_BK_DICT},
+    {"city", SS_BK_DICT},
+    {"country", SS_BK_DICT},
+    {"quantity", SS_BK_INT},
+    {"unit_price_cents", SS_BK_INT},
+    {"amount_cents", SS_BK_INT},
+    {"discount_cents", SS_BK_INT},
+    {"tax_cents", SS_BK_INT},
+    {"shipping_cents", SS_BK_INT},
+    {"total_price_cents", SS_BK_INT},
+    {"currency", SS_BK_DICT},
     {"payment_method", SS_BK_DICT},
 };
 
 static const ss_block_col payment_cols[] = {
-    {"event_id", SS_BK_ID},        {"order_id", SS_BK_ID},         {"ts", SS_BK_TS},
-    {"payment_method", SS_BK_DICT}, {"amount_cents", SS_BK_INT},    {"status", SS_BK_DICT},
-    {"failure_reason", SS_BK_DICT}, {"attempt", SS_BK_INT},         {"city", SS_BK_DICT},
+    {"event_id", SS_BK_ID},         {"order_id", SS_BK_ID},      {"ts", SS_BK_TS},
+    {"payment_method", SS_BK_DICT}, {"amount_cents", SS_BK_INT}, {"status", SS_BK_DICT},
+    {"failure_reason", SS_BK_DICT}, {"attempt", SS_BK_INT},      {"city", SS_BK_DICT},
     {"country", SS_BK_DICT},        {"category", SS_BK_DICT},
 };
 
 static const ss_block_col cancellation_cols[] = {
-    {"event_id", SS_BK_ID},   {"order_id", SS_BK_ID},     {"ts", SS_BK_TS},
-    {"reason", SS_BK_DICT},   {"refund_cents", SS_BK_INT}, {"city", SS_BK_DICT},
-    {"country", SS_BK_DICT},  {"category", SS_BK_DICT},    {"payment_method", SS_BK_DICT},
+    {"event_id", SS_BK_ID},  {"order_id", SS_BK_ID},      {"ts", SS_BK_TS},
+    {"reason", SS_BK_DICT},  {"refund_cents", SS_BK_INT}, {"city", SS_BK_DICT},
+    {"country", SS_BK_DICT}, {"category", SS_BK_DICT},    {"payment_method", SS_BK_DICT},
 };
 
 #define NCOLS(a) ((int)(sizeof a / sizeof a[0]))
@@ -66,7 +78,6 @@ int ss_block_col_index(const ss_block_table *t, const char *name)
             return i;
     return -1;
 }
-
 
 const ss_block_table *ss_block_row_of(const ss_event *ev, const ss_attrib *at,
                                       ss_bval v[SS_BLOCK_MAXCOL])

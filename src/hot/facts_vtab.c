@@ -70,8 +70,8 @@ typedef struct fx_cursor {
     fx_src *ts_src;
 } fx_cursor;
 
-static int fx_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
-                      sqlite3_vtab **out, char **err)
+static int fx_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
+                      char **err)
 {
     (void)aux;
     const ss_block_table *t = argc > 3 ? ss_block_table_named(argv[3]) : NULL;
@@ -84,11 +84,10 @@ static int fx_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
     for (int i = 0; i < t->ncol; i++) {
         const ss_block_col *c = &t->cols[i];
         int text = c->kind != SS_BK_INT;
-        n += (size_t)snprintf(decl + n, sizeof decl - n, "%s%s %s%s", i ? ", " : "", c->name,
-                              text ? "TEXT" : "INTEGER",
-                              c->kind == SS_BK_DICT && !strcmp(c->name, "failure_reason")
-                                  ? ""
-                                  : " NOT NULL");
+        n += (size_t)snprintf(
+            decl + n, sizeof decl - n, "%s%s %s%s", i ? ", " : "", c->name,
+            text ? "TEXT" : "INTEGER",
+            c->kind == SS_BK_DICT && !strcmp(c->name, "failure_reason") ? "" : " NOT NULL");
     }
     snprintf(decl + n, sizeof decl - n, ")");
     int rc = sqlite3_declare_vtab(db, decl);
@@ -310,7 +309,8 @@ static void add_bound(fx_cursor *c, char op, sqlite3_value *v)
 static int load_blocks(fx_cursor *c, fx_vtab *vt)
 {
     char sql[160];
-    snprintf(sql, sizeof sql, "SELECT id, min_ts, max_ts FROM %s WHERE max_ts >= ?1 AND min_ts <= ?2",
+    snprintf(sql, sizeof sql,
+             "SELECT id, min_ts, max_ts FROM %s WHERE max_ts >= ?1 AND min_ts <= ?2",
              vt->t->blocks);
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(vt->db, sql, -1, &q, NULL) != SQLITE_OK) {
@@ -365,7 +365,8 @@ static int src_before(const fx_cursor *c, const fx_src *a, const fx_src *b)
     int64_t x = row_ts(a, a->row), y = row_ts(b, b->row);
     int k = x != y ? (x < y ? -1 : 1) : 0;
     if (!k) {
-        const ss_str *p = &a->d.strs[SS_BCOL_EVENT_ID][a->row], *q = &b->d.strs[SS_BCOL_EVENT_ID][b->row];
+        const ss_str *p = &a->d.strs[SS_BCOL_EVENT_ID][a->row],
+                     *q = &b->d.strs[SS_BCOL_EVENT_ID][b->row];
         k = tcmp(p->p, p->n, q->p, q->n);
     }
     return c->order < 0 ? k > 0 : k < 0;

@@ -586,7 +586,8 @@ int mongo_sql_attach(void *vst, sqlite3 *db, char *err, size_t errlen)
     int rc = SS_ERR;
     if (sqlite3_open_v2(":memory:", &schema, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
             SQLITE_OK ||
-        ss_hot_facts_register(schema) != SQLITE_OK || exec(schema, ss_asset_hot_schema_sql, err, errlen) != SS_OK) {
+        ss_hot_facts_register(schema) != SQLITE_OK ||
+        exec(schema, ss_asset_hot_schema_sql, err, errlen) != SS_OK) {
         if (!*err)
             snprintf(err, errlen, "cannot set up SQL over MongoDB: out of memory");
         sqlite3_close(schema);

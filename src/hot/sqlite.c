@@ -492,8 +492,7 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
     if (sqlite3_exec(h->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
         (!ro && sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) ||
         (!ro && migrate_v1(h->db, &msg) != SQLITE_OK) ||
-        (!ro && migrate_v2(h, &msg) != SQLITE_OK) ||
-        (!ro && migrate_v3(h, &msg) != SQLITE_OK) ||
+        (!ro && migrate_v2(h, &msg) != SQLITE_OK) || (!ro && migrate_v3(h, &msg) != SQLITE_OK) ||
         (!ro && sqlite3_exec(h->db, ss_asset_hot_schema_sql, NULL, NULL, &msg) != SQLITE_OK) ||
         (!ro && migrate_v1_state(h->db, &msg) != SQLITE_OK) ||
         (!ro && migrate_v2_kpis(h->db, &msg) != SQLITE_OK) ||

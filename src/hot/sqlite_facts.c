@@ -207,7 +207,9 @@ static oent *omap_find(sq_facts *f, uint64_t h, uint32_t h2)
 static int omap_add(sq_facts *f, ss_str order_id, int64_t ts, const ss_str dims[4])
 {
     oent x = {ss_hash_bytes(order_id.p, order_id.n, 7) | 1,
-              (uint32_t)ss_hash_bytes(order_id.p, order_id.n, 29), 0, {0}};
+              (uint32_t)ss_hash_bytes(order_id.p, order_id.n, 29),
+              0,
+              {0}};
     x.minute = (uint32_t)(ts / SS_MS_PER_MIN);
     oent *cur = omap_find(f, x.h, x.h2);
     /* An order id's first order (by time) gives its dimensions. */
@@ -272,7 +274,8 @@ static int load_blocks(hot_sqlite *h, int64_t from)
         while (out == SS_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
             int64_t id = sqlite3_column_int64(q, 0);
             ss_block_dec *d = &f->scratch[t];
-            if (ss_block_dec_load(d, sqlite3_column_blob(q, 2), (size_t)sqlite3_column_bytes(q, 2)) ||
+            if (ss_block_dec_load(d, sqlite3_column_blob(q, 2),
+                                  (size_t)sqlite3_column_bytes(q, 2)) ||
                 ss_block_dec_col(d, SS_BCOL_EVENT_ID) || ss_block_dec_col(d, SS_BCOL_TS)) {
                 SS_ERROR("hot:sqlite", "'%s': block %lld of %s is damaged", h->path, (long long)id,
                          bt->blocks);
@@ -346,8 +349,8 @@ static int facts_ready(hot_sqlite *h)
     f->ready = 1;
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(h->db,
-                           "SELECT min(watermark), count(*), count(watermark) FROM shard_state",
-                           -1, &q, NULL) != SQLITE_OK)
+                           "SELECT min(watermark), count(*), count(watermark) FROM shard_state", -1,
+                           &q, NULL) != SQLITE_OK)
         return sq_db_error(h, "reading the watermark");
     if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 1) > 0 &&
         sqlite3_column_int64(q, 1) == sqlite3_column_int64(q, 2))
@@ -525,9 +528,9 @@ int sq_facts_put(hot_sqlite *h, const ss_event *const *evs, const ss_attrib *att
                     f->olog_cap = f->olog_cap ? 2 * f->olog_cap : 1024;
                     f->olog = ss_realloc(f->olog, f->olog_cap * sizeof *f->olog);
                 }
-                f->olog[f->olog_n++] = (sq_ohash){ss_hash_bytes(ev->order_id.p, ev->order_id.n, 7) | 1,
-                                                  (uint32_t)ss_hash_bytes(ev->order_id.p,
-                                                                          ev->order_id.n, 29)};
+                f->olog[f->olog_n++] =
+                    (sq_ohash){ss_hash_bytes(ev->order_id.p, ev->order_id.n, 7) | 1,
+                               (uint32_t)ss_hash_bytes(ev->order_id.p, ev->order_id.n, 29)};
             }
         }
         if (tl->enc.n == SS_BLOCK_ROWS) {
@@ -778,8 +781,8 @@ int sq_blocks_delete(hot_sqlite *h, const ss_block_table *bt, int64_t from, int6
         for (int c = 0; c < bt->ncol && !bad; c++)
             bad = ss_block_dec_col(&d, c) != 0;
         if (bad) {
-            SS_ERROR("hot:sqlite", "'%s': block %lld of %s is damaged", h->path,
-                     (long long)ids[i], bt->blocks);
+            SS_ERROR("hot:sqlite", "'%s': block %lld of %s is damaged", h->path, (long long)ids[i],
+                     bt->blocks);
             out_rc = SS_EIO;
             break;
         }

@@ -69,7 +69,7 @@ typedef struct sq_ohash {
 typedef struct sq_facts {
     int ready;
     sq_tail tail[SS_BLOCK_NTABLES];
-    ss_buf out; /* an encoded block */
+    ss_buf out;                       /* an encoded block */
     int64_t loaded[SS_BLOCK_NTABLES]; /* blocks read up to this id */
     uint64_t version;                 /* PRAGMA data_version last seen */
     /* Recent ids: stored events with ts >= horizon. */
@@ -81,7 +81,7 @@ typedef struct sq_facts {
     /* The order map and the dimension values it codes. */
     struct oent *otab;
     size_t ocap, on;
-    uint32_t omin; /* orders before this minute have left */
+    uint32_t omin;  /* orders before this minute have left */
     sq_ohash *olog; /* orders the transaction added */
     size_t olog_n, olog_cap;
     uint32_t *dtab;
