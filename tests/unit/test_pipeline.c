@@ -32,6 +32,7 @@
 #include "event/event.h"
 #include "gen/gen.h"
 #include "gen/profile.h"
+#include "hot/facts_vtab.h"
 #include "hot/hot.h"
 
 #define RECORDS     10000 /* several of the reader's batches */
@@ -55,6 +56,7 @@ static int64_t committed_events(const char *db)
     sqlite3_stmt *s = NULL;
     int64_t n = -1;
     if (sqlite3_open_v2(db, &c, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        ss_hot_facts_register(c) == SQLITE_OK &&
         sqlite3_prepare_v2(c,
                            "SELECT (SELECT count(*) FROM orders_data) + "
                            "(SELECT count(*) FROM payments_data) + "
