@@ -33,6 +33,7 @@ typedef struct rid {
     uint64_t h; /* 0: empty */
     int64_t ts;
     uint32_t off, len;
+    uint64_t txn; /* the transaction that added it; 0: read from the store */
 } rid;
 
 static void rids_insert_slot(sq_facts *f, const rid *x)
@@ -60,9 +61,9 @@ static void rids_rehash(sq_facts *f, size_t want)
     free(old);
 }
 
-/* Rebuilds the table keeping entries with ts >= keep_from whose id lies
- * below arena_end, compacting the arena. */
-static void rids_rebuild(sq_facts *f, int64_t keep_from, size_t arena_end, size_t want)
+/* Rebuilds the table keeping entries with ts >= keep_from that the
+ * transaction drop_txn did not add, compacting the arena. */
+static void rids_rebuild(sq_facts *f, int64_t keep_from, uint64_t drop_txn, size_t want)
 {
     rid *old = f->rtab;
     size_t ocap = f->rcap;
@@ -70,7 +71,7 @@ static void rids_rebuild(sq_facts *f, int64_t keep_from, size_t arena_end, size_
     ss_buf_init(&arena, f->rarena.len + 64);
     size_t keep = 0;
     for (size_t i = 0; i < ocap; i++)
-        keep += old[i].h && old[i].ts >= keep_from && old[i].off < arena_end;
+        keep += old[i].h && old[i].ts >= keep_from && (!drop_txn || old[i].txn != drop_txn);
     size_t cap = 1024;
     while (cap < 2 * (keep > want ? keep : want) + 16)
         cap *= 2;
@@ -79,7 +80,7 @@ static void rids_rebuild(sq_facts *f, int64_t keep_from, size_t arena_end, size_
     f->rn = 0;
     for (size_t i = 0; i < ocap; i++) {
         rid x = old[i];
-        if (!x.h || x.ts < keep_from || x.off >= arena_end)
+        if (!x.h || x.ts < keep_from || (drop_txn && x.txn == drop_txn))
             continue;
         size_t at = arena.len;
         ss_buf_put(&arena, f->rarena.data + x.off, x.len);
@@ -109,15 +110,16 @@ static uint64_t id_hash(ss_str id)
     return ss_hash_bytes(id.p, id.n, 11) | 1;
 }
 
-/* Adds an id; 0 when it was there already. */
-static int rids_add(sq_facts *f, ss_str id, int64_t ts)
+/* Adds an id for transaction txn (0: read from the store); 0 when it was
+ * there already. */
+static int rids_add(sq_facts *f, ss_str id, int64_t ts, uint64_t txn)
 {
     uint64_t h = id_hash(id);
     if (rids_find(f, id, h))
         return 0;
     if (2 * (f->rn + 1) > f->rcap)
         rids_rehash(f, 2 * (f->rn + 1));
-    rid x = {h, ts, (uint32_t)f->rarena.len, id.n};
+    rid x = {h, ts, (uint32_t)f->rarena.len, id.n, txn};
     ss_buf_put(&f->rarena, id.p, id.n);
     rids_insert_slot(f, &x);
     return 1;
@@ -285,7 +287,7 @@ static int load_blocks(hot_sqlite *h, int64_t from)
             if (sqlite3_column_int64(q, 1) >= from)
                 for (uint32_t r = 0; r < d->n; r++)
                     if (d->ints[SS_BCOL_TS][r] >= from)
-                        rids_add(f, d->strs[SS_BCOL_EVENT_ID][r], d->ints[SS_BCOL_TS][r]);
+                        rids_add(f, d->strs[SS_BCOL_EVENT_ID][r], d->ints[SS_BCOL_TS][r], 0);
             if (t == 0) {
                 static const char *const names[4] = {"city", "country", "category",
                                                      "payment_method"};
@@ -312,9 +314,6 @@ static int load_blocks(hot_sqlite *h, int64_t from)
         if (out)
             return out;
     }
-    /* What was loaded is as good as committed by this writer. */
-    f->rmark = f->rarena.len;
-    f->olog_n = 0;
     return SS_OK;
 }
 
@@ -463,7 +462,7 @@ int sq_facts_begin(hot_sqlite *h)
         tl->id_tx = tl->id;
         tl->sealed_tx = 0;
     }
-    f->rmark = f->rarena.len;
+    f->txn++;
     f->olog_n = 0;
     return SS_OK;
 }
@@ -513,7 +512,7 @@ int sq_facts_put(hot_sqlite *h, const ss_event *const *evs, const ss_attrib *att
     ss_bval v[SS_BLOCK_MAXCOL];
     for (size_t i = 0; i < n; i++) {
         const ss_event *ev = evs[i];
-        is_new[i] = (uint8_t)rids_add(f, ev->event_id, ev->ts);
+        is_new[i] = (uint8_t)rids_add(f, ev->event_id, ev->ts, f->txn);
         if (!is_new[i])
             continue;
         int t = (int)ev->type - 1;
@@ -573,9 +572,8 @@ void sq_facts_committed(hot_sqlite *h)
     if (f->next_horizon > f->horizon) {
         f->horizon = f->next_horizon;
         if (f->rn > 4096)
-            rids_rebuild(f, f->horizon, SIZE_MAX, 0);
+            rids_rebuild(f, f->horizon, 0, 0);
     }
-    f->rmark = f->rarena.len;
     f->olog_n = 0;
     /* Our own commit moved the data version. */
     uint64_t v;
@@ -599,8 +597,7 @@ void sq_facts_rolled_back(hot_sqlite *h)
         f->probe_id[t] = 0;
     }
     /* Ids and orders of the transaction leave the memory. */
-    rids_rebuild(f, INT64_MIN, f->rmark, f->rn);
-    f->rmark = f->rarena.len;
+    rids_rebuild(f, INT64_MIN, f->txn, f->rn);
     for (size_t i = 0; i < f->olog_n; i++)
         omap_del(f, f->olog[i].h, f->olog[i].h2);
     f->olog_n = 0;
@@ -667,18 +664,9 @@ int sqlite_has_event(void *vst, ss_str event_id, int64_t ts, int *found)
 {
     hot_sqlite *h = vst;
     sq_facts *f = &h->facts;
+    /* Every event put since the horizon is among the recent ids, those of
+     * the transaction included. */
     *found = rids_find(f, event_id, id_hash(event_id)) != NULL;
-    /* Rows of the transaction not yet in a block. */
-    for (int t = 0; t < SS_BLOCK_NTABLES && !*found; t++) {
-        const ss_block_enc *e = &f->tail[t].enc;
-        if (ts < e->min_ts || ts > e->max_ts)
-            continue;
-        for (size_t r = 0; r < e->n && !*found; r++) {
-            const ss_block_cell *c = e->cells + r * (size_t)e->t->ncol;
-            *found = c[SS_BCOL_TS].i == ts && c[0].len == event_id.n &&
-                     memcmp(e->arena.data + c[0].off, event_id.p, event_id.n) == 0;
-        }
-    }
     for (int t = 0; t < SS_BLOCK_NTABLES && !*found; t++) {
         int rc = block_has(h, t, event_id, ts, found);
         if (rc)

@@ -76,7 +76,7 @@ typedef struct sq_facts {
     struct rid *rtab;
     size_t rcap, rn;
     ss_buf rarena;
-    size_t rmark; /* arena length at the start of the transaction */
+    uint64_t txn; /* the writer's transactions, from 1 */
     int64_t horizon, next_horizon;
     /* The order map and the dimension values it codes. */
     struct oent *otab;
