@@ -16,7 +16,7 @@ typedef struct archive_opts {
     const char *data;
     const char *hot;
     const char *cold;
-    int64_t hot_max_mb;
+    double hot_max_mb;
     int once;
     int status;
     int verify;
@@ -32,7 +32,7 @@ static const ss_opt archive_table[] = {
     SS_HOT_OPT(archive_opts, hot),
     {"cold", SS_OPT_STRING, F(cold), NULL, 0, 0, NULL, "URI",
      "Cold store: a directory, file:PATH or [s]webhdfs://HOST:PORT/PATH (default DIR/cold)."},
-    {"hot-max-mb", SS_OPT_INT, F(hot_max_mb), "300", 1, 1e9, NULL, "N",
+    {"hot-max-mb", SS_OPT_DOUBLE, F(hot_max_mb), "300", 0.01, 1e9, NULL, "N",
      "Archive the oldest events while the hot store holds more than N MB of data."},
     {"once", SS_OPT_FLAG, F(once), NULL, 0, 0, NULL, NULL,
      "Run once (if over the threshold) and exit, instead of checking every --every seconds."},
@@ -73,7 +73,7 @@ static int archive_run(const void *vopts, int argc, char **argv)
     int ec = ss_store_open_hot(o->data, o->hot, 0, &hot);
     if (ec)
         return ec;
-    int64_t max_bytes = o->hot_max_mb * 1000000;
+    int64_t max_bytes = (int64_t)(o->hot_max_mb * 1e6);
     if (o->status || o->verify) {
         ss_cold cold;
         int rc = ss_cold_open(cold_uri, &cold, err, sizeof err);

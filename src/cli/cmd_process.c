@@ -28,7 +28,8 @@ typedef struct process_opts {
     int follow;
     int64_t threads;
     const char *cold;
-    int64_t hot_max_mb, archive_every;
+    double hot_max_mb;
+    int64_t archive_every;
     const char *group;
     int exit_at_end;
     ss_opt_list property;

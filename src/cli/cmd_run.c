@@ -36,7 +36,8 @@ typedef struct run_opts {
     int64_t commit_ms;
     int64_t queue_mb;
     const char *cold;
-    int64_t hot_max_mb, archive_every;
+    double hot_max_mb;
+    int64_t archive_every;
     int64_t port;
     const char *bind;
     const char *auth_token;

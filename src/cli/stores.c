@@ -52,7 +52,7 @@ static void *archiver_main(void *arg)
 }
 
 ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *hot, const char *cold,
-                                             int64_t hot_max_mb, int64_t every_s, int gzip)
+                                             double hot_max_mb, int64_t every_s, int gzip)
 {
     if (every_s <= 0)
         return NULL;
@@ -61,7 +61,7 @@ ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *hot, 
     t->lc = (ss_archiver_loop_config){
         .hot_uri = t->hot_uri,
         .cold_uri = t->cold_uri,
-        .cfg = {.max_bytes = hot_max_mb * 1000000,
+        .cfg = {.max_bytes = (int64_t)(hot_max_mb * 1e6),
                 .gzip = gzip,
                 .source = t->hot_uri,
                 .hold = &t->hold},

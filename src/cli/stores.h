@@ -46,7 +46,7 @@ struct ss_cold_index *ss_store_cold_index(const char *data, const char *cold_uri
  * runs it once more. */
 typedef struct ss_archiver_thread ss_archiver_thread;
 ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *hot, const char *cold,
-                                             int64_t hot_max_mb, int64_t every_s, int gzip);
+                                             double hot_max_mb, int64_t every_s, int gzip);
 int ss_archiver_thread_finish(ss_archiver_thread *t, int final_pass);
 /* The thread's backpressure flag (ss_archiver_loop_config.hold), for
  * ss_run_engine; NULL without a thread. */
@@ -65,10 +65,10 @@ volatile int *ss_archiver_thread_hold(ss_archiver_thread *t);
      "Cold store for archived events: a directory, file:PATH or [s]webhdfs://HOST:PORT/PATH "      \
      "(default DIR/cold)."},                                                                       \
         {"hot-max-mb",                                                                             \
-         SS_OPT_INT,                                                                               \
+         SS_OPT_DOUBLE,                                                                            \
          offsetof(type, f_max),                                                                    \
          "300",                                                                                    \
-         1,                                                                                        \
+         0.01,                                                                                     \
          1e9,                                                                                      \
          NULL,                                                                                     \
          "N",                                                                                      \

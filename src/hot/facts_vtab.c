@@ -21,12 +21,16 @@ SQLITE_EXTENSION_INIT3
 
 #include "common/timeutil.h"
 #include "hot/block.h"
+#include "hot/block_store.h"
 #include "hot/facts_vtab.h"
 
 typedef struct fx_vtab {
     sqlite3_vtab base;
     sqlite3 *db;
     const ss_block_table *t;
+    int ncur;      /* cursors open */
+    int64_t *gone; /* rowids deleted, not yet taken out of their blocks */
+    size_t ngone, capgone;
 } fx_vtab;
 
 typedef struct fx_blk {
@@ -48,6 +52,8 @@ typedef struct fx_tbound {
 } fx_tbound;
 
 #define MAX_CONS 8
+/* A row's rowid: its block's id times this, plus its place in the block. */
+#define FX_ROWS_PER_BLOCK 65536
 
 typedef struct fx_cursor {
     sqlite3_vtab_cursor base;
@@ -69,6 +75,8 @@ typedef struct fx_cursor {
     int64_t ts_row_of; /* the row whose time ts holds, or -1 */
     fx_src *ts_src;
 } fx_cursor;
+
+static int take_out(fx_vtab *vt);
 
 static int fx_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
                       char **err)
@@ -106,6 +114,7 @@ static int fx_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
 
 static int fx_disconnect(sqlite3_vtab *vtab)
 {
+    free(((fx_vtab *)vtab)->gone);
     sqlite3_free(vtab);
     return SQLITE_OK;
 }
@@ -178,6 +187,7 @@ static int fx_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out)
         sqlite3_free(c);
         return SQLITE_ERROR;
     }
+    vt->ncur++;
     *out = &c->base;
     return SQLITE_OK;
 }
@@ -223,6 +233,7 @@ static int fx_close(sqlite3_vtab_cursor *cur)
     free(c->pool);
     free(c->src);
     sqlite3_finalize(c->fetch);
+    ((fx_vtab *)cur->pVtab)->ncur--;
     sqlite3_free(c);
     return SQLITE_OK;
 }
@@ -575,6 +586,14 @@ static int fx_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
     fx_vtab *vt = (fx_vtab *)cur->pVtab;
     if (!c->pool && !(c->pool = malloc(16 * sizeof *c->pool)))
         return SQLITE_NOMEM;
+    /* A read after a DELETE in the same transaction sees it, unless another
+     * scan of the table is under way (its blocks must stay as it found them:
+     * the rows go at commit). */
+    if (vt->ngone && vt->ncur == 1) {
+        int rc = take_out(vt);
+        if (rc)
+            return rc;
+    }
     cursor_reset(c);
     c->lo = INT64_MIN;
     c->hi = INT64_MAX;
@@ -643,7 +662,109 @@ static int fx_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
 static int fx_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
 {
     fx_cursor *c = (fx_cursor *)cur;
-    *rowid = c->cur->id * 65536 + c->cur_row;
+    *rowid = c->cur->id * FX_ROWS_PER_BLOCK + c->cur_row;
+    return SQLITE_OK;
+}
+
+/* ---- DELETE ----
+ * Rows are deleted from a table by rewriting their blocks without them
+ * (block_store.h). xUpdate notes the rowids; the blocks are rewritten once
+ * per statement's worth of rows: before the transaction commits, or before
+ * the next scan. Rows are written by `shopstream process` only: INSERT and
+ * UPDATE are refused. */
+
+typedef struct fx_gone {
+    const int64_t *rows; /* rowids of one block, sorted */
+    size_t n;
+} fx_gone;
+
+static int gone_row(void *ctx, const ss_block_dec *d, uint32_t r)
+{
+    (void)d;
+    const fx_gone *g = ctx;
+    size_t lo = 0, hi = g->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t x = g->rows[mid] % FX_ROWS_PER_BLOCK;
+        if (x == r)
+            return 1;
+        if (x < r)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+static int by_rowid(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int take_out(fx_vtab *vt)
+{
+    qsort(vt->gone, vt->ngone, sizeof *vt->gone, by_rowid);
+    int rc = SQLITE_OK;
+    int64_t dropped = 0;
+    for (size_t i = 0; i < vt->ngone && rc == SQLITE_OK;) {
+        int64_t id = vt->gone[i] / FX_ROWS_PER_BLOCK;
+        size_t j = i;
+        while (j < vt->ngone && vt->gone[j] / FX_ROWS_PER_BLOCK == id)
+            j++;
+        fx_gone g = {vt->gone + i, j - i};
+        char *err = NULL;
+        rc = ss_block_rewrite(vt->db, vt->t, id, gone_row, &g, &dropped, &err);
+        if (rc != SQLITE_OK) {
+            sqlite3_free(vt->base.zErrMsg);
+            vt->base.zErrMsg = err;
+        } else {
+            sqlite3_free(err);
+        }
+        i = j;
+    }
+    vt->ngone = 0;
+    return rc;
+}
+
+static int fx_update(sqlite3_vtab *vtab, int argc, sqlite3_value **argv, sqlite3_int64 *rowid)
+{
+    (void)rowid;
+    fx_vtab *vt = (fx_vtab *)vtab;
+    if (argc != 1) {
+        sqlite3_free(vtab->zErrMsg);
+        vtab->zErrMsg = sqlite3_mprintf("%s: rows are written by shopstream process; a table "
+                                        "of facts takes DELETE only",
+                                        vt->t->data);
+        return SQLITE_READONLY;
+    }
+    if (vt->ngone == vt->capgone) {
+        size_t cap = vt->capgone ? 2 * vt->capgone : 256;
+        int64_t *g = realloc(vt->gone, cap * sizeof *g);
+        if (!g)
+            return SQLITE_NOMEM;
+        vt->gone = g;
+        vt->capgone = cap;
+    }
+    vt->gone[vt->ngone++] = sqlite3_value_int64(argv[0]);
+    return SQLITE_OK;
+}
+
+static int fx_sync(sqlite3_vtab *vtab)
+{
+    fx_vtab *vt = (fx_vtab *)vtab;
+    return vt->ngone ? take_out(vt) : SQLITE_OK;
+}
+
+static int fx_rollback(sqlite3_vtab *vtab)
+{
+    ((fx_vtab *)vtab)->ngone = 0;
+    return SQLITE_OK;
+}
+
+static int fx_nothing(sqlite3_vtab *vtab)
+{
+    (void)vtab;
     return SQLITE_OK;
 }
 
@@ -661,6 +782,11 @@ static const sqlite3_module fx_module = {
     .xEof = fx_eof,
     .xColumn = fx_column,
     .xRowid = fx_rowid,
+    .xUpdate = fx_update,
+    .xBegin = fx_nothing,
+    .xSync = fx_sync,
+    .xCommit = fx_nothing,
+    .xRollback = fx_rollback,
 };
 
 int ss_hot_facts_register(sqlite3 *db)

@@ -2,10 +2,12 @@
  * prepared statements, and one transaction per engine batch. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "common/fsspace.h"
@@ -78,8 +80,8 @@ const char *const sq_sql[S_COUNT] = {
  * every frame is checkpointed, which a writer that begins right after each
  * commit hardly ever meets: once the WAL holds WAL_RESTART_FRAMES pages, the
  * next transaction waits for the checkpoint under way to end. */
-#define CKPT_FRAMES        2048
-#define WAL_RESTART_FRAMES 8192
+#define CKPT_FRAMES        512
+#define WAL_RESTART_FRAMES 2048
 
 /* Whether the last error of db was a write that found no room. */
 static int db_full(sqlite3 *db)
@@ -107,6 +109,43 @@ int sq_db_error(hot_sqlite *h, const char *what)
         SS_ERROR("hot:sqlite", "%s on '%s': %s", what, h->path, sqlite3_errmsg(h->db));
     int ec = sqlite3_errcode(h->db);
     return ec == SQLITE_BUSY || ec == SQLITE_LOCKED ? SS_AGAIN : SS_EIO;
+}
+
+/* Writers of one process take turns. A connection that waits for the write
+ * lock (the archiver's, between the engine's transactions, which follow one
+ * another at once) says so in last_wait at each retry, and the engine lets
+ * it in before it begins its next transaction: SQLite's own wait, a sleep
+ * and a retry, would find the lock taken again almost every time. */
+#define BUSY_TIMEOUT_MS 10000
+#define BUSY_SLEEP_MS   10
+#define YIELD_MAX_MS    2000
+static _Atomic int64_t last_wait; /* ms, monotonic */
+
+static int on_busy(void *arg, int count)
+{
+    hot_sqlite *h = arg;
+    int64_t now = ss_mono_ms();
+    if (count == 0)
+        h->busy_since = now;
+    if (now - h->busy_since >= BUSY_TIMEOUT_MS)
+        return 0;
+    atomic_store(&last_wait, now);
+    struct timespec ts = {0, (count < BUSY_SLEEP_MS ? count + 1 : BUSY_SLEEP_MS) * 1000000L};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* Before the engine's transaction: while another connection of the process
+ * has waited for the lock within its last sleep, lets it take the lock (for
+ * up to YIELD_MAX_MS). */
+static void yield_lock(void)
+{
+    int64_t t0 = ss_mono_ms(), now = t0;
+    while (now - atomic_load(&last_wait) <= 2 * BUSY_SLEEP_MS && now - t0 < YIELD_MAX_MS) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+        now = ss_mono_ms();
+    }
 }
 
 int sq_run(hot_sqlite *h, enum stmt s)
@@ -473,7 +512,7 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
         sqlite_close(h);
         return SS_EIO;
     }
-    sqlite3_busy_timeout(h->db, 10000);
+    sqlite3_busy_handler(h->db, on_busy, h);
     ss_hot_facts_register(h->db);
     /* A larger lookaside serves the write path's small allocations. */
     sqlite3_db_config(h->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 1024, 2048);
@@ -525,6 +564,7 @@ static int sqlite_begin(void *vst)
 {
     hot_sqlite *h = vst;
     checkpointer_settle(h->ckpt);
+    yield_lock();
     int rc = sq_run(h, S_BEGIN);
     h->in_tx = rc == SS_OK;
     sq_customers_clear(h);

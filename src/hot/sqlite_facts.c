@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
+#include "hot/block_store.h"
 #include "hot/sqlite_int.h"
 
 /* ---- recent ids ---- */
@@ -701,6 +702,13 @@ int sqlite_lookup_order(void *vst, ss_str order_id, ss_attrib *out, char *buf, s
 
 /* ---- deleting a time range (the archiver) ---- */
 
+static int in_range(void *ctx, const ss_block_dec *d, uint32_t r)
+{
+    const int64_t *range = ctx;
+    int64_t ts = d->ints[SS_BCOL_TS][r];
+    return ts >= range[0] && ts < range[1];
+}
+
 int sq_blocks_delete(hot_sqlite *h, const ss_block_table *bt, int64_t from, int64_t to,
                      int64_t *deleted)
 {
@@ -727,9 +735,9 @@ int sq_blocks_delete(hot_sqlite *h, const ss_block_table *bt, int64_t from, int6
     if (rc != SQLITE_DONE)
         return sq_db_error(h, "deleting blocks");
     /* Blocks across a bound keep their rows outside the range, in a new
-     * block each (a new id: a writer filling the old one starts another). */
-    snprintf(sql, sizeof sql,
-             "SELECT id, data FROM %s WHERE max_ts >= ?1 AND min_ts < ?2 ORDER BY id", bt->blocks);
+     * block each. */
+    snprintf(sql, sizeof sql, "SELECT id FROM %s WHERE max_ts >= ?1 AND min_ts < ?2 ORDER BY id",
+             bt->blocks);
     if (sqlite3_prepare_v2(h->db, sql, -1, &q, NULL) != SQLITE_OK)
         return sq_db_error(h, "reading blocks");
     sqlite3_bind_int64(q, 1, from);
@@ -748,82 +756,19 @@ int sq_blocks_delete(hot_sqlite *h, const ss_block_table *bt, int64_t from, int6
         free(ids);
         return sq_db_error(h, "reading blocks");
     }
-    ss_block_dec d;
-    ss_block_enc e;
-    ss_buf out;
-    ss_block_dec_init(&d, bt);
-    ss_block_enc_init(&e, bt);
-    ss_buf_init(&out, 1 << 16);
+    int64_t range[2] = {from, to};
     int out_rc = SS_OK;
     for (size_t i = 0; i < nids && out_rc == SS_OK; i++) {
-        snprintf(sql, sizeof sql, "SELECT data FROM %s WHERE id = ?1", bt->blocks);
-        if (sqlite3_prepare_v2(h->db, sql, -1, &q, NULL) != SQLITE_OK) {
-            out_rc = sq_db_error(h, "reading a block");
-            break;
-        }
-        sqlite3_bind_int64(q, 1, ids[i]);
-        int bad = sqlite3_step(q) != SQLITE_ROW ||
-                  ss_block_dec_load(&d, sqlite3_column_blob(q, 0),
-                                    (size_t)sqlite3_column_bytes(q, 0)) != 0;
-        sqlite3_finalize(q);
-        for (int c = 0; c < bt->ncol && !bad; c++)
-            bad = ss_block_dec_col(&d, c) != 0;
-        if (bad) {
-            SS_ERROR("hot:sqlite", "'%s': block %lld of %s is damaged", h->path, (long long)ids[i],
-                     bt->blocks);
+        char *err = NULL;
+        rc = ss_block_rewrite(h->db, bt, ids[i], in_range, range, deleted, &err);
+        if (rc == SQLITE_CORRUPT) {
+            SS_ERROR("hot:sqlite", "'%s': %s", h->path, err);
             out_rc = SS_EIO;
-            break;
+        } else if (rc != SQLITE_OK) {
+            out_rc = sq_db_error(h, err ? err : "rewriting a block");
         }
-        ss_block_enc_reset(&e);
-        for (uint32_t r = 0; r < d.n; r++) {
-            int64_t ts = d.ints[SS_BCOL_TS][r];
-            if (ts >= from && ts < to) {
-                (*deleted)++;
-                continue;
-            }
-            ss_bval v[SS_BLOCK_MAXCOL];
-            for (int c = 0; c < bt->ncol; c++) {
-                int k = bt->cols[c].kind;
-                if (k == SS_BK_TS || k == SS_BK_INT)
-                    v[c].i = d.ints[c][r];
-                else
-                    v[c].s = d.strs[c][r];
-            }
-            ss_block_enc_add(&e, v);
-        }
-        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = ?1", bt->blocks);
-        if (sqlite3_prepare_v2(h->db, sql, -1, &q, NULL) != SQLITE_OK) {
-            out_rc = sq_db_error(h, "deleting a block");
-            break;
-        }
-        sqlite3_bind_int64(q, 1, ids[i]);
-        rc = sqlite3_step(q);
-        sqlite3_finalize(q);
-        if (rc != SQLITE_DONE) {
-            out_rc = sq_db_error(h, "deleting a block");
-            break;
-        }
-        if (!e.n)
-            continue;
-        ss_block_encode(&e, &out);
-        snprintf(sql, sizeof sql, "INSERT INTO %s (min_ts, max_ts, n, data) VALUES (?1,?2,?3,?4)",
-                 bt->blocks);
-        if (sqlite3_prepare_v2(h->db, sql, -1, &q, NULL) != SQLITE_OK) {
-            out_rc = sq_db_error(h, "writing a block");
-            break;
-        }
-        sqlite3_bind_int64(q, 1, e.min_ts);
-        sqlite3_bind_int64(q, 2, e.max_ts);
-        sqlite3_bind_int64(q, 3, (sqlite3_int64)e.n);
-        sqlite3_bind_blob(q, 4, out.data, (int)out.len, SQLITE_STATIC);
-        rc = sqlite3_step(q);
-        sqlite3_finalize(q);
-        if (rc != SQLITE_DONE)
-            out_rc = sq_db_error(h, "writing a block");
+        sqlite3_free(err);
     }
     free(ids);
-    ss_block_dec_free(&d);
-    ss_block_enc_free(&e);
-    ss_buf_free(&out);
     return out_rc;
 }

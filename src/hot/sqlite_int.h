@@ -109,6 +109,7 @@ typedef struct hot_sqlite {
     size_t ccap, cn;
     ss_buf carena;
     checkpointer *ckpt; /* NULL: SQLite checkpoints on commit */
+    int64_t busy_since; /* ms, monotonic: when its wait for the lock began */
 } hot_sqlite;
 
 /* The SQL of each statement (sqlite.c). */

@@ -398,17 +398,18 @@ static void handle_archive(const ss_web_req *req, ss_web_resp *resp)
     ss_hot hot = {0};
     json_t *doc = NULL, *list = json_array();
     const char *max_text = ss_web_arg(req, "hot_max_mb");
-    long long max_mb = 0;
+    int64_t max_bytes = 0;
     if (max_text) {
         char *end;
-        max_mb = strtoll(max_text, &end, 10);
-        if (!*max_text || *end || max_mb < 1 || max_mb > 1000000000) {
+        double max_mb = strtod(max_text, &end);
+        if (!*max_text || *end || !(max_mb >= 0.01 && max_mb <= 1e9)) {
             ss_web_error(resp, 400,
-                         "hot_max_mb: '%s' is not a whole number of MB from 1 to 1000000000 "
+                         "hot_max_mb: '%s' is not a number of MB from 0.01 to 1000000000 "
                          "(the threshold given to --hot-max-mb)",
                          max_text);
             goto out;
         }
+        max_bytes = (int64_t)(max_mb * 1e6);
     }
     if (open_hot(req, &hot, resp))
         goto out;
@@ -419,8 +420,8 @@ static void handle_archive(const ss_web_req *req, ss_web_resp *resp)
         goto out;
     }
     doc = json_pack("{s:I, s:o, s:o, s:O}", "hot_bytes", (json_int_t)size, "hot_max_bytes",
-                    max_mb ? json_integer(max_mb * 1000000) : json_null(), "over_threshold",
-                    max_mb ? json_boolean(size > max_mb * 1000000) : json_null(), "archives", list);
+                    max_bytes ? json_integer(max_bytes) : json_null(), "over_threshold",
+                    max_bytes ? json_boolean(size > max_bytes) : json_null(), "archives", list);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     if (!text) {
         ss_web_error(resp, 500, "cannot encode the archive status");

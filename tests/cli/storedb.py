@@ -6,7 +6,8 @@ Python's sqlite3 loads extensions only where its build allows it (Debian's
 does, pyenv's usually not), so where it cannot, apsw (PyPI, scripts/deps)
 opens the store instead, behind the part of sqlite3's interface the tests
 use: execute, executemany, executescript, fetchone, fetchall, iteration,
-description, row_factory = sqlite3.Row, commit, close and `with`.
+description, row_factory = sqlite3.Row, commit, close and `with`; its errors
+are raised as sqlite3.OperationalError.
 """
 import os
 import sqlite3
@@ -37,14 +38,22 @@ class _Row(tuple):
         return list(self._names)
 
 
+def _sqlite_errors(fn):
+    """Raises apsw's errors as sqlite3.OperationalError, which the tests catch."""
+    def call(*args, **kwargs):
+        import apsw
+        try:
+            return fn(*args, **kwargs)
+        except apsw.Error as e:
+            raise sqlite3.OperationalError(str(e)) from e
+    return call
+
+
 class _Cursor:
-    def __init__(self, conn, cur):
+    def __init__(self, conn, cur, description):
         self._conn = conn
         self._cur = cur
-        try:
-            self.description = [(d[0],) + (None,) * 6 for d in cur.getdescription()]
-        except Exception:  # noqa: BLE001 - apsw: a statement without rows
-            self.description = None
+        self.description = description
 
     def _wrap(self, row):
         if row is None or self._conn.row_factory is not sqlite3.Row:
@@ -52,19 +61,26 @@ class _Cursor:
         return _Row(row, [d[0] for d in self.description])
 
     def __iter__(self):
-        for row in self._cur:
+        rows = iter(self._cur)
+        while True:
+            row = _sqlite_errors(next)(rows, None)
+            if row is None:
+                return
             yield self._wrap(row)
 
+    @_sqlite_errors
     def fetchone(self):
         for row in self._cur:
             return self._wrap(row)
         return None
 
+    @_sqlite_errors
     def fetchall(self):
         return [self._wrap(r) for r in self._cur]
 
 
 class _ApswConnection:
+    @_sqlite_errors
     def __init__(self, path, readonly, timeout):
         import apsw
         flags = apsw.SQLITE_OPEN_READONLY if readonly else (
@@ -75,12 +91,28 @@ class _ApswConnection:
         self._db.load_extension(EXTENSION)
         self.row_factory = None
 
+    def _run(self, method, sql, params):
+        # The columns of a statement, taken when it is prepared: once it has
+        # run to its end without rows, apsw no longer gives them.
+        seen = []
+
+        def trace(cur, _sql, _bindings):
+            seen.append([(d[0],) + (None,) * 6 for d in cur.getdescription()] or None)
+            return True
+        cur = self._db.cursor()
+        cur.exec_trace = trace
+        cur = getattr(cur, method)(sql, params)
+        return _Cursor(self, cur, seen[-1] if seen else None)
+
+    @_sqlite_errors
     def execute(self, sql, params=()):
-        return _Cursor(self, self._db.cursor().execute(sql, params))
+        return self._run("execute", sql, params)
 
+    @_sqlite_errors
     def executemany(self, sql, seq):
-        return _Cursor(self, self._db.cursor().executemany(sql, seq))
+        return self._run("executemany", sql, seq)
 
+    @_sqlite_errors
     def executescript(self, sql):
         self._db.cursor().execute(sql)
 

@@ -255,7 +255,7 @@ def test_cancellations_read_archived_events(store, tmp_path):
     try:
         path = "/api/cancellations?range=7d"
         before = get(port, path)
-        assert_ok(cli("archive", "--data", data, "--once", "--hot-max-mb", "8"))
+        assert_ok(cli("archive", "--data", data, "--once", "--hot-max-mb", "1.6"))
         archived = sql(data, "SELECT count(*) AS n FROM cold_cancellations")[0]["n"]
         assert archived > 0
         assert get(port, path) == before

@@ -41,14 +41,13 @@ from harness import BIN, assert_ok, clean_env, cli, describe
 
 MB = 1_000_000
 
-# The long stream: 300,000 orders (632,533 events, ~210 MB) from 2026-11-02.
+# The long stream: 300,000 orders (632,533 events, ~47 MB) from 2026-11-02.
 SEED, COUNT = 7, 300_000
-# Above what stays hot whatever moves (customers, KPIs and the other
-# dimensions: about 25 MB for this stream), so that the threshold is reachable.
-MAX_MB = 40
+# A fifth of the store, so that most of the stream moves.
+MAX_MB = 10
 
-# A smaller store for the file-level tests: ~40,000 events, ~15 MB.
-SMALL_SEED, SMALL_COUNT, SMALL_MAX_MB = 31, 20_000, 3
+# A smaller store for the file-level tests: ~40,000 events, ~4 MB.
+SMALL_SEED, SMALL_COUNT, SMALL_MAX_MB = 31, 20_000, 0.6
 
 TS_TEXT_RE = re.compile(rb'"ts":"([0-9T:.\-]{23}Z)"')
 
@@ -399,7 +398,7 @@ def hot_orders(data):
         return db.execute("SELECT count(*) FROM orders_data").fetchone()[0]
 
 
-FOLLOW_MAX_MB = 8
+FOLLOW_MAX_MB = 1.6
 
 
 def follow_streams(gen_file):

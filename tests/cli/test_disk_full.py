@@ -74,7 +74,7 @@ def reference(tmp_path_factory):
 
 def test_the_hot_store_fills_its_disk_and_resumes_exactly(reference, tmp_path):
     src, ref = reference
-    with small_fs(tmp_path / "fs", "12m") as fs:
+    with small_fs(tmp_path / "fs", "4m") as fs:
         data = fs / "data"
         p = cli("process", "--from", src, "--data", data, "--archive-every", "0", timeout=300)
         err = p.stderr.decode(errors="replace")
@@ -82,7 +82,7 @@ def test_the_hot_store_fills_its_disk_and_resumes_exactly(reference, tmp_path):
         assert p.returncode == 1, describe(p)
         # The message names the store, says the disk is full and how much is free.
         assert f"'{data / 'hot.db'}': the disk is full (" in err, err
-        assert "free of 12.0 MiB on its filesystem" in err, err
+        assert "free of 4.0 MiB on its filesystem" in err, err
         assert "cannot rollback" not in err, err
         # What was committed is intact, and less than the whole input.
         con = store_db(f"file:{data / 'hot.db'}?mode=ro", uri=True)

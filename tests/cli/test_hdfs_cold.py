@@ -29,7 +29,7 @@ from conftest import ENGINE_START, process
 from harness import HDFS_SCRIPT, assert_ok, clean_env, cli, describe, free_port, hdfs  # noqa: F401
 
 MB = 1_000_000
-SEED, COUNT, MAX_MB = 31, 20_000, 3
+SEED, COUNT, MAX_MB = 31, 20_000, 0.6
 EVENT_ID_RE = re.compile(rb'"event_id":"([^"]+)"')
 ID_RE = re.compile(r"[0-9]{8}T[0-9]{9}Z-[0-9a-f]{8}")
 

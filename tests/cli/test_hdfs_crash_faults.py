@@ -24,7 +24,7 @@ from harness import BIN, assert_ok, cli, describe, hdfs  # noqa: F401
 from test_hdfs_cold import EVENT_ID_RE, hdfs_files, hdfs_read, webhdfs
 
 MB = 1_000_000
-SEED, COUNT, MAX_MB = 61, 12_000, 3
+SEED, COUNT, MAX_MB = 61, 12_000, 0.6
 
 
 @pytest.fixture(scope="module", autouse=True)

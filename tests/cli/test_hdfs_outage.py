@@ -30,7 +30,7 @@ from test_archive import (FOLLOW_MAX_MB, events_in, follow_streams, hot_orders, 
 from test_hdfs_cold import EVENT_ID_RE, hdfs_read
 
 MB = 1_000_000
-SEED, COUNT, MAX_MB = 37, 12_000, 3
+SEED, COUNT, MAX_MB = 37, 12_000, 0.6
 
 
 @pytest.fixture(scope="module")

@@ -102,3 +102,50 @@ def test_version_2_store_is_rebuilt_by_the_next_writer(tmp_path, gen_file):
     assert_same_store(data, tmp_path / "ref",
                       tables=["orders_data", "payments_data", "cancellations_data",
                               "kpi_minute_data", "customers"])
+
+
+def test_facts_take_delete_and_refuse_insert(tmp_path, gen_file):
+    """orders_data takes DELETE with any condition (the rows leave their
+    blocks), visible to a read later in the same transaction, undone by
+    ROLLBACK; INSERT and UPDATE are refused, since process writes the facts."""
+    data = tmp_path / "d"
+    process(data, gen_file(SEED, COUNT))
+
+    def by_city(db):
+        return dict(db.execute("SELECT city, count(*) FROM orders_data GROUP BY city"))
+
+    db = store_db(hot_db(data))
+    try:
+        before = by_city(db)
+        ids = {r[0] for r in db.execute("SELECT event_id FROM orders_data")}
+        city = max(before, key=before.get)
+        db.execute("BEGIN")
+        db.execute("DELETE FROM orders_data WHERE quantity = 1")
+        inside = db.execute("SELECT count(*) FROM orders_data WHERE quantity = 1").fetchone()
+        db.execute("ROLLBACK")
+        assert inside == (0,)
+        assert by_city(db) == before
+
+        db.execute("BEGIN")
+        db.execute("DELETE FROM orders_data WHERE city = ?", (city,))
+        db.execute("COMMIT")
+        after = by_city(db)
+        assert city not in after
+        assert after == {c: n for c, n in before.items() if c != city}
+        left = {r[0] for r in db.execute("SELECT event_id FROM orders_data")}
+        assert left < ids and len(left) == len(ids) - before[city]
+
+        for stmt in ("INSERT INTO orders_data (event_id) VALUES ('x')",
+                     "UPDATE orders_data SET quantity = 2"):
+            try:
+                db.execute(stmt)
+            except Exception as e:  # noqa: BLE001 - sqlite3 or apsw
+                assert "DELETE only" in str(e), e
+            else:
+                raise AssertionError(f"{stmt} was accepted")
+    finally:
+        db.close()
+    # The binary reads the same store.
+    out = assert_ok(cli("sql", "--data", data, "--format", "csv",
+                        f"SELECT count(*) FROM orders WHERE city = '{city}'")).stdout
+    assert out.splitlines()[-1] == b"0"

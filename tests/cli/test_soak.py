@@ -3,7 +3,7 @@
 `gen --speedup` paces a month of orders (0.05 a second, with their payments
 and cancellations) into three minutes of wall time; `process` reads them from
 a pipe, as from a live source, with its archiver checking every second
-against a 30 MB threshold. Facts, minute KPIs and the dimensions they alone
+against an 8 MB threshold. Facts, minute KPIs and the dimensions they alone
 reference leave the hot store with each archive (docs/lifecycle.md), so:
 
 - after every archive run the hot store is at or under the threshold plus
@@ -24,7 +24,7 @@ from harness import BIN, clean_env, cli, describe, request, start_server, stop_s
 
 DAYS, RATE, SPEEDUP = 30, 0.05, 14400
 ORDERS = int(DAYS * 86400 * RATE)
-MAX_MB = 30
+MAX_MB = 8
 PEAK = 2.5  # the busiest hour's arrivals over the mean (docs/profile.md: hours, weekdays)
 MB = 1_000_000
 RUN_RE = re.compile(r"\[archive\] archive (\d{8}T\d{6})(\d{3})Z-\S+: .* hot store "

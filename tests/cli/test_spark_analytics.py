@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from harness import (REPO, SPARK_SCRIPT, assert_ok, clean_env, cli, describe, hdfs,  # noqa: F401
-from storedb import store_db
                      spark)
+from storedb import store_db
 
 DOC = REPO / "docs" / "queries.md"
 SEED, COUNT, RATE = 5, 30_000, 0.2
