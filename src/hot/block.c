@@ -440,10 +440,12 @@ int ss_block_dec_load(ss_block_dec *d, const void *data, size_t len)
         free(d->data);
         d->data = ss_malloc(d->cap);
     }
-    memcpy(d->data, data, len);
     d->len = len;
     d->done = 0;
     d->n = 0;
+    if (!len)
+        return -1;
+    memcpy(d->data, data, len);
     const uint8_t *p = d->data, *end = d->data + len;
     uint64_t n, nc;
     if (p >= end || *p++ != BLOCK_VERSION || get_varint(&p, end, &n) || n > SS_BLOCK_ROWS * 64 ||

@@ -101,3 +101,46 @@ int ss_block_rewrite(sqlite3 *db, const ss_block_table *bt, int64_t id, ss_block
     ss_block_enc_free(&e);
     return rc;
 }
+
+int ss_blocks_each(sqlite3 *db, const ss_block_table *bt, int64_t from, int64_t to, uint32_t cols,
+                   ss_block_row_fn fn, void *ctx, char **err)
+{
+    char sql[160];
+    sqlite3_stmt *q;
+    snprintf(sql, sizeof sql, "SELECT id, data FROM %s WHERE max_ts >= ?1 AND min_ts < ?2",
+             bt->blocks);
+    int rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
+    if (rc != SQLITE_OK) {
+        *err = sqlite3_mprintf("reading %s: %s", bt->blocks, sqlite3_errmsg(db));
+        return rc;
+    }
+    sqlite3_bind_int64(q, 1, from);
+    sqlite3_bind_int64(q, 2, to);
+    ss_block_dec d;
+    ss_block_dec_init(&d, bt);
+    cols |= 1u << SS_BCOL_TS;
+    int out = SQLITE_OK;
+    while (out == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int bad = ss_block_dec_load(&d, sqlite3_column_blob(q, 1),
+                                    (size_t)sqlite3_column_bytes(q, 1)) != 0;
+        for (int c = 0; c < bt->ncol && !bad; c++)
+            bad = (cols >> c & 1) && ss_block_dec_col(&d, c) != 0;
+        if (bad) {
+            *err = sqlite3_mprintf("block %lld of %s is damaged",
+                                   (long long)sqlite3_column_int64(q, 0), bt->blocks);
+            out = SQLITE_CORRUPT;
+            break;
+        }
+        const int64_t *ts = d.ints[SS_BCOL_TS];
+        for (uint32_t r = 0; r < d.n && out == SQLITE_OK; r++)
+            if (ts[r] >= from && ts[r] < to)
+                out = fn(ctx, &d, r);
+    }
+    if (out == SQLITE_OK && rc != SQLITE_DONE) {
+        *err = sqlite3_mprintf("reading %s: %s", bt->blocks, sqlite3_errmsg(db));
+        out = rc;
+    }
+    sqlite3_finalize(q);
+    ss_block_dec_free(&d);
+    return out;
+}

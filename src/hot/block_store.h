@@ -21,4 +21,13 @@ typedef int (*ss_block_drop_fn)(void *ctx, const ss_block_dec *d, uint32_t r);
 int ss_block_rewrite(struct sqlite3 *db, const ss_block_table *bt, int64_t id,
                      ss_block_drop_fn drop, void *ctx, int64_t *dropped, char **err);
 
+/* Called with row r of a decoded block. */
+typedef int (*ss_block_row_fn)(void *ctx, ss_block_dec *d, uint32_t r);
+
+/* Calls fn with every row of bt with ts in [from, to), block by block, in
+ * no set order, with the columns of the bit mask cols decoded (and ts). An
+ * SQLite result code; fn's when it returns anything but 0; *err as above. */
+int ss_blocks_each(struct sqlite3 *db, const ss_block_table *bt, int64_t from, int64_t to,
+                   uint32_t cols, ss_block_row_fn fn, void *ctx, char **err);
+
 #endif

@@ -789,6 +789,37 @@ static const sqlite3_module fx_module = {
     .xRollback = fx_rollback,
 };
 
+int ss_facts_scan(sqlite3 *db, const ss_block_table *t, int64_t from, int64_t to,
+                  ss_facts_row_fn row, void *ctx, char **err)
+{
+    fx_vtab vt = {.db = db, .t = t};
+    sqlite3_vtab_cursor *cur;
+    int rc = fx_open(&vt.base, &cur);
+    if (rc) {
+        *err = vt.base.zErrMsg;
+        return rc;
+    }
+    cur->pVtab = &vt.base;
+    fx_cursor *c = (fx_cursor *)cur;
+    rc = (c->pool = malloc(16 * sizeof *c->pool)) ? SQLITE_OK : SQLITE_NOMEM;
+    c->lo = from;
+    c->hi = to - 1;
+    c->order = 1;
+    rc = rc ? rc : load_blocks(c, &vt);
+    if (rc == SQLITE_OK) {
+        qsort(c->blks, c->nblk, sizeof *c->blks, by_min);
+        c->eof = 0;
+        rc = step(c);
+    }
+    while (rc == SQLITE_OK && !c->eof) {
+        rc = row(ctx, &c->cur->d, (uint32_t)c->cur_row);
+        rc = rc ? rc : step(c);
+    }
+    fx_close(cur);
+    *err = vt.base.zErrMsg;
+    return rc;
+}
+
 int ss_hot_facts_register(sqlite3 *db)
 {
     return sqlite3_create_module_v2(db, "ss_facts", &fx_module, NULL, NULL);

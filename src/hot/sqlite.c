@@ -270,6 +270,7 @@ static void sqlite_close(void *vst)
         return;
     checkpointer_stop(h);
     sq_facts_close(h);
+    sq_refs_free(h);
     free(h->ctab);
     ss_buf_free(&h->carena);
     for (int i = 0; i < S_COUNT; i++)

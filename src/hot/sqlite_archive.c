@@ -12,6 +12,8 @@
 #include "common/mem.h"
 #include "common/status.h"
 #include "common/timeutil.h"
+#include "hot/block_store.h"
+#include "hot/facts_vtab.h"
 #include "hot/sqlite_int.h"
 
 int sqlite_data_size(void *vst, int64_t *bytes)
@@ -66,14 +68,18 @@ static int prepare_range(hot_sqlite *h, const char *head, int ordered, const cha
 
 /* Streams a statement's rows as JSON lines in the cold layout: its columns,
  * money formatted from integer cents with exactly two decimals, NULLs left
- * out; ts from column ts_col (-1: none, 0). */
-static int emit_rows(hot_sqlite *h, sqlite3_stmt *st, const char *table, int ts_col, ss_scan_cb cb,
-                     void *ctx)
+ * out; ts from column ts_col (-1: none, 0); with keep, only the rows whose
+ * first column it holds. */
+static int emit_rows(hot_sqlite *h, sqlite3_stmt *st, const char *table, int ts_col,
+                     const ss_strset *keep, ss_scan_cb cb, void *ctx)
 {
     int ncol = sqlite3_column_count(st), rc, out = SS_OK;
     ss_buf line;
     ss_buf_init(&line, 1024);
     while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (keep && !ss_strset_has(keep, (const char *)sqlite3_column_text(st, 0),
+                                   (size_t)sqlite3_column_bytes(st, 0)))
+            continue;
         ss_hot_line_begin(&line);
         for (int i = 0; i < ncol; i++) {
             int type = sqlite3_column_type(st, i);
@@ -99,10 +105,82 @@ static int emit_rows(hot_sqlite *h, sqlite3_stmt *st, const char *table, int ts_
     return out;
 }
 
+/* A fact table's rows as JSON lines, straight from its blocks: each line as
+ * emit_rows writes it from SELECT *, with the columns' keys written once. */
+typedef struct fact_scan {
+    const ss_block_table *bt;
+    ss_scan_cb cb;
+    void *ctx;
+    ss_buf line;
+    char keys[SS_BLOCK_MAXCOL][40];
+    uint8_t key_len[SS_BLOCK_MAXCOL], money[SS_BLOCK_MAXCOL];
+    int rc;
+} fact_scan;
+
+static int fact_row(void *arg, ss_block_dec *d, uint32_t r)
+{
+    fact_scan *f = arg;
+    const ss_block_table *bt = f->bt;
+    ss_buf *line = &f->line;
+    line->len = 0;
+    ss_buf_putc(line, '{');
+    for (int c = 0; c < bt->ncol; c++) {
+        if (ss_block_dec_col(d, c))
+            return SQLITE_CORRUPT;
+        int kind = bt->cols[c].kind;
+        const ss_str *v = kind == SS_BK_TS || kind == SS_BK_INT ? NULL : &d->strs[c][r];
+        if (v && !v->p)
+            continue; /* NULL: left out */
+        ss_buf_put(line, f->keys[c] + (line->len == 1), f->key_len[c] - (line->len == 1));
+        if (v)
+            ss_buf_put_jstr(line, v->p, v->n);
+        else if (kind == SS_BK_TS) {
+            ss_buf_putc(line, '"');
+            ss_buf_put_time(line, d->ints[c][r]);
+            ss_buf_putc(line, '"');
+        } else if (f->money[c])
+            ss_buf_put_cents(line, d->ints[c][r]);
+        else
+            ss_buf_put_i64(line, d->ints[c][r]);
+    }
+    ss_buf_putc(line, '}');
+    f->rc = f->cb(f->ctx, bt->name, d->ints[SS_BCOL_TS][r], line->data, line->len);
+    return f->rc ? SQLITE_ABORT : SQLITE_OK;
+}
+
+static int scan_facts(hot_sqlite *h, const ss_block_table *bt, int64_t from, int64_t to,
+                      ss_scan_cb cb, void *ctx)
+{
+    fact_scan f = {.bt = bt, .cb = cb, .ctx = ctx};
+    for (int c = 0; c < bt->ncol; c++) {
+        const char *name = bt->cols[c].name;
+        size_t n = strlen(name);
+        f.money[c] = n > 6 && !strcmp(name + n - 6, "_cents");
+        f.key_len[c] = (uint8_t)snprintf(f.keys[c], sizeof f.keys[c],
+                                         ",\"%.*s\":", (int)(f.money[c] ? n - 6 : n), name);
+    }
+    ss_buf_init(&f.line, 1024);
+    char *err = NULL;
+    int rc = ss_facts_scan(h->db, bt, from, to, fact_row, &f, &err);
+    ss_buf_free(&f.line);
+    if (rc == SQLITE_ABORT && f.rc) {
+        rc = f.rc;
+    } else if (rc != SQLITE_OK) {
+        SS_ERROR("hot:sqlite", "scanning %s of '%s' for the cold store: %s", bt->data, h->path,
+                 err ? err : sqlite3_errstr(rc));
+        rc = SS_EIO;
+    }
+    sqlite3_free(err);
+    return rc;
+}
+
 int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss_scan_cb cb,
                       void *ctx)
 {
     hot_sqlite *h = vst;
+    const ss_block_table *bt = ss_block_table_named(table);
+    if (bt)
+        return scan_facts(h, bt, from, to, cb, ctx);
     char a[SS_ISO_LEN], b[SS_ISO_LEN];
     sqlite3_stmt *st;
     int rc = prepare_range(h, "SELECT *", 1, table, from, to, a, b, &st);
@@ -113,32 +191,24 @@ int sqlite_scan_range(void *vst, const char *table, int64_t from, int64_t to, ss
         if (!strcmp(sqlite3_column_name(st, i), "ts") ||
             !strcmp(sqlite3_column_name(st, i), "minute_start"))
             ts_col = i;
-    rc = emit_rows(h, st, table, ts_col, cb, ctx);
+    rc = emit_rows(h, st, table, ts_col, NULL, cb, ctx);
     sqlite3_finalize(st);
     return rc;
 }
 
-/* The values of a column over the three fact tables' rows with ts < ?1. */
-#define FACT_REFS(col)                                                                             \
-    "(SELECT " col " FROM orders_data WHERE ts < ?1 UNION SELECT " col                             \
-    " FROM payments_data WHERE ts < ?1 UNION SELECT " col                                          \
-    " FROM cancellations_data WHERE ts < ?1)"
-
-/* Each dimension table's rows that the facts before a cutoff reference, in
- * key order; in the order of ss_hot_dim_tables. */
+/* Each dimension table's rows in key order (the key first), in the order of
+ * ss_hot_dim_tables; sqlite_refs.c tells which of them the archived facts
+ * reference. */
 static const char *const dim_queries[SS_HOT_NDIM_TABLES] = {
-    "SELECT * FROM customers WHERE customer_id IN "
-    "(SELECT customer_id FROM orders_data WHERE ts < ?1) ORDER BY customer_id",
+    "SELECT * FROM customers ORDER BY customer_id",
     "SELECT product_id, product_name, category, "
     "CAST(round(unit_price * 100) AS INTEGER) AS unit_price_cents FROM products "
-    "WHERE product_id IN (SELECT product_id FROM orders_data WHERE ts < ?1) ORDER BY product_id",
-    "SELECT * FROM categories WHERE category IN " FACT_REFS("category") " ORDER BY category",
-    "SELECT * FROM countries WHERE country IN " FACT_REFS("country") " ORDER BY country",
-    "SELECT * FROM cities WHERE city IN " FACT_REFS("city") " ORDER BY city",
-    "SELECT * FROM payment_methods WHERE payment_method IN " FACT_REFS(
-        "payment_method") " ORDER BY payment_method",
-    "SELECT * FROM time_minutes WHERE minute_start IN " FACT_REFS(
-        "substr(ts, 1, 17) || '00.000Z'") " ORDER BY minute_start",
+    "ORDER BY product_id",
+    "SELECT * FROM categories ORDER BY category",
+    "SELECT * FROM countries ORDER BY country",
+    "SELECT * FROM cities ORDER BY city",
+    "SELECT * FROM payment_methods ORDER BY payment_method",
+    "SELECT * FROM time_minutes ORDER BY minute_start",
 };
 
 int sqlite_scan_dims(void *vst, const char *table, int64_t cutoff, ss_scan_cb cb, void *ctx)
@@ -147,12 +217,13 @@ int sqlite_scan_dims(void *vst, const char *table, int64_t cutoff, ss_scan_cb cb
     for (int t = 0; t < SS_HOT_NDIM_TABLES; t++) {
         if (strcmp(table, ss_hot_dim_tables[t]) != 0)
             continue;
+        const ss_strset *keep = sq_refs_before(h, cutoff, t);
+        if (!keep)
+            return SS_EIO;
         sqlite3_stmt *st;
-        char c[SS_ISO_LEN];
         if (sqlite3_prepare_v2(h->db, dim_queries[t], -1, &st, NULL) != SQLITE_OK)
             return sq_db_error(h, "preparing a dimension snapshot");
-        bind_time(st, 1, cutoff, c);
-        int rc = emit_rows(h, st, table, -1, cb, ctx);
+        int rc = emit_rows(h, st, table, -1, keep, cb, ctx);
         sqlite3_finalize(st);
         return rc;
     }
@@ -223,41 +294,54 @@ int sqlite_nth_oldest(void *vst, int64_t n, int64_t *ts, int64_t *total)
     return rc == SQLITE_ROW ? SS_OK : sq_db_error(h, "counting events");
 }
 
+typedef struct keys_walk {
+    int (*ev)(void *ctx, ss_str event_id);
+    int (*order)(void *ctx, ss_str order_id, const ss_attrib *at);
+    void *ctx;
+    int dims[4]; /* orders: city, country, category, payment_method */
+    int rc;
+} keys_walk;
+
+static int key_row(void *arg, ss_block_dec *d, uint32_t r)
+{
+    keys_walk *k = arg;
+    k->rc = k->ev(k->ctx, d->strs[SS_BCOL_EVENT_ID][r]);
+    if (!k->rc && k->dims[0] >= 0) {
+        ss_attrib at = {d->strs[k->dims[0]][r], d->strs[k->dims[1]][r], d->strs[k->dims[2]][r],
+                        d->strs[k->dims[3]][r]};
+        k->rc = k->order(k->ctx, d->strs[SS_BCOL_ORDER_ID][r], &at);
+    }
+    return k->rc ? SQLITE_ABORT : SQLITE_OK;
+}
+
 int sqlite_archive_keys(void *vst, int64_t cutoff, int (*ev)(void *ctx, ss_str event_id),
                         int (*order)(void *ctx, ss_str order_id, const ss_attrib *at), void *ctx)
 {
     hot_sqlite *h = vst;
-    static const char *const q[] = {
-        "SELECT event_id FROM orders_data WHERE ts < ?1",
-        "SELECT event_id FROM payments_data WHERE ts < ?1",
-        "SELECT event_id FROM cancellations_data WHERE ts < ?1",
-        "SELECT order_id, city, country, category, payment_method FROM orders_data WHERE ts < ?1",
-    };
-    char c[SS_ISO_LEN];
-    int out = SS_OK;
-    for (size_t i = 0; i < sizeof q / sizeof q[0] && out == SS_OK; i++) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(h->db, q[i], -1, &st, NULL) != SQLITE_OK)
-            return sq_db_error(h, "listing archived keys");
-        bind_time(st, 1, cutoff, c);
-        int rc;
-        while (out == SS_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-            ss_str col[5];
-            for (int k = 0; k < sqlite3_column_count(st); k++)
-                col[k] = (ss_str){(const char *)sqlite3_column_text(st, k),
-                                  (uint32_t)sqlite3_column_bytes(st, k)};
-            if (i < 3) {
-                out = ev(ctx, col[0]);
-            } else {
-                ss_attrib at = {col[1], col[2], col[3], col[4]};
-                out = order(ctx, col[0], &at);
-            }
+    static const char *const dims[4] = {"city", "country", "category", "payment_method"};
+    for (int t = 0; t < SS_BLOCK_NTABLES; t++) {
+        const ss_block_table *bt = &ss_block_tables[t];
+        keys_walk k = {.ev = ev, .order = order, .ctx = ctx};
+        uint32_t mask = 1u << SS_BCOL_EVENT_ID;
+        for (int i = 0; i < 4; i++) {
+            k.dims[i] = t == SS_EV_ORDER - 1 ? ss_block_col_index(bt, dims[i]) : -1;
+            if (k.dims[i] >= 0)
+                mask |= 1u << k.dims[i] | 1u << SS_BCOL_ORDER_ID;
         }
-        if (out == SS_OK && rc != SQLITE_DONE)
-            out = sq_db_error(h, "listing archived keys");
-        sqlite3_finalize(st);
+        char *err = NULL;
+        int rc = ss_blocks_each(h->db, bt, INT64_MIN, cutoff, mask, key_row, &k, &err);
+        if (rc == SQLITE_ABORT && k.rc) {
+            rc = k.rc;
+        } else if (rc != SQLITE_OK) {
+            SS_ERROR("hot:sqlite", "'%s': listing archived keys of %s: %s", h->path, bt->data,
+                     err ? err : sqlite3_errstr(rc));
+            rc = SS_EIO;
+        }
+        sqlite3_free(err);
+        if (rc)
+            return rc;
     }
-    return out;
+    return SS_OK;
 }
 
 int sqlite_archive_begin(void *vst, const char *id, int64_t cutoff, const char *created_at)
@@ -284,17 +368,8 @@ int sqlite_archive_commit(void *vst, const char *id, int64_t cutoff, const char 
     /* Customers and products that only archived orders reference, and the
      * minutes before the cutoff, leave with them: the archive's dimension
      * snapshot holds their rows (docs/lifecycle.md, "Dimensions"). */
-    rc = exec_args(h,
-                   "DELETE FROM customers WHERE customer_id IN (SELECT customer_id FROM "
-                   "orders_data WHERE ts < ?1) AND customer_id NOT IN (SELECT customer_id FROM "
-                   "orders_data WHERE ts >= ?1)",
-                   del, NULL);
-    rc = rc ? rc
-            : exec_args(h,
-                        "DELETE FROM products WHERE product_id IN (SELECT product_id FROM "
-                        "orders_data WHERE ts < ?1) AND product_id NOT IN (SELECT product_id "
-                        "FROM orders_data WHERE ts >= ?1)",
-                        del, NULL);
+    rc = sq_refs_delete_left(h, cutoff, 0, "DELETE FROM customers WHERE customer_id = ?1");
+    rc = rc ? rc : sq_refs_delete_left(h, cutoff, 1, "DELETE FROM products WHERE product_id = ?1");
     rc = rc ? rc : exec_args(h, "DELETE FROM time_minutes WHERE minute_start < ?1", del, NULL);
     for (int t = 0; t < SS_BLOCK_NTABLES && rc == SS_OK; t++) {
         int64_t n;
@@ -309,6 +384,7 @@ int sqlite_archive_commit(void *vst, const char *id, int64_t cutoff, const char 
     rc = rc ? rc : exec_args(h, "COMMIT", NULL, NULL);
     if (rc)
         sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    sq_refs_free(h);
     return rc;
 }
 

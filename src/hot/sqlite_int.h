@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/strset.h"
 #include "common/timeutil.h"
 #include "hot/block.h"
 #include "hot/hot.h"
@@ -108,8 +109,9 @@ typedef struct hot_sqlite {
     sq_cust *ctab;
     size_t ccap, cn;
     ss_buf carena;
-    checkpointer *ckpt; /* NULL: SQLite checkpoints on commit */
-    int64_t busy_since; /* ms, monotonic: when its wait for the lock began */
+    checkpointer *ckpt;   /* NULL: SQLite checkpoints on commit */
+    int64_t busy_since;   /* ms, monotonic: when its wait for the lock began */
+    struct sq_refs *refs; /* what an archive run's facts reference (sqlite_refs.c) */
 } hot_sqlite;
 
 /* The SQL of each statement (sqlite.c). */
@@ -131,6 +133,16 @@ static inline void bind_time(sqlite3_stmt *q, int i, int64_t ms, char *buf)
     ss_time_format_iso(ms, buf);
     sqlite3_bind_text(q, i, buf, SS_ISO_LEN, SQLITE_STATIC);
 }
+
+/* ---- what archived facts reference (sqlite_refs.c) ---- */
+typedef struct sq_refs sq_refs;
+/* The keys of dimension table dim (an index of ss_hot_dim_tables) that the
+ * facts with ts < cutoff reference; NULL when the blocks cannot be read. */
+const ss_strset *sq_refs_before(hot_sqlite *h, int64_t cutoff, int dim);
+/* Deletes, with del_sql (one parameter: the key), the rows of dimension dim
+ * that facts before cutoff reference and no fact from cutoff on does. */
+int sq_refs_delete_left(hot_sqlite *h, int64_t cutoff, int dim, const char *del_sql);
+void sq_refs_free(hot_sqlite *h);
 
 /* ---- facts (sqlite_facts.c) ---- */
 void sq_facts_init(hot_sqlite *h);
