@@ -430,6 +430,11 @@ static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cf
     int64_t limit = ss_time_floor(wm.value, SS_MS_PER_MIN);
     if (cutoff > limit)
         cutoff = limit;
+    if (cfg->kpi_floor && cutoff > atomic_load(cfg->kpi_floor)) {
+        SS_DEBUG("archive", "holding back for the KPI sink, which has not written every minute "
+                            "before the cutoff yet");
+        cutoff = atomic_load(cfg->kpi_floor);
+    }
     if (cutoff <= oldest) {
         SS_DEBUG("archive", "over the threshold, but every event is within the watermark");
         return SS_OK;
