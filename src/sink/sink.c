@@ -109,19 +109,6 @@ static int set_position(ss_hot *hot, const char *uri, int64_t position)
 
 /* ---- a pass ---- */
 
-typedef struct min_watermark {
-    int any;
-    int64_t value;
-} min_watermark;
-
-static void on_state(void *ctx, const ss_hot_state *s)
-{
-    min_watermark *m = ctx;
-    m->any = 1;
-    if (s->watermark < m->value)
-        m->value = s->watermark;
-}
-
 /* The rows of one chunk, as read (one per shard), with their strings. */
 typedef struct chunk {
     int64_t first, end; /* end: the first minute past the chunk (set at the first row) */
@@ -218,14 +205,12 @@ int ss_sink_pass(ss_hot *hot, ss_sink *sink, const char *uri, _Atomic int64_t *f
         atomic_store(floor, pr->position == INT64_MIN ? INT64_MIN : pr->position + SS_MS_PER_MIN);
     /* A minute is final once the lowest watermark of the shards has passed
      * its end: every minute before the watermark's own. */
-    min_watermark wm = {.any = 0, .value = INT64_MAX};
-    rc = hot->ops->load_state(hot->st, on_state, NULL, &wm);
-    if (rc)
-        return rc;
+    int64_t wm;
     pr->newest_final = INT64_MIN;
-    if (!wm.any || wm.value == INT64_MIN)
-        return SS_OK;
-    int64_t to = ss_time_floor(wm.value, SS_MS_PER_MIN);
+    rc = ss_hot_min_watermark(hot, &wm);
+    if (rc || wm == INT64_MIN)
+        return rc;
+    int64_t to = ss_time_floor(wm, SS_MS_PER_MIN);
     pr->newest_final = to - SS_MS_PER_MIN;
     int64_t from = pr->position == INT64_MIN ? 0 : pr->position + SS_MS_PER_MIN;
     while (from < to) {
