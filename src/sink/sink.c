@@ -330,8 +330,8 @@ static int sink_loop(ss_sink_thread *t, int once)
         ss_hot_close(&hot);
         return rc;
     }
-    int failures = 0;
-    int64_t delay = 1000, last_lag = 0;
+    int failures = 0, noted = 0;
+    int64_t delay = 1000, last_lag = 0, last_pos = INT64_MIN;
     for (;;) {
         ss_sink_progress pr = {INT64_MIN, INT64_MIN};
         rc = ss_sink_pass(&hot, &sink, t->sink_uri, &t->floor, &pr, err, sizeof err);
@@ -339,29 +339,32 @@ static int sink_loop(ss_sink_thread *t, int once)
             if (failures)
                 SS_INFO(COMP, "%s answers again after %d failed attempts; caught up",
                         sink.ops->describe(sink.st), failures);
-            if (failures || lag_minutes(&pr) != last_lag || pr.position != INT64_MIN)
+            /* The note is written when it changes, not every second. */
+            if (!noted || failures || lag_minutes(&pr) != last_lag || pr.position != last_pos)
                 note_status(&hot, &sink, t->sink_uri, &pr, 0, 0, NULL);
+            noted = 1;
             failures = 0;
             delay = 1000;
         } else {
             failures++;
             delay = failures == 1 ? 1000 : delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
             const char *cause = err[0] ? err : ss_status_str(rc);
-            char lag[64];
+            char lag[64], retry[64] = "";
             lag_text(&pr, lag, sizeof lag);
+            if (!once)
+                snprintf(retry, sizeof retry, "; retrying in %" PRId64 " s", delay / 1000);
             if (rc == SS_EOF)
-                SS_ERROR(COMP,
-                         "%s; the KPI sink falls behind (%s) until it exists; retrying in %" PRId64
-                         " s",
-                         cause, lag, delay / 1000);
+                SS_ERROR(COMP, "%s; the KPI sink falls behind (%s) until it exists%s", cause, lag,
+                         retry);
             else
                 SS_ERROR(COMP,
                          "cannot write KPIs to %s: %s; the pipeline goes on and the sink "
-                         "catches up later (%s); retrying in %" PRId64 " s",
-                         sink.ops->describe(sink.st), cause, lag, delay / 1000);
+                         "catches up later (%s)%s",
+                         sink.ops->describe(sink.st), cause, lag, retry);
             note_status(&hot, &sink, t->sink_uri, &pr, failures, delay, cause);
         }
         last_lag = lag_minutes(&pr);
+        last_pos = pr.position;
         if (once || t->stop)
             break;
         nap(&t->stop, delay);
