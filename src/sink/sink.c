@@ -160,6 +160,8 @@ static int row_cmp(const void *a, const void *b)
  * the rows of minutes from limit on. */
 static size_t merge_shards(chunk *c, int64_t limit)
 {
+    if (c->n == 0)
+        return 0; /* (qsort must not be given NULL) */
     qsort(c->rows, c->n, sizeof *c->rows, row_cmp);
     size_t out = 0;
     for (size_t i = 0; i < c->n; i++) {
