@@ -98,6 +98,54 @@ int ss_sink_position(ss_hot *hot, const char *uri, int64_t *position)
     return rc;
 }
 
+typedef struct list_ctx {
+    ss_hot *hot;
+    int (*cb)(void *ctx, const char *uri, int64_t position);
+    void *ctx;
+    char **uris;
+    size_t n;
+} list_ctx;
+
+static int on_sink_note(void *vctx, const char *key, const char *value)
+{
+    (void)value;
+    list_ctx *l = vctx;
+    if (strncmp(key, "kpi_sink ", 9) != 0)
+        return SS_OK;
+    l->uris = ss_realloc(l->uris, (l->n + 1) * sizeof *l->uris);
+    l->uris[l->n++] = ss_strdup(key + 9);
+    return SS_OK;
+}
+
+int ss_sink_list(ss_hot *hot, int (*cb)(void *ctx, const char *uri, int64_t position), void *ctx)
+{
+    if (!hot->ops->note_list)
+        return SS_OK;
+    /* The URIs first: the positions are notes of the same list. */
+    list_ctx l = {.hot = hot, .cb = cb, .ctx = ctx};
+    int rc = hot->ops->note_list(hot->st, on_sink_note, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        int64_t pos;
+        if (rc == SS_OK)
+            rc = ss_sink_position(hot, l.uris[i], &pos);
+        if (rc == SS_OK)
+            rc = cb(ctx, l.uris[i], pos);
+        free(l.uris[i]);
+    }
+    free(l.uris);
+    return rc;
+}
+
+int64_t ss_sink_lag(int64_t position, int64_t wm)
+{
+    if (wm == INT64_MIN)
+        return 0;
+    int64_t newest_final = ss_time_floor(wm, SS_MS_PER_MIN) - SS_MS_PER_MIN;
+    if (position == INT64_MIN)
+        return INT64_MAX;
+    return newest_final > position ? (newest_final - position) / SS_MS_PER_MIN : 0;
+}
+
 static int set_position(ss_hot *hot, const char *uri, int64_t position)
 {
     char key[4200], v[SS_ISO_LEN + 1];
@@ -210,6 +258,7 @@ int ss_sink_pass(ss_hot *hot, ss_sink *sink, const char *uri, _Atomic int64_t *f
     int64_t wm;
     pr->newest_final = INT64_MIN;
     rc = ss_hot_min_watermark(hot, &wm);
+    pr->wm = wm;
     if (rc || wm == INT64_MIN)
         return rc;
     int64_t to = ss_time_floor(wm, SS_MS_PER_MIN);
@@ -262,14 +311,11 @@ struct ss_sink_thread {
     int running;
 };
 
+/* -1 for every final minute (nothing written). */
 static int64_t lag_minutes(const ss_sink_progress *pr)
 {
-    if (pr->newest_final == INT64_MIN)
-        return 0;
-    if (pr->position == INT64_MIN)
-        return -1;
-    int64_t lag = (pr->newest_final - pr->position) / SS_MS_PER_MIN;
-    return lag > 0 ? lag : 0;
+    int64_t lag = ss_sink_lag(pr->position, pr->wm);
+    return lag == INT64_MAX ? -1 : lag;
 }
 
 /* "3 final minutes behind", "every final minute behind", "caught up". */
@@ -335,7 +381,7 @@ static int sink_loop(ss_sink_thread *t, int once)
     int failures = 0, noted = 0;
     int64_t delay = 1000, last_lag = 0, last_pos = INT64_MIN;
     for (;;) {
-        ss_sink_progress pr = {INT64_MIN, INT64_MIN};
+        ss_sink_progress pr = {INT64_MIN, INT64_MIN, INT64_MIN};
         rc = ss_sink_pass(&hot, &sink, t->sink_uri, &t->floor, &pr, err, sizeof err);
         if (rc == SS_OK) {
             if (failures)

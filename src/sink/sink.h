@@ -77,10 +77,20 @@ extern const ss_sink_ops ss_sink_hbase_ops;
 typedef struct ss_sink_progress {
     int64_t position;
     int64_t newest_final; /* the store's newest final minute, or INT64_MIN */
+    int64_t wm;           /* the store's lowest watermark, or INT64_MIN */
 } ss_sink_progress;
 
 /* Reads the sink's position from the hot store's notes. */
 int ss_sink_position(ss_hot *hot, const char *uri, int64_t *position);
+
+/* Final minutes that a sink at position (INT64_MIN: nothing written) has
+ * not written, in a store whose lowest watermark is wm: 0 when caught up,
+ * INT64_MAX when it has written nothing but minutes are final. */
+int64_t ss_sink_lag(int64_t position, int64_t wm);
+
+/* Reports each sink that has run on the store (its notes): its URI and
+ * position (INT64_MIN when it has written nothing yet). */
+int ss_sink_list(ss_hot *hot, int (*cb)(void *ctx, const char *uri, int64_t position), void *ctx);
 
 /* One catch-up pass: writes every final minute after the position, in
  * chunks, moving the position (and *floor, when given: the first minute not

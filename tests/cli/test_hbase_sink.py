@@ -9,14 +9,15 @@ Cells are counted, not rows, since a scanner's batch splits rows.
 
 - A seeded run with the sink: HBase equals the hot store, one dimension
   value's minutes are one prefix scan, oldest first, and `archive --status`
-  shows the sink caught up.
+  and the gauge of /metrics show the sink caught up.
 - `process` SIGKILLed five times while the sink writes, then run to its end:
   the cells are exact (a rewritten window ends as an uninterrupted run).
 - `archive --once --kpi-sink` over a store whose sink fell behind writes the
   KPI rows before it moves them to the cold store.
 - Bad input: malformed sink URIs exit 2 before anything is opened; a missing
   table exits 2 naming `shopstream hbase-create`; a gateway that does not
-  answer is logged and the pipeline runs to its end.
+  answer is logged, the pipeline runs to its end, and /metrics shows the
+  sink's lag as +Inf.
 - The HBase master SIGKILLed while `process --follow` writes, then restarted
   with its tables (scripts/hbase start --keep, which replays the WAL): the
   sink retries, catches up, and the cells are exact. Last, as it restarts the
@@ -35,7 +36,8 @@ import urllib.request
 import pytest
 
 from conftest import ENGINE_START, process
-from harness import BIN, assert_ok, clean_env, cli, describe, free_port, hbase  # noqa: F401
+from harness import (BIN, assert_ok, clean_env, cli, describe, free_port, hbase,  # noqa: F401
+                     request, start_server, stop_server)
 
 SEED, COUNT = 43, 20_000
 KPI_COLUMNS = ("orders", "units", "gross_revenue", "paid_revenue", "aov", "payment_attempts",
@@ -156,6 +158,20 @@ def assert_same(server, table, data):
     assert not wrong, f"rows that differ (hot store, HBase): {wrong}"
 
 
+def sink_lag_metric(data, uri):
+    """The value of the sink's gauge in `serve`'s /metrics."""
+    proc, port = start_server(data)
+    try:
+        status, _, body = request(port, "GET", "/metrics")
+    finally:
+        stop_server(proc)
+    assert status == 200
+    prefix = f'shopstream_kpi_sink_lag_minutes{{sink="{uri}"}} '
+    lines = [ln for ln in body.decode().splitlines() if ln.startswith(prefix)]
+    assert len(lines) == 1, body.decode()
+    return lines[0][len(prefix):]
+
+
 def start_follow(data, source, uri):
     return subprocess.Popen([BIN, "process", "--follow", "--from", str(source), "--data",
                              str(data), "--kpi-sink", uri, "--archive-every", "0"],
@@ -207,6 +223,7 @@ def test_a_seeded_run_writes_every_final_kpi_row(hbase, source, tmp_path):
     st = assert_ok(cli("archive", "--data", data, "--status")).stdout.decode()
     assert f"kpi sink:\n  HBase table '{table}' at {hbase.url}: written through {written}, " \
            "caught up" in st, st
+    assert sink_lag_metric(data, uri) == "0"
 
     # Another run over the same input changes no cell.
     before = scan(hbase, table)
@@ -308,6 +325,7 @@ def test_an_unreachable_gateway_does_not_stop_the_pipeline(source, tmp_path):
     st = assert_ok(cli("archive", "--data", data, "--status")).stdout.decode()
     assert f"HBase table 'kpis' at http://127.0.0.1:{port}: written through nothing yet, " \
            "every final minute behind; 1 failed attempts (cannot reach" in st, st
+    assert sink_lag_metric(data, uri) == "+Inf"
 
 
 def test_the_sink_catches_up_after_the_master_was_killed(hbase, source, tmp_path):
