@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
 .PHONY: all deps build asan test test-unit format format-check bench run clean fuzz fuzz-build fuzz-smoke \
-  kafka kafka-stop mongo mongo-stop hdfs hdfs-stop ferretdb ferretdb-stop spark airflow
+  kafka kafka-stop mongo mongo-stop hdfs hdfs-stop hbase hbase-stop ferretdb ferretdb-stop spark airflow
 
 all: build
 
@@ -112,6 +112,16 @@ hdfs: deps
 hdfs-stop:
 	@SHOPSTREAM_HDFS_DIR=$(CURDIR)/$(BUILD)/hdfs scripts/hdfs stop
 
+# A standalone HBase 2.6.1 (master, regionserver and ZooKeeper in one JVM)
+# and its REST gateway (loopback), with its state in $(BUILD)/hbase; prints
+# the gateway's http:// address, for --kpi-sink hbase+http://HOST:PORT/TABLE.
+# The jars come from Maven Central once.
+hbase: deps
+	@SHOPSTREAM_HBASE_DIR=$(CURDIR)/$(BUILD)/hbase scripts/hbase start
+
+hbase-stop:
+	@SHOPSTREAM_HBASE_DIR=$(CURDIR)/$(BUILD)/hbase scripts/hbase stop
+
 # PySpark 4.2.0 in a venv and the Kafka connector's jars, cached under
 # ~/.cache/shopstream/spark (once); prints the venv. Run the jobs with
 # `scripts/spark submit spark/analytics.py ...` (no server: local mode).
@@ -137,4 +147,5 @@ clean:
 	@[ ! -d $(BUILD)/kafka ] || SHOPSTREAM_KAFKA_DIR=$(CURDIR)/$(BUILD)/kafka scripts/kafka stop
 	@[ ! -d $(BUILD)/mongo ] || SHOPSTREAM_MONGO_DIR=$(CURDIR)/$(BUILD)/mongo scripts/mongo stop
 	@[ ! -d $(BUILD)/hdfs ] || SHOPSTREAM_HDFS_DIR=$(CURDIR)/$(BUILD)/hdfs scripts/hdfs stop
+	@[ ! -d $(BUILD)/hbase ] || SHOPSTREAM_HBASE_DIR=$(CURDIR)/$(BUILD)/hbase scripts/hbase stop
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -11,6 +11,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "sink/sink.h"
 
 typedef struct archive_opts {
     const char *data;
@@ -22,6 +23,7 @@ typedef struct archive_opts {
     int verify;
     int64_t every_s;
     int gzip;
+    const char *kpi_sink;
 } archive_opts;
 
 #define F(f) offsetof(archive_opts, f)
@@ -43,6 +45,7 @@ static const ss_opt archive_table[] = {
     {"every", SS_OPT_INT, F(every_s), "5", 1, 86400, NULL, "SECONDS",
      "How often to check the hot store's size."},
     {"gzip", SS_OPT_FLAG, F(gzip), NULL, 0, 0, NULL, NULL, "Compress part files (.jsonl.gz)."},
+    SS_KPI_SINK_OPT(archive_opts, kpi_sink),
     SS_OPT_END,
 };
 
@@ -58,6 +61,8 @@ static int archive_run(const void *vopts, int argc, char **argv)
                         "choose one\n");
         return SS_EXIT_USAGE;
     }
+    if (ss_store_sink_uri_ok("archive", o->kpi_sink))
+        return SS_EXIT_USAGE;
     char hot_uri[4096], cold_uri[4096], err[1024];
     ss_store_uris(o->data, o->hot, o->cold, hot_uri, sizeof hot_uri, cold_uri, sizeof cold_uri);
     /* Archiving a store that does not exist would create an empty one. */
@@ -93,15 +98,27 @@ static int archive_run(const void *vopts, int argc, char **argv)
         return rc == SS_OK ? SS_EXIT_OK : SS_EXIT_FAIL;
     }
     ss_hot_close(&hot);
+    /* With a KPI sink, the archiver moves no KPI row that the sink has not
+     * written: --once writes first, the loop runs the sink beside it. */
+    ss_sink_thread *sink = NULL;
+    ec = ss_store_sink_start(o->data, o->hot, o->kpi_sink, &sink);
+    if (ec)
+        return ec;
+    if (o->once)
+        ss_sink_thread_finish(sink, 1);
     ss_install_stop_handlers();
-    ss_archiver_loop_config lc = {
-        .hot_uri = hot_uri,
-        .cold_uri = cold_uri,
-        .cfg = {.max_bytes = max_bytes, .gzip = o->gzip, .source = hot_uri},
-        .every_ms = o->every_s * 1000,
-        .once = o->once,
-        .stop = &ss_stop_requested};
+    ss_archiver_loop_config lc = {.hot_uri = hot_uri,
+                                  .cold_uri = cold_uri,
+                                  .cfg = {.max_bytes = max_bytes,
+                                          .gzip = o->gzip,
+                                          .source = hot_uri,
+                                          .kpi_floor = ss_sink_thread_floor(sink)},
+                                  .every_ms = o->every_s * 1000,
+                                  .once = o->once,
+                                  .stop = &ss_stop_requested};
     int rc = ss_archiver_loop(&lc);
+    ss_sink_thread_finish(sink, 0);
+    ss_sink_thread_free(sink);
     return rc == SS_OK ? SS_EXIT_OK : rc == SS_EINVAL ? SS_EXIT_USAGE : SS_EXIT_FAIL;
 }
 

@@ -17,6 +17,7 @@
 #include "cold/cold.h"
 #include "cold/index.h"
 #include "hot/hot.h"
+#include "sink/sink.h"
 
 typedef struct process_opts {
     const char *from;
@@ -33,6 +34,7 @@ typedef struct process_opts {
     const char *group;
     int exit_at_end;
     ss_opt_list property;
+    const char *kpi_sink;
 } process_opts;
 
 #define F(f) offsetof(process_opts, f)
@@ -71,6 +73,7 @@ static const ss_opt process_table[] = {
      "2: a reader thread decodes while the engine writes to the store; 1: one thread does "
      "both."},
     SS_ARCHIVE_OPTS(process_opts, cold, hot_max_mb, archive_every),
+    SS_KPI_SINK_OPT(process_opts, kpi_sink),
     SS_OPT_END,
 };
 
@@ -106,6 +109,8 @@ static int process_run(const void *vopts, int argc, char **argv)
         fprintf(stderr, "shopstream process: unexpected argument '%s'; use --from FILE\n", argv[0]);
         return SS_EXIT_USAGE;
     }
+    if (ss_store_sink_uri_ok("process", o->kpi_sink))
+        return SS_EXIT_USAGE;
     char err[1024];
     ss_bus_consumer in;
     ss_bus_opts bus_opts = {.props = o->property.items,
@@ -141,20 +146,27 @@ static int process_run(const void *vopts, int argc, char **argv)
                             .commit_ms = o->commit_ms,
                             .commit_records = (uint32_t)o->commit_records,
                             .places = prof};
-    ss_engine *eng;
+    ss_engine *eng = NULL;
+    ss_sink_thread *sink = NULL;
     rc = ss_engine_open(&hot, &cfg, &eng, err, sizeof err);
     if (rc) {
         fprintf(stderr, "shopstream process: %s\n", err);
         ec = SS_EXIT_FAIL;
-    } else {
+    } else if ((ec = ss_store_sink_start(o->data, o->hot, o->kpi_sink, &sink)) == SS_EXIT_OK) {
         ss_install_stop_handlers();
         ss_archiver_thread *arch =
-            ss_archiver_thread_start(o->data, o->hot, o->cold, o->hot_max_mb, o->archive_every, 0);
+            ss_archiver_thread_start(o->data, o->hot, o->cold, o->hot_max_mb, o->archive_every, 0,
+                                     ss_sink_thread_floor(sink));
         ec = ss_run_engine(eng, &in, o->follow, (int)o->threads, NULL, NULL,
                            ss_archiver_thread_hold(arch));
-        if (ss_archiver_thread_finish(arch, ec == SS_EXIT_OK && !ss_stop_requested) != SS_OK &&
-            ec == SS_EXIT_OK)
+        /* The sink first: the archiver's last run keeps what it has not written. */
+        int final = ec == SS_EXIT_OK && !ss_stop_requested;
+        if (ss_sink_thread_finish(sink, final) != SS_OK && final)
+            SS_WARN("process", "the KPI sink is not caught up; the next start with --kpi-sink "
+                               "writes the rest");
+        if (ss_archiver_thread_finish(arch, final) != SS_OK && ec == SS_EXIT_OK)
             SS_WARN("process", "the final archive run did not complete; the next one will");
+        ss_sink_thread_free(sink);
         ss_engine_stats st;
         ss_engine_get_stats(eng, &st);
         SS_INFO("process",
@@ -163,8 +175,8 @@ static int process_run(const void *vopts, int argc, char **argv)
                 (unsigned long long)st.s.events_in, (unsigned long long)st.s.stored,
                 (unsigned long long)st.s.duplicates, (unsigned long long)st.s.rejected,
                 (unsigned long long)st.s.late, (unsigned long long)st.commits);
-        ss_engine_free(eng);
     }
+    ss_engine_free(eng);
     ss_profile_free(prof);
     ss_cold_index_free(cix);
     ss_cold_close(&cold);

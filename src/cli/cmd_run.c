@@ -19,6 +19,7 @@
 #include "cold/cold.h"
 #include "cold/index.h"
 #include "hot/hot.h"
+#include "sink/sink.h"
 #include "web/web.h"
 
 typedef struct run_opts {
@@ -46,6 +47,7 @@ typedef struct run_opts {
     const char *group;
     int64_t partitions;
     ss_opt_list property;
+    const char *kpi_sink;
 } run_opts;
 
 #define F(f) offsetof(run_opts, f)
@@ -100,6 +102,7 @@ static const ss_opt run_table[] = {
      "A Kafka client property for the producer and the consumer (with --kafka), as kcat's -X: "
      "TLS, SASL, tuning. Repeatable."},
     SS_ARCHIVE_OPTS(run_opts, cold, hot_max_mb, archive_every),
+    SS_KPI_SINK_OPT(run_opts, kpi_sink),
     SS_OPT_END,
 };
 
@@ -224,6 +227,8 @@ static int run_run(const void *vopts, int argc, char **argv)
         fprintf(stderr, "shopstream run: --max and --speedup cannot be combined; choose one\n");
         return SS_EXIT_USAGE;
     }
+    if (ss_store_sink_uri_ok("run", o->kpi_sink))
+        return SS_EXIT_USAGE;
     char err[1024];
     ss_profile *prof = NULL;
     if (ss_profile_load(o->profile, &prof, err, sizeof err)) {
@@ -256,6 +261,16 @@ static int run_run(const void *vopts, int argc, char **argv)
         ss_cold_close(&cold);
         return SS_EXIT_FAIL;
     }
+    ss_sink_thread *sink = NULL;
+    ec = ss_store_sink_start(o->data, o->hot, o->kpi_sink, &sink);
+    if (ec) {
+        ss_engine_free(eng);
+        ss_hot_close(&hot);
+        ss_profile_free(prof);
+        ss_cold_index_free(cix);
+        ss_cold_close(&cold);
+        return ec;
+    }
     ss_install_stop_handlers();
     /* The server reads the store through its own read-only connections, as
      * `serve` does; the limits left 0 are serve's defaults. */
@@ -269,6 +284,8 @@ static int run_run(const void *vopts, int argc, char **argv)
     if (!o->headless) {
         if (ss_web_start(&wcfg, &web, err, sizeof err)) {
             fprintf(stderr, "shopstream run: %s (or give --headless for no web server)\n", err);
+            ss_sink_thread_finish(sink, 0);
+            ss_sink_thread_free(sink);
             ss_engine_free(eng);
             ss_hot_close(&hot);
             ss_profile_free(prof);
@@ -291,6 +308,8 @@ static int run_run(const void *vopts, int argc, char **argv)
     if (o->kafka) {
         ec = open_kafka_bus(o, &gt.bus, &in);
         if (ec) {
+            ss_sink_thread_finish(sink, 0);
+            ss_sink_thread_free(sink);
             ss_web_stop(web);
             ss_gen_free(gt.g);
             ss_engine_free(eng);
@@ -317,7 +336,8 @@ static int run_run(const void *vopts, int argc, char **argv)
         SS_INFO("run", "pipeline running: data in %s (stop with Ctrl-C)", o->data);
         summary sm = {.eng = eng, .hot = &hot, .next_ms = ss_mono_ms() + 10000};
         ss_archiver_thread *arch =
-            ss_archiver_thread_start(o->data, o->hot, o->cold, o->hot_max_mb, o->archive_every, 0);
+            ss_archiver_thread_start(o->data, o->hot, o->cold, o->hot_max_mb, o->archive_every, 0,
+                                     ss_sink_thread_floor(sink));
         ec = ss_run_engine(eng, &in, 0, 2, on_idle, &sm, ss_archiver_thread_hold(arch));
         /* The engine stops on a signal or a store failure: release the
          * generator. Closing the memory queue's consumer releases one that
@@ -329,10 +349,16 @@ static int run_run(const void *vopts, int argc, char **argv)
             ss_bus_consumer_close(&in);
         pthread_join(tid, NULL);
         ss_bus_consumer_close(&in);
-        ss_archiver_thread_finish(arch, ec == SS_EXIT_OK && o->count > 0 && !signalled);
+        /* The sink first: the archiver's last run keeps what it has not written. */
+        int final = ec == SS_EXIT_OK && o->count > 0 && !signalled;
+        if (ss_sink_thread_finish(sink, final) != SS_OK && final)
+            SS_WARN("run", "the KPI sink is not caught up; the next start with --kpi-sink "
+                           "writes the rest");
+        ss_archiver_thread_finish(arch, final);
         sm.next_ms = 0;
         log_summary(&sm);
     }
+    ss_sink_thread_free(sink);
     ss_web_stop(web);
     if (ec == SS_EXIT_OK && gt.rc != SS_OK && gt.rc != SS_EIO)
         ec = SS_EXIT_FAIL;

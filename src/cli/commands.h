@@ -13,6 +13,7 @@ extern const ss_cmd ss_cmd_sql;
 extern const ss_cmd ss_cmd_run;
 extern const ss_cmd ss_cmd_archive;
 extern const ss_cmd ss_cmd_serve;
+extern const ss_cmd ss_cmd_hbase_create;
 
 struct ss_engine;
 struct ss_bus_consumer;

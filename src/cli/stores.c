@@ -17,6 +17,7 @@
 #include "common/mem.h"
 #include "common/status.h"
 #include "hot/hot.h"
+#include "sink/sink.h"
 
 void ss_store_uris(const char *data, const char *hot, const char *cold, char *hot_uri, size_t hn,
                    char *cold_uri, size_t cn)
@@ -52,7 +53,8 @@ static void *archiver_main(void *arg)
 }
 
 ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *hot, const char *cold,
-                                             double hot_max_mb, int64_t every_s, int gzip)
+                                             double hot_max_mb, int64_t every_s, int gzip,
+                                             _Atomic int64_t *kpi_floor)
 {
     if (every_s <= 0)
         return NULL;
@@ -64,7 +66,8 @@ ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *hot, 
         .cfg = {.max_bytes = (int64_t)(hot_max_mb * 1e6),
                 .gzip = gzip,
                 .source = t->hot_uri,
-                .hold = &t->hold},
+                .hold = &t->hold,
+                .kpi_floor = kpi_floor},
         .every_ms = every_s * 1000,
         .stop = &t->stop,
         .hold = &t->hold,
@@ -97,6 +100,27 @@ int ss_archiver_thread_finish(ss_archiver_thread *t, int final_pass)
     }
     free(t);
     return rc;
+}
+
+int ss_store_sink_uri_ok(const char *cmd, const char *sink_uri)
+{
+    char err[1024];
+    if (sink_uri && ss_sink_check_uri(sink_uri, err, sizeof err) != SS_OK) {
+        fprintf(stderr, "shopstream %s: --kpi-sink: %s\n", cmd, err);
+        return SS_EXIT_USAGE;
+    }
+    return SS_EXIT_OK;
+}
+
+int ss_store_sink_start(const char *data, const char *hot, const char *sink_uri,
+                        struct ss_sink_thread **t)
+{
+    char hot_uri[4096], cold_uri[4096];
+    ss_store_uris(data, hot, NULL, hot_uri, sizeof hot_uri, cold_uri, sizeof cold_uri);
+    int rc = ss_sink_thread_start(hot_uri, sink_uri, t);
+    if (rc == SS_EINVAL || rc == SS_EOF)
+        return SS_EXIT_USAGE;
+    return rc ? SS_EXIT_FAIL : SS_EXIT_OK;
 }
 
 struct ss_cold_index *ss_store_cold_index(const char *data, const char *cold_uri,

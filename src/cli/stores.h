@@ -6,6 +6,7 @@
 #ifndef SS_CLI_STORES_H
 #define SS_CLI_STORES_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,11 +47,34 @@ struct ss_cold_index *ss_store_cold_index(const char *data, const char *cold_uri
  * runs it once more. */
 typedef struct ss_archiver_thread ss_archiver_thread;
 ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *hot, const char *cold,
-                                             double hot_max_mb, int64_t every_s, int gzip);
+                                             double hot_max_mb, int64_t every_s, int gzip,
+                                             _Atomic int64_t *kpi_floor);
 int ss_archiver_thread_finish(ss_archiver_thread *t, int final_pass);
 /* The thread's backpressure flag (ss_archiver_loop_config.hold), for
  * ss_run_engine; NULL without a thread. */
 volatile int *ss_archiver_thread_hold(ss_archiver_thread *t);
+
+/* The KPI sink of a data directory's hot store as a thread
+ * (sink/sink.h): a bad URI or a missing table prints a message and returns
+ * SS_EXIT_USAGE, a store that does not answer is only logged. *t stays NULL
+ * without sink_uri. */
+struct ss_sink_thread;
+int ss_store_sink_start(const char *data, const char *hot, const char *sink_uri,
+                        struct ss_sink_thread **t);
+
+/* Checks a --kpi-sink URI before a command opens anything (NULL is fine);
+ * prints the message and returns SS_EXIT_USAGE for a bad one. */
+int ss_store_sink_uri_ok(const char *cmd, const char *sink_uri);
+
+/* The --kpi-sink option of process, run and archive. */
+#define SS_KPI_SINK_OPT(type, f_sink)                                                              \
+    {                                                                                              \
+        "kpi-sink", SS_OPT_STRING, offsetof(type, f_sink), NULL, 0, 0, NULL, "URI",                \
+            "Also write the final minute KPIs (kpi_minute) to hbase+http://HOST:PORT/TABLE, an "   \
+            "HBase table (made with `shopstream hbase-create`) through HBase's REST gateway. An "  \
+            "HBase that is away never stops the pipeline: the sink falls behind, retries and "     \
+            "catches up; `archive --status` shows its lag."                                        \
+    }
 
 /* The option table entries of the archiver thread, shared by process and run. */
 #define SS_ARCHIVE_OPTS(type, f_cold, f_max, f_every)                                              \

@@ -354,21 +354,6 @@ static void new_id(char *out, size_t n, int64_t now)
              t + 20, (unsigned)(ss_rng_next(&rng) >> 32));
 }
 
-/* The lowest watermark over the store's shards: events behind it can no
- * longer enter any shard's windows. */
-typedef struct min_watermark {
-    int any;
-    int64_t value;
-} min_watermark;
-
-static void on_shard_state(void *ctx, const ss_hot_state *s)
-{
-    min_watermark *m = ctx;
-    m->any = 1;
-    if (s->watermark < m->value)
-        m->value = s->watermark;
-}
-
 /* One archive: the oldest minutes estimated to bring the store under its
  * threshold. */
 static void hold_set(const ss_archiver_config *cfg, int bit)
@@ -411,9 +396,9 @@ static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cf
     /* Enough of the oldest whole minutes to bring the data under the
      * threshold, estimated from the average bytes per stored event, but never
      * past the watermark: behind it no new event can enter the range. */
-    min_watermark wm = {.any = 0, .value = INT64_MAX};
-    rc = hot->ops->load_state(hot->st, on_shard_state, NULL, &wm);
-    if (rc || !wm.any || wm.value == INT64_MIN)
+    int64_t wm;
+    rc = ss_hot_min_watermark(hot, &wm);
+    if (rc || wm == INT64_MIN)
         return rc;
     int64_t oldest, total, nth;
     rc = hot->ops->nth_oldest(hot->st, 0, &oldest, &total);
@@ -427,9 +412,14 @@ static int archive_step(ss_hot *hot, ss_cold *cold, const ss_archiver_config *cf
     if (rc)
         return rc;
     int64_t cutoff = ss_time_floor(nth, SS_MS_PER_MIN) + SS_MS_PER_MIN;
-    int64_t limit = ss_time_floor(wm.value, SS_MS_PER_MIN);
+    int64_t limit = ss_time_floor(wm, SS_MS_PER_MIN);
     if (cutoff > limit)
         cutoff = limit;
+    if (cfg->kpi_floor && cutoff > atomic_load(cfg->kpi_floor)) {
+        SS_DEBUG("archive", "holding back for the KPI sink, which has not written every minute "
+                            "before the cutoff yet");
+        cutoff = atomic_load(cfg->kpi_floor);
+    }
     if (cutoff <= oldest) {
         SS_DEBUG("archive", "over the threshold, but every event is within the watermark");
         return SS_OK;

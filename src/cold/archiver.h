@@ -16,6 +16,7 @@
 #ifndef SS_COLD_ARCHIVER_H
 #define SS_COLD_ARCHIVER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,11 @@ typedef struct ss_archiver_config {
      * and lets it have the write lock, which a replay that commits back to
      * back would otherwise keep from it for seconds. */
     volatile int *hold;
+    /* The first minute that the KPI sink of the same process has not
+     * written yet (ss_sink_thread_floor), or NULL without a sink: the cutoff
+     * stays at or before it, so that no KPI row leaves the hot store before
+     * the sink has it. */
+    _Atomic int64_t *kpi_floor;
 } ss_archiver_config;
 
 enum { SS_HOLD_FULL = 1, SS_HOLD_WRITE = 2 };

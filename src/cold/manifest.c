@@ -291,9 +291,20 @@ static int status_one(void *ctx, const char *id, const char *state, int64_t cuto
     return SS_OK;
 }
 
+/* The archiver's own notes; those of the KPI sink ("kpi_sink URI",
+ * "kpi_sink_position URI", sink/sink.h) have a section of their own. */
 static int status_note(void *ctx, const char *key, const char *value)
 {
-    ss_buf_printf(ctx, "  %s: %s\n", key, value);
+    if (strncmp(key, "kpi_sink", 8) != 0)
+        ss_buf_printf(ctx, "  %s: %s\n", key, value);
+    return SS_OK;
+}
+
+/* The sink's condition (its position and lag are in it). */
+static int status_sink(void *ctx, const char *key, const char *value)
+{
+    if (!strncmp(key, "kpi_sink ", 9))
+        ss_buf_printf(ctx, "  %s\n", value);
     return SS_OK;
 }
 
@@ -319,5 +330,12 @@ int ss_archiver_status(ss_hot *hot, ss_cold *cold, int64_t max_bytes, ss_buf *ou
     rc = hot->ops->note_list(hot->st, status_note, out);
     if (rc == SS_OK && out->len == before)
         ss_buf_printf(out, "  no runs recorded\n");
+    if (rc == SS_OK) {
+        ss_buf_printf(out, "\nkpi sink:\n");
+        before = out->len;
+        rc = hot->ops->note_list(hot->st, status_sink, out);
+        if (rc == SS_OK && out->len == before)
+            ss_buf_printf(out, "  none (--kpi-sink)\n");
+    }
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cold/webhdfs_int.h"
+#include "common/http.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
@@ -21,18 +22,7 @@ typedef ss_webhdfs_reply reply;
 
 void ss_webhdfs_escape(ss_buf *b, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            strchr("/-._~=:", c))
-            ss_buf_putc(b, (char)c);
-        else {
-            ss_buf_putc(b, '%');
-            ss_buf_putc(b, hex[c >> 4]);
-            ss_buf_putc(b, hex[c & 15]);
-        }
-    }
+    ss_http_escape(b, s, strlen(s), "/=:");
 }
 
 /* The absolute HDFS path of rel ("" for the root). */
@@ -68,36 +58,10 @@ char *ss_webhdfs_op_url(const webhdfs *fs, const char *rel, const char *op, cons
 
 /* ---- requests ---- */
 
-typedef struct upload {
-    const char *p;
-    size_t n;
-} upload;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+/* The store's own options: TLS trust and SPNEGO. */
+static void setup_auth(CURL *c, void *ctx)
 {
-    ss_buf_put(ctx, p, size * n);
-    return size * n;
-}
-
-static size_t on_upload(char *p, size_t size, size_t n, void *ctx)
-{
-    upload *u = ctx;
-    size_t k = size * n < u->n ? size * n : u->n;
-    memcpy(p, u->p, k);
-    u->p += k;
-    u->n -= k;
-    return k;
-}
-
-void ss_webhdfs_setup(CURL *c, const webhdfs *fs, const char *url, int follow)
-{
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    /* A transfer that stalls for a minute has failed. */
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
+    const webhdfs *fs = ctx;
     if (fs->cafile)
         curl_easy_setopt(c, CURLOPT_CAINFO, fs->cafile);
     if (fs->negotiate) {
@@ -106,52 +70,24 @@ void ss_webhdfs_setup(CURL *c, const webhdfs *fs, const char *url, int follow)
     }
 }
 
-/* Sends one request; data (n bytes) is the body of a PUT. The reply
- * keeps the status, the body and a redirect's Location: the one not followed,
- * or with follow the last one followed (empty when the NameNode answered
- * itself). Returns SS_OK when an HTTP answer came, SS_AGAIN when the server
- * could not be reached (err says why). */
+void ss_webhdfs_setup(CURL *c, const webhdfs *fs, const char *url, int follow)
+{
+    ss_http_setup(c, url, follow);
+    setup_auth(c, (void *)fs);
+}
+
 int ss_webhdfs_send(webhdfs *fs, const char *method, const char *url, const void *data, size_t n,
                     int follow, reply *r, char *err, size_t errlen)
 {
-    CURL *c = fs->curl;
-    curl_easy_reset(c);
-    r->status = 0;
-    r->body.len = 0;
-    r->location[0] = '\0';
-    upload u = {data, n};
-    struct curl_slist *hdr = curl_slist_append(NULL, "Expect:");
-    if (data)
-        hdr = curl_slist_append(hdr, "Content-Type: application/octet-stream");
-    ss_webhdfs_setup(c, fs, url, follow);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
-    if (!strcmp(method, "PUT")) {
-        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_upload);
-        curl_easy_setopt(c, CURLOPT_READDATA, &u);
-        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)n);
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    }
-    CURLcode cc = curl_easy_perform(c);
-    fs->last_cc = cc;
-    curl_slist_free_all(hdr);
-    long followed = 0;
-    char *loc = NULL;
-    if (follow && curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &followed) == CURLE_OK &&
-        followed > 0 && curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &loc) == CURLE_OK && loc)
-        snprintf(r->location, sizeof r->location, "%s", loc);
-    if (cc != CURLE_OK) {
-        snprintf(err, errlen, "%s", curl_easy_strerror(cc));
-        return SS_AGAIN;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    loc = NULL;
-    if (!follow && curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
-        snprintf(r->location, sizeof r->location, "%s", loc);
-    return SS_OK;
+    ss_http_request rq = {.method = method,
+                          .url = url,
+                          .body = data,
+                          .n = n,
+                          .content_type = data ? "application/octet-stream" : NULL,
+                          .follow = follow,
+                          .setup = setup_auth,
+                          .ctx = fs};
+    return ss_http_send(fs->curl, &rq, r, &fs->last_cc, err, errlen);
 }
 
 int ss_webhdfs_tls_refused(CURLcode cc)

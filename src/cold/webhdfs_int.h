@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/http.h"
 
 #define SS_WEBHDFS_COMP "cold:webhdfs"
 
@@ -29,11 +30,7 @@ typedef struct webhdfs {
 } webhdfs;
 
 /* An HTTP answer: its status, body and a redirect's Location. */
-typedef struct ss_webhdfs_reply {
-    long status;
-    ss_buf body;
-    char location[4096];
-} ss_webhdfs_reply;
+typedef ss_http_reply ss_webhdfs_reply;
 
 /* ---- the protocol (webhdfs_http.c) ---- */
 

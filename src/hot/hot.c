@@ -147,3 +147,26 @@ void ss_hot_close(ss_hot *hot)
         hot->st = NULL;
     }
 }
+
+typedef struct min_watermark {
+    int any;
+    int64_t value;
+} min_watermark;
+
+static void on_shard_state(void *ctx, const ss_hot_state *s)
+{
+    min_watermark *m = ctx;
+    m->any = 1;
+    if (s->watermark < m->value)
+        m->value = s->watermark;
+}
+
+int ss_hot_min_watermark(ss_hot *hot, int64_t *wm)
+{
+    min_watermark m = {.any = 0, .value = INT64_MAX};
+    *wm = INT64_MIN;
+    int rc = hot->ops->load_state(hot->st, on_shard_state, NULL, &m);
+    if (rc == SS_OK && m.any)
+        *wm = m.value;
+    return rc;
+}

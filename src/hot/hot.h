@@ -240,6 +240,11 @@ void ss_hot_minute_of(int64_t minute, ss_hot_minute *m);
  * order in which orders arrive. */
 int ss_hot_customer_wins(int64_t ts, const ss_str *vals, int64_t cur_ts, const ss_str *cur_vals);
 
+/* The lowest watermark over the store's shards (INT64_MIN when there is
+ * no shard or one has no event yet): events behind it can no longer enter
+ * any shard's windows, and every minute before it is final in all. */
+int ss_hot_min_watermark(ss_hot *hot, int64_t *wm);
+
 /* Opens the store named by uri: "sqlite:PATH" or "mongodb://HOST:PORT/DB". */
 int ss_hot_open(const char *uri, const ss_hot_open_opts *o, ss_hot *hot, char *err, size_t errlen);
 void ss_hot_close(ss_hot *hot);

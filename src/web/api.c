@@ -19,6 +19,7 @@
 #include "common/timeutil.h"
 #include "hot/hot.h"
 #include "query/query.h"
+#include "sink/sink.h"
 #include "web/web.h"
 
 static const char *const dimensions[] = {"overall",  "city",           "country",
@@ -443,6 +444,31 @@ static void metric(ss_buf *b, const char *name, const char *type, const char *he
                   help, name, type, name, (long long)v);
 }
 
+typedef struct sink_metrics {
+    ss_buf *b;
+    int64_t wm;
+    int n;
+} sink_metrics;
+
+/* One KPI sink's lag (--kpi-sink): final minutes not written yet, +Inf
+ * while it has written none. */
+static int sink_metric(void *ctx, const char *uri, int64_t position)
+{
+    sink_metrics *sm = ctx;
+    if (sm->n++ == 0)
+        ss_buf_printf(sm->b, "# HELP shopstream_kpi_sink_lag_minutes Final minutes of KPIs that "
+                             "the KPI sink has not written yet.\n"
+                             "# TYPE shopstream_kpi_sink_lag_minutes gauge\n");
+    ss_buf_lit(sm->b, "shopstream_kpi_sink_lag_minutes{sink=");
+    ss_buf_put_jstr(sm->b, uri, strlen(uri));
+    int64_t lag = ss_sink_lag(position, sm->wm);
+    if (lag == INT64_MAX)
+        ss_buf_printf(sm->b, "} +Inf\n");
+    else
+        ss_buf_printf(sm->b, "} %lld\n", (long long)lag);
+    return SS_OK;
+}
+
 static void handle_metrics(const ss_web_req *req, ss_web_resp *resp)
 {
     static const struct {
@@ -496,6 +522,11 @@ static void handle_metrics(const ss_web_req *req, ss_web_resp *resp)
                       "shopstream_watermark_lag_seconds %.3f\n",
                       (double)(ss_now_ms() - (int64_t)watermark) / 1000.0);
     metric(b, "hot_data_bytes", "gauge", "Bytes of data held by the hot store.", size);
+    sink_metrics sm = {.b = b, .wm = watermark};
+    if (ss_sink_list(&hot, sink_metric, &sm) != SS_OK) {
+        ss_web_error(resp, 500, "cannot read the KPI sinks' notes");
+        goto out;
+    }
     metric(b, "archive_runs_total", "counter", "Committed archive runs.",
            (int64_t)json_integer_value(json_object_get(json_array_get(arch, 0), "n")));
     ss_web_write_request_metrics(req->web, b);

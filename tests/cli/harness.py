@@ -255,6 +255,46 @@ def hdfs(tmp_path_factory):
     yield from running(HdfsServer(tmp_path_factory.mktemp("hdfs")))
 
 
+# ---- an HBase and its REST gateway of the test session's own (scripts/hbase) ----
+
+HBASE_SCRIPT = REPO / "scripts" / "hbase"
+
+
+class HbaseServer:
+    """The session's HBase: the REST gateway's address ("127.0.0.1:PORT") and
+    the state directory, so that a test can kill the master and restart it
+    (with its tables) to play an outage."""
+
+    def __init__(self, state_dir):
+        self.dir = state_dir
+        self._start()
+
+    def _start(self, keep=False):
+        self.url = start_service(HBASE_SCRIPT, self.dir, keep)
+        self.address = self.url.removeprefix("http://")
+
+    def sink(self, table):
+        """The --kpi-sink URI of a table."""
+        return f"hbase+http://{self.address}/{table}"
+
+    def pid(self, daemon):
+        """The pid of "master" or "rest"."""
+        return int((Path(self.dir) / f"{daemon}.pid").read_text())
+
+    def stop(self):
+        stop_service(HBASE_SCRIPT, self.dir)
+
+    def restart(self):
+        self._start(keep=True)
+
+
+@pytest.fixture(scope="session")
+def hbase(tmp_path_factory):
+    """A standalone HBase with its REST gateway started for this test session
+    (HbaseServer)."""
+    yield from running(HbaseServer(tmp_path_factory.mktemp("hbase")))
+
+
 @pytest.fixture(scope="session")
 def ferretdb(tmp_path_factory):
     """A FerretDB (SQLite backend) started for this test session

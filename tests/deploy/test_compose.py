@@ -25,9 +25,9 @@ COMPOSE_SCRIPT = REPO / "scripts" / "docker-compose"
 # Each set of profiles a user runs: Kafka in one of its two modes, with or
 # without the MongoDB engine and the HDFS engine, the Spark job and Airflow.
 PROFILE_SETS = ("kraft", "zookeeper", "kraft,mongo", "zookeeper,mongo", "kraft,hdfs",
-                "kraft,mongo,hdfs", "kraft,spark", "kraft,airflow", "zookeeper,spark,airflow",
-                "kraft,mongo,hdfs,spark,airflow")
-ALL_PROFILES = "kraft,zookeeper,mongo,hdfs,spark,airflow"
+                "kraft,mongo,hdfs", "kraft,hbase", "zookeeper,hbase", "kraft,spark",
+                "kraft,airflow", "zookeeper,spark,airflow", "kraft,mongo,hdfs,hbase,spark,airflow")
+ALL_PROFILES = "kraft,zookeeper,mongo,hdfs,hbase,spark,airflow"
 AIRFLOW_SERVICES = {"airflow-db", "airflow-apiserver", "airflow-scheduler",
                     "airflow-dag-processor"}
 # The repository's folders that services may mount (read-only): the jobs'
@@ -91,6 +91,8 @@ def test_config_accepts_the_file(compose, profiles):
         want |= {"mongo", "process-mongo", "serve-mongo"}
     if "hdfs" in profiles:
         want |= {"namenode", "datanode", "process-hdfs", "serve-hdfs"}
+    if "hbase" in profiles:
+        want |= {"hbase", "process-hbase"}
     if "spark" in profiles:
         want |= {"spark"}
     if "airflow" in profiles:
@@ -391,12 +393,16 @@ def test_airflow_runs_the_dags_over_the_volume(compose):
         assert want in common, want
 
 
-def test_the_airflow_image_has_what_the_dags_run():
-    dockerfile = REPO / "deploy" / "airflow" / "Dockerfile"
+def linted(dockerfile):
+    """The text of a Dockerfile in which hadolint finds nothing."""
     proc = subprocess.run([str(REPO / "scripts" / "hadolint"), str(dockerfile)],
                           capture_output=True, timeout=600)
     assert proc.returncode == 0, describe(proc)
-    text = dockerfile.read_text()
+    return dockerfile.read_text()
+
+
+def test_the_airflow_image_has_what_the_dags_run():
+    text = linted(REPO / "deploy" / "airflow" / "Dockerfile")
 
     def packages(t):
         return set(re.findall(r"\b(lib[a-z0-9.+-]+|zlib1g)\b",
@@ -408,3 +414,32 @@ def test_the_airflow_image_has_what_the_dags_run():
         in text
     assert re.search(r"^ARG SHOPSTREAM_IMAGE=shopstream$", text, re.M)
     assert '"pyspark==${PYSPARK_VERSION}"' in text
+
+
+def test_the_hbase_engine_writes_its_kpis_to_the_hbase_service(compose):
+    services = config(compose, "kraft,hbase")["services"]
+    hbase, proc = services["hbase"], services["process-hbase"]
+    sink = proc["command"][proc["command"].index("--kpi-sink") + 1]
+    assert sink == "hbase+http://hbase:8080/kpis"
+    # The engine waits for HBase, whose health check makes that very table.
+    assert proc["depends_on"]["hbase"]["condition"] == "service_healthy"
+    assert hbase["healthcheck"]["test"] == \
+        ["CMD", "shopstream", "hbase-create", "hbase+http://127.0.0.1:8080/kpis"]
+    assert proc["command"][proc["command"].index("--group") + 1] != dotenv()["GROUP"]
+    assert {"type": "volume", "source": "hbase-data", "target": "/hbase", "volume": {}} \
+        in hbase["volumes"]
+    assert [p["target"] for p in hbase["ports"]] == [8080]
+    assert hbase["build"]["dockerfile"] == "deploy/hbase/Dockerfile"
+    assert "hbase" not in config(compose, "kraft")["services"]
+
+
+def test_the_hbase_image_runs_scripts_hbase():
+    text = linted(REPO / "deploy" / "hbase" / "Dockerfile")
+    assert re.search(r"^ARG SHOPSTREAM_IMAGE=shopstream$", text, re.M)
+    assert "COPY scripts/hbase /opt/shopstream/scripts/hbase" in text
+    assert re.search(r"^RUN /opt/shopstream/scripts/hbase fetch", text, re.M)
+    assert 'ENTRYPOINT ["/opt/shopstream/scripts/hbase", "run", "--dir", "/hbase"]' in text
+    assert "SHOPSTREAM_HBASE_REST_HOST=0.0.0.0" in text
+    assert "SHOPSTREAM_HBASE_REST_PORT=8080" in text
+    # What the script needs besides bash: Java and Maven, python3 and bc.
+    assert re.search(r"install[^&]*openjdk-17-jre-headless maven python3 bc", text)
