@@ -83,6 +83,8 @@ bench: build
 	bench/kafka
 	bench/mongo
 	bench/spark
+	bench/query
+	bench/longrun
 
 run: build
 	$(BUILD)/shopstream run --data ./data
