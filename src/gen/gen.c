@@ -10,27 +10,14 @@
 #include "common/rng.h"
 #include "common/status.h"
 #include "common/timeutil.h"
+#include "gen/pending.h"
 
-enum { PEND_PAYMENT = 1, PEND_CANCEL = 2, PEND_REPEAT = 3 };
+#define PEND_PAYMENT  SS_PEND_PAYMENT
+#define PEND_CANCEL   SS_PEND_CANCEL
+#define PEND_REPEAT   SS_PEND_REPEAT
 #define REASON_UNPAID 0xffffu
 
-/* A follow-up event waiting for its time: a payment attempt, a cancellation,
- * or (bgnbd customers) a customer's next order. */
-typedef struct pending {
-    int64_t ts;
-    uint64_t seq;      /* insertion order, breaks ties so that output is deterministic */
-    uint64_t order_no; /* PEND_REPEAT: the customer's number */
-    union {
-        int64_t total;
-        double lam; /* PEND_REPEAT: the customer's purchase rate, per ms */
-    };
-    uint32_t country; /* PEND_REPEAT: the customer's city */
-    float drop;       /* PEND_REPEAT: the customer's dropout probability */
-    uint16_t reason;  /* cancellation reason index, or REASON_UNPAID */
-    uint8_t kind;
-    uint8_t attempt;
-    uint8_t method; /* PEND_REPEAT: the customer's segment */
-} pending;
+typedef ss_pending pending;
 
 typedef struct customer {
     uint64_t num;
@@ -60,8 +47,11 @@ struct ss_gen {
     int64_t next_ts;
     int64_t arrivals_end; /* INT64_MAX when arrivals never stop */
 
-    pending *heap;
-    size_t hn, hcap;
+    /* Payments and cancellations follow their order within hours: a small
+     * heap that stays in the cache. bgnbd customers' next orders lie days
+     * ahead, so there are as many as live customers: a heap of their own. */
+    ss_pheap heap;
+    ss_calq repeats;
     uint64_t seq;
 
     seg_pool *pools;
@@ -145,7 +135,8 @@ void ss_gen_free(ss_gen *g)
 {
     if (!g)
         return;
-    free(g->heap);
+    ss_pheap_free(&g->heap);
+    ss_calq_free(&g->repeats);
     if (g->pools)
         for (uint32_t i = 0; i < g->p->nsegments; i++)
             free(g->pools[i].v);
@@ -173,52 +164,15 @@ void ss_gen_get_stats(const ss_gen *g, ss_gen_stats *st)
 {
     *st = g->st;
     st->customers = g->ncustomers;
-    st->pending = g->hn;
+    st->pending = g->heap.n + g->repeats.n;
 }
 
-/* ---- the min-heap of pending follow-ups, ordered by (ts, seq) ---- */
+/* ---- the queues of pending events ---- */
 
-static inline int before(const pending *a, const pending *b)
+static void push(ss_gen *g, ss_pheap *h, pending e)
 {
-    return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
-}
-
-static void heap_push(ss_gen *g, pending e)
-{
-    if (g->hn == g->hcap) {
-        g->hcap = g->hcap ? g->hcap * 2 : 1024;
-        g->heap = ss_realloc(g->heap, g->hcap * sizeof *g->heap);
-    }
     e.seq = g->seq++;
-    size_t i = g->hn++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(&e, &g->heap[parent]))
-            break;
-        g->heap[i] = g->heap[parent];
-        i = parent;
-    }
-    g->heap[i] = e;
-}
-
-static pending heap_pop(ss_gen *g)
-{
-    pending top = g->heap[0], last = g->heap[--g->hn];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= g->hn)
-            break;
-        if (c + 1 < g->hn && before(&g->heap[c + 1], &g->heap[c]))
-            c++;
-        if (!before(&g->heap[c], &last))
-            break;
-        g->heap[i] = g->heap[c];
-        i = c;
-    }
-    if (g->hn > 0)
-        g->heap[i] = last;
-    return top;
+    ss_pheap_push(h, &e);
 }
 
 /* ---- arrivals ---- */
@@ -466,20 +420,22 @@ static void schedule_repeat(ss_gen *g, int64_t ts, const customer *cu, uint32_t 
     double bound = p->daily_max * p->weekly_max, t = (double)ts;
     for (int tries = 0; tries < 1000; tries++) {
         t += ss_rng_exponential(&g->rng, lam * bound);
-        if (!(t < 9.0e15))
-            return;
+        if (!(t < 253402300799999.0))
+            return; /* past the year 9999, which timestamps cannot write */
         if (ss_rng_uniform(&g->rng) * bound < curve_at(p, t))
             break;
     }
-    heap_push(g, (pending){
-                     .ts = (int64_t)t,
-                     .order_no = cu->num,
-                     .lam = lam,
-                     .country = cu->city,
-                     .drop = drop,
-                     .kind = PEND_REPEAT,
-                     .method = (uint8_t)seg,
-                 });
+    pending e = {
+        .ts = (int64_t)t,
+        .order_no = cu->num,
+        .lam = lam,
+        .country = cu->city,
+        .drop = drop,
+        .kind = PEND_REPEAT,
+        .method = (uint8_t)seg,
+        .seq = g->seq++,
+    };
+    ss_calq_push(&g->repeats, &e);
 }
 
 static void emit_order(ss_gen *g, int64_t ts, const pending *repeat)
@@ -545,15 +501,16 @@ static void emit_order(ss_gen *g, int64_t ts, const pending *repeat)
     o->currency = g->s_currency;
     o->payment_method = g->s_method[method];
 
-    heap_push(g, (pending){
-                     .ts = ts + delay_ms(g, p->first_delay_min_s, p->first_delay_mean_s),
-                     .order_no = order_no,
-                     .total = o->total_price,
-                     .country = city->country,
-                     .kind = PEND_PAYMENT,
-                     .attempt = 1,
-                     .method = (uint8_t)method,
-                 });
+    push(g, &g->heap,
+         (pending){
+             .ts = ts + delay_ms(g, p->first_delay_min_s, p->first_delay_mean_s),
+             .order_no = order_no,
+             .total = o->total_price,
+             .country = city->country,
+             .kind = PEND_PAYMENT,
+             .attempt = 1,
+             .method = (uint8_t)method,
+         });
 }
 
 static void emit_payment(ss_gen *g, const pending *e)
@@ -580,13 +537,14 @@ static void emit_payment(ss_gen *g, const pending *e)
                 minutes = p->cancel_min_min;
             if (minutes > p->cancel_max_h * 60.0)
                 minutes = p->cancel_max_h * 60.0;
-            heap_push(g, (pending){
-                             .ts = e->ts + (int64_t)(minutes * 60000.0),
-                             .order_no = e->order_no,
-                             .total = e->total,
-                             .kind = PEND_CANCEL,
-                             .reason = (uint16_t)ss_alias_draw(&p->cancel_reasons.alias, &g->rng),
-                         });
+            push(g, &g->heap,
+                 (pending){
+                     .ts = e->ts + (int64_t)(minutes * 60000.0),
+                     .order_no = e->order_no,
+                     .total = e->total,
+                     .kind = PEND_CANCEL,
+                     .reason = (uint16_t)ss_alias_draw(&p->cancel_reasons.alias, &g->rng),
+                 });
         }
         return;
     }
@@ -618,19 +576,20 @@ static void emit_payment(ss_gen *g, const pending *e)
         next.ts = e->ts + delay_ms(g, p->retry_delay_min_s, p->retry_delay_mean_s);
         next.attempt = (uint8_t)(e->attempt + 1);
         next.method = (uint8_t)m;
-        heap_push(g, next);
+        push(g, &g->heap, next);
         return;
     }
     double minutes =
         p->unpaid_cancel_min_min +
         ss_rng_uniform(&g->rng) * (p->unpaid_cancel_max_min - p->unpaid_cancel_min_min);
-    heap_push(g, (pending){
-                     .ts = e->ts + 1 + (int64_t)(minutes * 60000.0),
-                     .order_no = e->order_no,
-                     .total = 0,
-                     .kind = PEND_CANCEL,
-                     .reason = REASON_UNPAID,
-                 });
+    push(g, &g->heap,
+         (pending){
+             .ts = e->ts + 1 + (int64_t)(minutes * 60000.0),
+             .order_no = e->order_no,
+             .total = 0,
+             .kind = PEND_CANCEL,
+             .reason = REASON_UNPAID,
+         });
 }
 
 static void emit_cancel(ss_gen *g, const pending *e)
@@ -656,8 +615,18 @@ int ss_gen_next(ss_gen *g, const ss_event **ev)
             else
                 g->has_next = 1;
         }
-        if (g->hn > 0 && (!g->has_next || g->heap[0].ts <= g->next_ts)) {
-            pending e = heap_pop(g);
+        /* The earlier of the two queues' tops (by sequence on a tie). */
+        const pending *top = g->heap.n ? &g->heap.v[0] : NULL;
+        const pending *rtop = ss_calq_peek(&g->repeats);
+        int rep = rtop && (!top || ss_pending_before(rtop, top));
+        if (rep)
+            top = rtop;
+        if (top && (!g->has_next || top->ts <= g->next_ts)) {
+            pending e;
+            if (rep)
+                ss_calq_pop(&g->repeats, &e);
+            else
+                ss_pheap_pop(&g->heap, &e);
             if (e.kind == PEND_PAYMENT)
                 emit_payment(g, &e);
             else if (e.kind == PEND_CANCEL)
