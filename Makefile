@@ -77,6 +77,7 @@ test-unit: build
 
 bench: build
 	bench/gen
+	bench/fit
 	bench/engine
 	bench/archive
 	bench/freshness
