@@ -407,3 +407,26 @@ def test_gen_bad_model_is_usage_error(binary, tmp_path):
     proc = cli("gen", "--profile", tmp_path / "p.json", "--count", 1, "--max")
     assert proc.returncode == 2
     assert b"customers.model" in proc.stderr and b"bgnbd" in proc.stderr
+
+
+def test_cdnow_calibration_period_matches_published_bgnbd(cdnow):
+    """The BG/NBD fit of CDNOW's first 39 weeks, with a customer's orders of one
+    day counted once (2,457 repeat transactions), against the estimates that
+    Fader, Hardie and Lee (2005) publish for the same data: r = 0.243,
+    alpha = 4.414 weeks, a = 0.793, b = 2.426."""
+    tmp = cdnow["tmp"]
+    lines = CDNOW.read_text().splitlines()
+    seen, keep = set(), [lines[0]]
+    for line in lines[1:]:
+        cust, day = line.split(",")[:2]
+        if day <= "1997-09-30" and (cust, day) not in seen:
+            seen.add((cust, day))
+            keep.append(line)
+    assert len(keep) - 1 - len({k[0] for k in seen}) == 2457
+    (tmp / "calibration.csv").write_text("\n".join(keep) + "\n")
+    assert_ok(fit(tmp / "calibration.csv", "--out", tmp / "calibration.json"))
+    bg = json.loads((tmp / "calibration.json").read_text())["customers"]["bgnbd"]
+    assert bg["r"] == pytest.approx(0.243, rel=0.03)
+    assert bg["alpha_days"] / 7 == pytest.approx(4.414, rel=0.03)
+    assert bg["a"] == pytest.approx(0.793, rel=0.05)
+    assert bg["b"] == pytest.approx(2.426, rel=0.05)
