@@ -191,15 +191,11 @@ static void fail(rctx *c, const char *fmt, ...) __attribute__((format(printf, 2,
 
 static void fail(rctx *c, const char *fmt, ...)
 {
-    if (c->failed)
-        return;
-    c->failed = 1;
-    int n = snprintf(c->err, c->errlen, "sample '%s': ", c->s->name);
-    if (n < 0 || (size_t)n >= c->errlen)
-        return;
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "sample '%s': ", c->s->name);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+    ss_status_vfail(&c->failed, c->err, c->errlen, prefix, fmt, ap);
     va_end(ap);
 }
 

@@ -35,15 +35,11 @@ static void fail(pctx *c, const char *path, const char *fmt, ...)
 
 static void fail(pctx *c, const char *path, const char *fmt, ...)
 {
-    if (c->failed)
-        return;
-    c->failed = 1;
-    int n = snprintf(c->err, c->errlen, "profile '%s': %s: ", c->name, path);
-    if (n < 0 || (size_t)n >= c->errlen)
-        return;
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "profile '%s': %s: ", c->name, path);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+    ss_status_vfail(&c->failed, c->err, c->errlen, prefix, fmt, ap);
     va_end(ap);
 }
 
