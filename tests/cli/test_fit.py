@@ -53,6 +53,9 @@ TOLERANCES = {
     "catalog.zipf_exponent": ("abs", 0.05),
     "countries[].weight": ("abs", 0.01),
     "countries[].payment_mix": ("abs", 0.03),  # countries of 5,000 orders or more
+    # Category mix by country, as a preference over the shop's mix (neutral
+    # regions: 1), for categories of 5 % of orders or more in those countries.
+    "regions[<code>].category_preference": ("abs", 0.2),
     "payments.methods[].failure_rate": ("abs", 0.015),
     "cancellations.rate": ("abs", 0.01),
 }
@@ -200,6 +203,13 @@ def test_round_trip_places_and_payments(round_trip):
         wt = sum(want.values())
         for m, share in c["payment_mix"].items():
             within("countries[].payment_mix", share, want.get(m, 0) / wt)
+        assert c["region"] == c["code"], "a country with many orders gets a region of its own"
+        cats = t["catalog"]["categories"]
+        tot = sum(k["weight"] for k in cats)
+        for k in cats:
+            if k["weight"] / tot >= 0.05:
+                within("regions[<code>].category_preference",
+                       g["regions"][c["code"]]["category_preference"][k["name"]], 1.0)
         checked += 1
     assert checked >= 5
     tm = {m["name"]: m["failure_rate"] for m in t["payments"]["methods"]}
