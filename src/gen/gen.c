@@ -104,6 +104,7 @@ ss_gen *ss_gen_new(const ss_profile *p, const ss_gen_config *cfg)
     g->day = INT64_MIN;
     g->cat_hour = INT64_MIN;
     g->disc_period = INT64_MIN;
+    ss_calq_init(&g->repeats, cfg->start_ms);
     g->arrivals_end = p->active_days > 0.0
                           ? cfg->start_ms + (int64_t)(p->active_days * (double)SS_MS_PER_DAY)
                           : INT64_MAX;
@@ -615,9 +616,15 @@ int ss_gen_next(ss_gen *g, const ss_event **ev)
             else
                 g->has_next = 1;
         }
-        /* The earlier of the two queues' tops (by sequence on a tie). */
-        const pending *top = g->heap.n ? &g->heap.v[0] : NULL;
-        const pending *rtop = ss_calq_peek(&g->repeats);
+        /* The earlier of the two queues' tops (by sequence on a tie). Once
+         * --count orders are made, customers' next orders no longer matter. */
+        const pending *top = g->heap.n ? &g->heap.v[0] : NULL, *rtop = NULL;
+        if (more) {
+            int64_t until = g->has_next ? g->next_ts : INT64_MAX;
+            if (top && top->ts < until)
+                until = top->ts;
+            rtop = ss_calq_peek(&g->repeats, until);
+        }
         int rep = rtop && (!top || ss_pending_before(rtop, top));
         if (rep)
             top = rtop;
@@ -631,10 +638,8 @@ int ss_gen_next(ss_gen *g, const ss_event **ev)
                 emit_payment(g, &e);
             else if (e.kind == PEND_CANCEL)
                 emit_cancel(g, &e);
-            else if (more)
-                emit_order(g, e.ts, &e);
             else
-                continue; /* --count reached: the customer's next order is not made */
+                emit_order(g, e.ts, &e);
         } else if (g->has_next) {
             g->has_next = 0;
             if (!more)

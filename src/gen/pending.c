@@ -76,14 +76,22 @@ static int cmp_pending(const void *a, const void *b)
     return ss_pending_before(a, b) ? -1 : ss_pending_before(b, a) ? 1 : 0;
 }
 
+void ss_calq_init(ss_calq *q, int64_t now_ms)
+{
+    memset(q, 0, sizeof *q);
+    q->started = 1;
+    q->base = hour_of(now_ms);
+}
+
 void ss_calq_push(ss_calq *q, const ss_pending *e)
 {
     int64_t h = hour_of(e->ts);
     if (!q->started) {
         q->started = 1;
         q->base = h;
-        q->ring = ss_calloc(RING, sizeof *q->ring);
     }
+    if (!q->ring)
+        q->ring = ss_calloc(RING, sizeof *q->ring);
     if (h <= q->base) {
         ss_pheap_push(&q->near, e);
     } else if (h < q->base + RING) {
@@ -95,17 +103,21 @@ void ss_calq_push(ss_calq *q, const ss_pending *e)
     q->n++;
 }
 
-/* Moves to the next hour that has events, and sorts them. */
-static void advance(ss_calq *q)
+/* Moves to the next hour that has events, and sorts them; or returns 0 and
+ * stays when that hour is past limit (the hour of the time asked about), so
+ * that the sorted hour never runs ahead of the generator's time. */
+static int advance(ss_calq *q, int64_t limit)
 {
     int64_t next;
     if (q->ring_count == 0) {
         next = hour_of(q->far.v[0].ts);
     } else {
         next = q->base + 1;
-        while (slot_of(q, next)->n == 0)
+        while (next <= limit && slot_of(q, next)->n == 0)
             next++;
     }
+    if (next > limit)
+        return 0;
     /* The spent bucket's memory serves the ring slot that is now free. */
     ss_calq_bucket *b = slot_of(q, next), spent = q->act;
     q->act = *b;
@@ -126,23 +138,31 @@ static void advance(ss_calq *q)
         }
     }
     qsort(q->act.v, q->act.n, sizeof *q->act.v, cmp_pending);
+    return 1;
 }
 
-const ss_pending *ss_calq_peek(ss_calq *q)
+/* The earliest of the sorted hour and the near heap, or NULL. */
+static const ss_pending *top_of(const ss_calq *q)
 {
-    if (q->n == 0)
-        return NULL;
-    if (q->apos == q->act.n && q->near.n == 0)
-        advance(q);
     const ss_pending *a = q->apos < q->act.n ? &q->act.v[q->apos] : NULL;
     if (q->near.n && (!a || ss_pending_before(&q->near.v[0], a)))
         return &q->near.v[0];
     return a;
 }
 
+const ss_pending *ss_calq_peek(ss_calq *q, int64_t until_ms)
+{
+    if (q->n == 0)
+        return NULL;
+    if (q->apos == q->act.n && q->near.n == 0 && !advance(q, hour_of(until_ms)))
+        return NULL;
+    const ss_pending *top = top_of(q);
+    return top && top->ts <= until_ms ? top : NULL;
+}
+
 void ss_calq_pop(ss_calq *q, ss_pending *out)
 {
-    const ss_pending *top = ss_calq_peek(q);
+    const ss_pending *top = top_of(q);
     if (q->near.n && top == &q->near.v[0])
         ss_pheap_pop(&q->near, out);
     else

@@ -69,10 +69,14 @@ typedef struct ss_calq {
     size_t n;
 } ss_calq;
 
+/* Starts an empty queue at the generator's start time (optional: without it
+ * the first push's hour is the start). */
+void ss_calq_init(ss_calq *q, int64_t now_ms);
 void ss_calq_push(ss_calq *q, const ss_pending *e);
-/* The earliest event, or NULL when empty. */
-const ss_pending *ss_calq_peek(ss_calq *q);
-/* Removes the earliest event (the one ss_calq_peek returned) into *out. */
+/* The earliest event if it is due by until_ms (inclusive), else NULL. Pushes
+ * must not be earlier than the last until_ms given. */
+const ss_pending *ss_calq_peek(ss_calq *q, int64_t until_ms);
+/* Removes the event that ss_calq_peek last returned into *out. */
 void ss_calq_pop(ss_calq *q, ss_pending *out);
 void ss_calq_free(ss_calq *q);
 

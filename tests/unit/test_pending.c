@@ -1,6 +1,7 @@
 /* Unit tests of gen/pending: the calendar queue of customers' next orders
  * pops exactly the (ts, seq) order that the heap pops, whatever the mix of
- * near, ring and far hours, pushes into hours already sorted, and long gaps. */
+ * near, ring and far hours, pushes into hours already sorted, and long gaps,
+ * and an event is due exactly from its time on. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -15,8 +16,9 @@ static void run(uint64_t seed, double mean_gap_ms, int ops)
     ss_rng rng;
     ss_rng_seed(&rng, seed);
     ss_pheap h = {0};
-    ss_calq q = {0};
+    ss_calq q;
     int64_t now = 1767225600000; /* 2026-01-01 */
+    ss_calq_init(&q, now);
     uint64_t seq = 0;
     int mismatches = 0, pops = 0;
     for (int i = 0; i < ops; i++) {
@@ -29,7 +31,9 @@ static void run(uint64_t seed, double mean_gap_ms, int ops)
             ss_calq_push(&q, &e);
         } else {
             ss_pending a, b;
-            const ss_pending *top = ss_calq_peek(&q);
+            /* Not due before its time; due at it. */
+            mismatches += ss_calq_peek(&q, h.v[0].ts - 1) != NULL;
+            const ss_pending *top = ss_calq_peek(&q, h.v[0].ts);
             ss_pheap_pop(&h, &a);
             mismatches += !top || top->seq != a.seq;
             ss_calq_pop(&q, &b);
@@ -45,11 +49,12 @@ static void run(uint64_t seed, double mean_gap_ms, int ops)
     while (h.n) {
         ss_pending a, b;
         ss_pheap_pop(&h, &a);
+        mismatches += ss_calq_peek(&q, INT64_MAX) == NULL;
         ss_calq_pop(&q, &b);
         mismatches += b.seq != a.seq;
         pops++;
     }
-    CHECK(ss_calq_peek(&q) == NULL);
+    CHECK(ss_calq_peek(&q, INT64_MAX) == NULL);
     CHECK_EQ_INT(q.n, 0);
     check_report(mismatches == 0, __FILE__, __LINE__, "seed %llu, gap %g: %d of %d pops differ",
                  (unsigned long long)seed, mean_gap_ms, mismatches, pops);
