@@ -440,3 +440,18 @@ def test_cdnow_calibration_period_matches_published_bgnbd(cdnow):
     assert bg["alpha_days"] / 7 == pytest.approx(4.414, rel=0.03)
     assert bg["a"] == pytest.approx(0.793, rel=0.05)
     assert bg["b"] == pytest.approx(2.426, rel=0.05)
+
+
+def test_jsonl_orders_give_the_csv_profile(cdnow):
+    """The same orders as JSON Lines objects (numbers as numbers, times with a
+    zone) learn the same profile as the CSV."""
+    tmp = cdnow["tmp"]
+    lines = CDNOW.read_text().splitlines()[1:]
+    with (tmp / "cdnow.jsonl").open("w") as f:
+        for line in lines:
+            cust, day, qty, amount = line.split(",")
+            f.write(json.dumps({"customer_id": cust, "order_date": day, "quantity": int(qty),
+                                "amount": float(amount)}) + "\n")
+    out = tmp / "jsonl.json"
+    assert_ok(fit(tmp / "cdnow.jsonl", "--out", out))
+    assert out.read_bytes() == cdnow["text"]
