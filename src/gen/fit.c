@@ -114,6 +114,17 @@ static int64_t day_of(const fit_lctx *c, int64_t ts)
 
 /* ---- arrivals ---- */
 
+/* The profile's range of arrivals.rate: a sample of a few orders over years
+ * would fall below it. */
+static double rate_in_range(fit_lctx *c, double rate)
+{
+    if (rate >= 1e-6 && rate <= 1e7)
+        return rate;
+    fit_warn(c, "the learned rate %g per second is outside the profile's range; %g is used", rate,
+             rate < 1e-6 ? 1e-6 : 1e7);
+    return rate < 1e-6 ? 1e-6 : 1e7;
+}
+
 static void learn_arrivals(fit_lctx *c)
 {
     const ss_fit_sample *s = c->s;
@@ -211,9 +222,10 @@ static void learn_arrivals(fit_lctx *c)
     double level, g, se_g, cv;
     if (active >= FIT_MIN_DAYS && total >= FIT_MIN_ORDERS &&
         !ss_fit_poisson_trend(counts, w, active, &level, &g, &se_g, &cv)) {
-        json_object_set_new(arr, "rate", fit_real(level / 86400.0));
+        json_object_set_new(arr, "rate", fit_real(rate_in_range(c, level / 86400.0)));
         fit_learned(c, "arrivals.rate", level / 86400.0, NAN,
                     "%s per second at the start (%.1f a day)", what, level);
+        g = g < -1 ? -1 : g > 1 ? 1 : g;
         json_object_set_new(arr, "trend_per_day", fit_real(g));
         fit_learned(c, "arrivals.trend_per_day", g, se_g, "%+.2f%% %s a day", 100 * (exp(g) - 1),
                     what);
@@ -223,7 +235,7 @@ static void learn_arrivals(fit_lctx *c)
     } else {
         double secs = (double)(c->end - c->start) / 1000.0;
         if (total > 0 && secs > 0) {
-            json_object_set_new(arr, "rate", fit_real((double)total / secs));
+            json_object_set_new(arr, "rate", fit_real(rate_in_range(c, (double)total / secs)));
             fit_learned(c, "arrivals.rate", (double)total / secs, NAN, "%s per second, mean", what);
         }
         fit_kept(c, "arrivals.trend_per_day", "fewer than %d days or %d %s", FIT_MIN_DAYS,
@@ -290,8 +302,9 @@ static void learn_customers(fit_lctx *c)
                 .tx = (double)(k[i].last - k[i].first) / SS_MS_PER_DAY,
                 .T = (double)(c->end - k[i].first) / SS_MS_PER_DAY,
             };
-        ok = !ss_fit_bgnbd_mle(rfm, nc, &bg) && bg.r < 1e4 && bg.alpha < 1e7 && bg.a < 1e4 &&
-             bg.b < 1e4;
+        /* Estimates outside the profile's ranges are a failed fit. */
+        ok = !ss_fit_bgnbd_mle(rfm, nc, &bg) && bg.r >= 1e-4 && bg.r <= 1e4 && bg.alpha >= 1e-4 &&
+             bg.alpha <= 1e7 && bg.a >= 1e-4 && bg.a <= 1e4 && bg.b >= 1e-4 && bg.b <= 1e4;
         free(rfm);
     }
     if (ok) {
@@ -326,14 +339,20 @@ static void learn_customers(fit_lctx *c)
         }
     }
 
+    /* The profile takes up to 64 segments, not all of share 0. */
+    double *share = NULL, named = 0;
     if (s->has[FIT_SEGMENT] && nc >= FIT_MIN_CUSTOMERS) {
-        const fit_names *t = &s->names[FIT_SEGMENT];
-        double *share = ss_calloc(t->n, sizeof *share);
+        share = ss_calloc(s->names[FIT_SEGMENT].n, sizeof *share);
         for (uint32_t i = 0; i < nc; i++) {
             uint32_t sg = s->o[k[i].first_order].text[FIT_SEGMENT];
-            if (sg != FIT_NONE)
+            if (sg != FIT_NONE && sg < 64) {
                 share[sg] += 1;
+                named += 1;
+            }
         }
+    }
+    if (named > 0) {
+        const fit_names *t = &s->names[FIT_SEGMENT];
         json_t *def = json_object_get(cu, "segments"), *segs = json_array();
         for (uint32_t i = 0; i < t->n && i < 64; i++) {
             json_t *e = NULL;
@@ -344,20 +363,20 @@ static void learn_customers(fit_lctx *c)
             if (!e)
                 e = json_pack("{s:s, s:f, s:f, s:i}", "name", t->v[i], "share", 0.0,
                               "repeat_weight", 1.0, "extra_discount_percent", 0);
-            json_object_set_new(e, "share", fit_real(share[i] / nc));
+            json_object_set_new(e, "share", fit_real(share[i] / named));
             json_array_append_new(segs, e);
             char path[96];
             snprintf(path, sizeof path, "customers.segments[%u].share", i);
-            fit_learned(c, path, share[i] / nc, sqrt(share[i] / nc * (1 - share[i] / nc) / nc),
-                        "segment %s", t->v[i]);
+            double f = share[i] / named;
+            fit_learned(c, path, f, sqrt(f * (1 - f) / named), "segment %s", t->v[i]);
         }
         json_object_set_new(cu, "segments", segs);
-        free(share);
     } else {
         fit_kept(c, "customers.segments",
                  "the sample names no segments (customer_segment); BG/NBD's gamma and beta mixing "
                  "carries the customers' heterogeneity");
     }
+    free(share);
     free(k);
 }
 
@@ -377,7 +396,8 @@ int ss_fit_learn(const ss_fit_sample *s, ss_fit_result **out, char *err, size_t 
     free(def);
     fit_period(s, &c.start, &c.end);
     int64_t days = (c.end - c.start) / SS_MS_PER_DAY;
-    c.ndays = days < 1 ? 1 : days > 3660000 ? 3660000 : (int)days;
+    /* arrivals.active_days takes at most 10^6 days; a longer period is cut. */
+    c.ndays = days < 1 ? 1 : days > 1000000 ? 1000000 : (int)days;
     if (s->n < FIT_MIN_ORDERS)
         fit_warn(&c,
                  "the sample has %zu orders (fewer than %d): most parameters keep their defaults",

@@ -13,6 +13,13 @@
 
 /* ---- baskets ---- */
 
+/* A price as the profile takes it: to the cent, 0.01 to 10^6. */
+static double price(double x)
+{
+    x = round(x * 100) / 100;
+    return x < 0.01 ? 0.01 : x > 1e6 ? 1e6 : x;
+}
+
 /* A lognormal's median and log-standard-deviation from logs of prices. */
 static void lognormal(const double *v, size_t n, double *median, double *sigma)
 {
@@ -121,7 +128,7 @@ void fit_learn_prices(fit_lctx *c)
             sd = sd > 3 ? 3 : sd;
             for (size_t j = 0; j < json_array_size(defs); j++) {
                 json_t *e = json_array_get(defs, j);
-                json_object_set_new(e, "price_median", json_real(round(med * 100) / 100));
+                json_object_set_new(e, "price_median", json_real(price(med)));
                 json_object_set_new(e, "price_sigma", fit_real(sd));
             }
             fit_learned(c, "catalog.categories[].price_median", med, med * sd / sqrt((double)vn[0]),
@@ -159,7 +166,7 @@ void fit_learn_prices(fit_lctx *c)
                 double med, sd;
                 lognormal(v[k], vn[k], &med, &sd);
                 sd = sd > 3 ? 3 : sd;
-                json_object_set_new(e, "price_median", json_real(round(med * 100) / 100));
+                json_object_set_new(e, "price_median", json_real(price(med)));
                 json_object_set_new(e, "price_sigma", fit_real(sd));
                 snprintf(path, sizeof path, "catalog.categories[%s].price_median", name);
                 fit_learned(c, path, med, med * sd / sqrt((double)vn[k]), "lognormal, %zu %s",

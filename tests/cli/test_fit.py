@@ -455,3 +455,16 @@ def test_jsonl_orders_give_the_csv_profile(cdnow):
     out = tmp / "jsonl.json"
     assert_ok(fit(tmp / "cdnow.jsonl", "--out", out))
     assert out.read_bytes() == cdnow["text"]
+
+
+def test_sparse_sample_gives_a_loadable_profile(binary, tmp_path):
+    """Two orders 30 years apart: the learned rate is below the profile's range,
+    so the smallest rate it takes is written, with a warning, and gen loads it."""
+    path = tmp_path / "sparse.csv"
+    path.write_text("customer_id,order_date,amount\n1,1990-01-01,5.00\n2,2020-01-01,0.001\n")
+    proc = assert_ok(fit(path, "--out", tmp_path / "p.json"))
+    assert b"outside the profile's range; 1e-06 is used" in proc.stdout
+    p = json.loads((tmp_path / "p.json").read_text())
+    assert p["arrivals"]["rate"] == 1e-06
+    assert_ok(cli("gen", "--profile", tmp_path / "p.json", "--count", 2, "--max", "--start",
+                  "1990-01-01"))
