@@ -29,6 +29,11 @@ typedef struct ss_fit_sample ss_fit_sample;
 int ss_fit_sample_read(const char *path, const char *columns, ss_fit_sample **out, char *err,
                        size_t errlen);
 
+/* As ss_fit_sample_read, from an open stream that can be rewound; name is
+ * used in messages. */
+int ss_fit_sample_read_stream(FILE *fp, const char *name, const char *columns, ss_fit_sample **out,
+                              char *err, size_t errlen);
+
 void ss_fit_sample_free(ss_fit_sample *s);
 
 /* Number of orders in the sample. */

@@ -708,24 +708,18 @@ static void read_jsonl(rctx *c, FILE *fp, char **linep, size_t *cap)
     s->has_cancel = seen[C_CANCEL] || s->events;
 }
 
-int ss_fit_sample_read(const char *path, const char *columns, ss_fit_sample **out, char *err,
-                       size_t errlen)
+int ss_fit_sample_read_stream(FILE *fp, const char *name, const char *columns, ss_fit_sample **out,
+                              char *err, size_t errlen)
 {
     *out = NULL;
     ss_fit_sample *s = ss_calloc(1, sizeof *s);
-    s->name = ss_strdup(path);
+    s->name = ss_strdup(name);
     rctx c = {.s = s, .err = err, .errlen = errlen};
     int rc = parse_columns(&c, columns);
-    FILE *fp = NULL;
     char *line = NULL;
     size_t cap = 0;
     if (rc)
         goto out;
-    fp = fopen(path, "rb");
-    if (!fp) {
-        fail(&c, "cannot open: %s; check the path", strerror(errno));
-        goto out;
-    }
     /* JSON Lines if the first non-blank byte opens an object. */
     int ch;
     while ((ch = fgetc(fp)) != EOF && isspace(ch))
@@ -756,8 +750,6 @@ int ss_fit_sample_read(const char *path, const char *columns, ss_fit_sample **ou
     }
 out:
     free(line);
-    if (fp)
-        fclose(fp);
     for (int k = 0; k < NCOLS; k++)
         free(c.map[k]);
     if (rc || c.failed) {
@@ -766,4 +758,19 @@ out:
     }
     *out = s;
     return SS_OK;
+}
+
+int ss_fit_sample_read(const char *path, const char *columns, ss_fit_sample **out, char *err,
+                       size_t errlen)
+{
+    *out = NULL;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        snprintf(err, errlen, "sample '%s': cannot open: %s; check the path", path,
+                 strerror(errno));
+        return SS_EINVAL;
+    }
+    int rc = ss_fit_sample_read_stream(fp, path, columns, out, err, errlen);
+    fclose(fp);
+    return rc;
 }
