@@ -241,9 +241,13 @@ void fit_learn_products(fit_lctx *c)
         groups[pcat[p]][n[pcat[p]]++] = cnt[p];
     for (uint32_t k = 0; k < ncat; k++)
         qsort(groups[k], n[k], sizeof **groups, cmp_u64_desc);
-    uint32_t products = np < ncat ? ncat : np;
+    /* At least one product per category of the profile, those the sample
+     * lacks included; at most the profile's 10^7. */
+    size_t ncats = json_array_size(json_object_get(cat, "categories"));
+    uint32_t products = np < ncats ? (uint32_t)ncats : np > 10000000 ? 10000000 : np;
     json_object_set_new(cat, "products", json_integer(products));
-    fit_learned(c, "catalog.products", products, NAN, "distinct products in the sample");
+    fit_learned(c, "catalog.products", products, NAN,
+                "distinct products in the sample (at least one per category)");
     if (s->n >= FIT_MIN_ORDERS && np >= 2) {
         double se;
         double z = ss_fit_zipf((const uint64_t *const *)groups, n, ncat, &se);

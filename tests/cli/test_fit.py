@@ -468,3 +468,16 @@ def test_sparse_sample_gives_a_loadable_profile(binary, tmp_path):
     assert p["arrivals"]["rate"] == 1e-06
     assert_ok(cli("gen", "--profile", tmp_path / "p.json", "--count", 2, "--max", "--start",
                   "1990-01-01"))
+
+
+def test_fewer_products_than_categories(binary, tmp_path):
+    """Regression: a sample naming fewer products than the profile has
+    categories (the defaults' stay, with weight 0) learned a catalogue too
+    small for them, and the profile did not load (found by fuzz_fit)."""
+    sample = tmp_path / "events.jsonl"
+    assert_ok(cli("gen", "--seed", 1, "--count", 8, "--max", "--start", START, "--out", sample))
+    proc = fit(sample, "--out", tmp_path / "p.json")
+    assert proc.returncode == 0, describe(proc)
+    p = json.loads((tmp_path / "p.json").read_text())
+    assert p["catalog"]["products"] >= len(p["catalog"]["categories"])
+    assert_ok(cli("gen", "--profile", tmp_path / "p.json", "--count", 3, "--max"))
