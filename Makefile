@@ -49,7 +49,7 @@ fuzz: fuzz-build
 
 fuzz-smoke: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
-	  runs=$(FUZZ_RUNS); [ $$t = profile ] && runs=$$(( $(FUZZ_RUNS) / 100 )); \
+	  runs=$(FUZZ_RUNS); case $$t in profile|fit) runs=$$(( $(FUZZ_RUNS) / 100 ));; esac; \
 	  rm -rf $(FUZZ_BUILD)/smoke-$$t; mkdir -p $(FUZZ_BUILD)/smoke-$$t; \
 	  $(FUZZ_BUILD)/fuzz_$$t -seed=1 -runs=$$runs -max_len=8192 $(FUZZ_BUILD)/smoke-$$t \
 	    tests/fuzz/corpus/$$t \
@@ -77,6 +77,7 @@ test-unit: build
 
 bench: build
 	bench/gen
+	bench/fit
 	bench/engine
 	bench/archive
 	bench/freshness

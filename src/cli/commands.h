@@ -8,6 +8,7 @@
 #include "cli/opt.h"
 
 extern const ss_cmd ss_cmd_gen;
+extern const ss_cmd ss_cmd_fit;
 extern const ss_cmd ss_cmd_process;
 extern const ss_cmd ss_cmd_sql;
 extern const ss_cmd ss_cmd_run;

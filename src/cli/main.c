@@ -14,8 +14,8 @@
 #endif
 
 static const ss_cmd *const commands[] = {
-    &ss_cmd_gen,     &ss_cmd_process, &ss_cmd_sql,          &ss_cmd_run,
-    &ss_cmd_archive, &ss_cmd_serve,   &ss_cmd_hbase_create,
+    &ss_cmd_gen, &ss_cmd_fit,     &ss_cmd_process, &ss_cmd_sql,
+    &ss_cmd_run, &ss_cmd_archive, &ss_cmd_serve,   &ss_cmd_hbase_create,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,5 +1,7 @@
 #include "common/status.h"
 
+#include <stdio.h>
+
 const char *ss_status_str(int rc)
 {
     switch (rc) {
@@ -22,4 +24,15 @@ const char *ss_status_str(int rc)
     default:
         return "error";
     }
+}
+
+void ss_status_vfail(int *failed, char *err, size_t errlen, const char *prefix, const char *fmt,
+                     va_list ap)
+{
+    if (*failed)
+        return;
+    *failed = 1;
+    int n = snprintf(err, errlen, "%s", prefix);
+    if (n >= 0 && (size_t)n < errlen)
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
 }

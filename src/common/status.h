@@ -6,6 +6,9 @@
 #ifndef SS_STATUS_H
 #define SS_STATUS_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
 enum ss_status {
     SS_OK = 0,
     SS_AGAIN = 1,     /* transient: retry later (queue full, server away) */
@@ -27,5 +30,10 @@ enum ss_exit {
 
 /* A short human name for a status code, e.g. "invalid argument". */
 const char *ss_status_str(int rc);
+
+/* For parsers whose first error wins: unless *failed is set, sets it and
+ * writes prefix and the formatted message into err (cut to errlen bytes). */
+void ss_status_vfail(int *failed, char *err, size_t errlen, const char *prefix, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 5, 0)));
 
 #endif

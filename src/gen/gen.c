@@ -10,22 +10,14 @@
 #include "common/rng.h"
 #include "common/status.h"
 #include "common/timeutil.h"
+#include "gen/pending.h"
 
-enum { PEND_PAYMENT = 1, PEND_CANCEL = 2 };
+#define PEND_PAYMENT  SS_PEND_PAYMENT
+#define PEND_CANCEL   SS_PEND_CANCEL
+#define PEND_REPEAT   SS_PEND_REPEAT
 #define REASON_UNPAID 0xffffu
 
-/* A follow-up event waiting for its time: a payment attempt or a cancellation. */
-typedef struct pending {
-    int64_t ts;
-    uint64_t seq; /* insertion order, breaks ties so that output is deterministic */
-    uint64_t order_no;
-    int64_t total;
-    uint32_t country;
-    uint16_t reason; /* cancellation reason index, or REASON_UNPAID */
-    uint8_t kind;
-    uint8_t attempt;
-    uint8_t method;
-} pending;
+typedef ss_pending pending;
 
 typedef struct customer {
     uint64_t num;
@@ -51,10 +43,15 @@ struct ss_gen {
     double day_factor; /* that day's volume factor (mean 1) */
     double weekday_factor;
     int has_next;
+    int arrivals_over; /* past arrivals.active_days */
     int64_t next_ts;
+    int64_t arrivals_end; /* INT64_MAX when arrivals never stop */
 
-    pending *heap;
-    size_t hn, hcap;
+    /* Payments and cancellations follow their order within hours: a small
+     * heap that stays in the cache. bgnbd customers' next orders lie days
+     * ahead, so there are as many as live customers: a heap of their own. */
+    ss_pheap heap;
+    ss_calq repeats;
     uint64_t seq;
 
     seg_pool *pools;
@@ -107,6 +104,10 @@ ss_gen *ss_gen_new(const ss_profile *p, const ss_gen_config *cfg)
     g->day = INT64_MIN;
     g->cat_hour = INT64_MIN;
     g->disc_period = INT64_MIN;
+    ss_calq_init(&g->repeats, cfg->start_ms);
+    g->arrivals_end = p->active_days > 0.0
+                          ? cfg->start_ms + (int64_t)(p->active_days * (double)SS_MS_PER_DAY)
+                          : INT64_MAX;
     g->pools = ss_calloc(p->nsegments, sizeof *g->pools);
     g->cat_cum = ss_calloc((size_t)p->nregions * p->ncategories, sizeof *g->cat_cum);
     g->disc_pct = ss_calloc(p->ncategories, sizeof *g->disc_pct);
@@ -135,7 +136,8 @@ void ss_gen_free(ss_gen *g)
 {
     if (!g)
         return;
-    free(g->heap);
+    ss_pheap_free(&g->heap);
+    ss_calq_free(&g->repeats);
     if (g->pools)
         for (uint32_t i = 0; i < g->p->nsegments; i++)
             free(g->pools[i].v);
@@ -163,52 +165,15 @@ void ss_gen_get_stats(const ss_gen *g, ss_gen_stats *st)
 {
     *st = g->st;
     st->customers = g->ncustomers;
-    st->pending = g->hn;
+    st->pending = g->heap.n + g->repeats.n;
 }
 
-/* ---- the min-heap of pending follow-ups, ordered by (ts, seq) ---- */
+/* ---- the queues of pending events ---- */
 
-static inline int before(const pending *a, const pending *b)
+static void push(ss_gen *g, ss_pheap *h, pending e)
 {
-    return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
-}
-
-static void heap_push(ss_gen *g, pending e)
-{
-    if (g->hn == g->hcap) {
-        g->hcap = g->hcap ? g->hcap * 2 : 1024;
-        g->heap = ss_realloc(g->heap, g->hcap * sizeof *g->heap);
-    }
     e.seq = g->seq++;
-    size_t i = g->hn++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(&e, &g->heap[parent]))
-            break;
-        g->heap[i] = g->heap[parent];
-        i = parent;
-    }
-    g->heap[i] = e;
-}
-
-static pending heap_pop(ss_gen *g)
-{
-    pending top = g->heap[0], last = g->heap[--g->hn];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= g->hn)
-            break;
-        if (c + 1 < g->hn && before(&g->heap[c + 1], &g->heap[c]))
-            c++;
-        if (!before(&g->heap[c], &last))
-            break;
-        g->heap[i] = g->heap[c];
-        i = c;
-    }
-    if (g->hn > 0)
-        g->heap[i] = last;
-    return top;
+    ss_pheap_push(h, &e);
 }
 
 /* ---- arrivals ---- */
@@ -226,6 +191,12 @@ static void set_day(ss_gen *g, int64_t day)
         ss_rng_seed(&r, ss_hash2(g->cfg.seed ^ 0x646179ULL, (uint64_t)day));
         double k = 1.0 / (p->day_dispersion * p->day_dispersion);
         f = ss_rng_gamma(&r, k, 1.0 / k);
+    }
+    if (p->trend_per_day != 0.0) {
+        /* Constant within a local day, at its value at midday. */
+        double mid = (double)day * SS_MS_PER_DAY - (double)p->utc_offset_ms + SS_MS_PER_DAY / 2.0 -
+                     (double)g->cfg.start_ms;
+        f *= exp(p->trend_per_day * mid / (double)SS_MS_PER_DAY);
     }
     g->day_factor = f;
     g->weekday_factor = p->weekly_curve[ss_time_weekday(day * SS_MS_PER_DAY)];
@@ -245,10 +216,13 @@ static double intensity(const ss_gen *g, double ms_of_day)
     return g->cfg.rate / 1000.0 * d * g->weekday_factor * g->day_factor;
 }
 
+/* The next arrival's time, or INT64_MAX once arrivals have stopped. */
 static int64_t next_arrival(ss_gen *g)
 {
     const double off = (double)g->p->utc_offset_ms, dayms = (double)SS_MS_PER_DAY;
     for (;;) {
+        if (g->tf >= (double)g->arrivals_end)
+            return INT64_MAX;
         int64_t day = (int64_t)floor((g->tf + off) / dayms);
         if (day != g->day)
             set_day(g, day);
@@ -312,6 +286,14 @@ static void refresh_discounts(ss_gen *g, int64_t ts)
 static void pick_customer(ss_gen *g, customer *cu, uint32_t *seg)
 {
     const ss_profile *p = g->p;
+    if (p->bgnbd) {
+        /* Arrivals are first orders; returning customers come from the heap. */
+        const ss_prof_country *k = &p->countries[ss_alias_draw(&p->country_alias, &g->rng)];
+        *seg = ss_alias_draw(&p->segment_alias, &g->rng);
+        cu->city = k->first_city + ss_alias_draw(&k->city_alias, &g->rng);
+        cu->num = ++g->ncustomers;
+        return;
+    }
     /* A young shop has few customers to come back: the share of repeat
      * orders ramps up with the customer base until repeat_warmup. */
     double repeat = p->repeat_share;
@@ -409,13 +391,75 @@ static int64_t round_cents(double x)
     return (int64_t)llround(x);
 }
 
-static void emit_order(ss_gen *g, int64_t ts)
+/* The relative intensity of the daily and weekly curves at time t (ms). */
+static double curve_at(const ss_profile *p, double t)
+{
+    double local = t + (double)p->utc_offset_ms;
+    double day = floor(local / (double)SS_MS_PER_DAY);
+    double h = (local - day * (double)SS_MS_PER_DAY) / (double)SS_MS_PER_HOUR;
+    int i = (int)h;
+    if (i > 23)
+        i = 23;
+    double f = h - i;
+    int wd = (int)(((int64_t)day + 3) % 7);
+    if (wd < 0)
+        wd += 7;
+    return (p->daily_curve[i] * (1.0 - f) + p->daily_curve[(i + 1) % 24] * f) * p->weekly_curve[wd];
+}
+
+/* A bgnbd customer's next order: after each repeat order the customer drops
+ * out with probability drop; otherwise the next order follows a Poisson
+ * process of the customer's rate shaped by the daily and weekly curves
+ * (sampled by thinning, like arrivals, but without the day factor or trend:
+ * those describe the shop's acquisition, not a customer's habits). */
+static void schedule_repeat(ss_gen *g, int64_t ts, const customer *cu, uint32_t seg, double lam,
+                            float drop, int first)
+{
+    const ss_profile *p = g->p;
+    if (!first && ss_rng_uniform(&g->rng) < drop)
+        return;
+    double bound = p->daily_max * p->weekly_max, t = (double)ts;
+    for (int tries = 0; tries < 1000; tries++) {
+        t += ss_rng_exponential(&g->rng, lam * bound);
+        if (!(t < 253402300799999.0))
+            return; /* past the year 9999, which timestamps cannot write */
+        if (ss_rng_uniform(&g->rng) * bound < curve_at(p, t))
+            break;
+    }
+    pending e = {
+        .ts = (int64_t)t,
+        .order_no = cu->num,
+        .lam = lam,
+        .country = cu->city,
+        .drop = drop,
+        .kind = PEND_REPEAT,
+        .method = (uint8_t)seg,
+        .seq = g->seq++,
+    };
+    ss_calq_push(&g->repeats, &e);
+}
+
+static void emit_order(ss_gen *g, int64_t ts, const pending *repeat)
 {
     const ss_profile *p = g->p;
     uint64_t order_no = ++g->st.orders;
     customer cu;
     uint32_t seg;
-    pick_customer(g, &cu, &seg);
+    if (repeat) {
+        cu = (customer){.num = repeat->order_no, .city = repeat->country};
+        seg = repeat->method;
+        schedule_repeat(g, ts, &cu, seg, repeat->lam, repeat->drop, 0);
+    } else {
+        pick_customer(g, &cu, &seg);
+        if (p->bgnbd) {
+            double lam =
+                ss_rng_gamma(&g->rng, p->bg_r, 1.0 / p->bg_alpha_days) / (double)SS_MS_PER_DAY;
+            double x = ss_rng_gamma(&g->rng, p->bg_a, 1.0), y = ss_rng_gamma(&g->rng, p->bg_b, 1.0);
+            double drop = x + y > 0.0 ? x / (x + y) : 1.0;
+            if (lam > 0.0)
+                schedule_repeat(g, ts, &cu, seg, lam, (float)drop, 1);
+        }
+    }
     const ss_prof_city *city = &p->cities[cu.city];
     const ss_prof_country *k = &p->countries[city->country];
 
@@ -458,15 +502,16 @@ static void emit_order(ss_gen *g, int64_t ts)
     o->currency = g->s_currency;
     o->payment_method = g->s_method[method];
 
-    heap_push(g, (pending){
-                     .ts = ts + delay_ms(g, p->first_delay_min_s, p->first_delay_mean_s),
-                     .order_no = order_no,
-                     .total = o->total_price,
-                     .country = city->country,
-                     .kind = PEND_PAYMENT,
-                     .attempt = 1,
-                     .method = (uint8_t)method,
-                 });
+    push(g, &g->heap,
+         (pending){
+             .ts = ts + delay_ms(g, p->first_delay_min_s, p->first_delay_mean_s),
+             .order_no = order_no,
+             .total = o->total_price,
+             .country = city->country,
+             .kind = PEND_PAYMENT,
+             .attempt = 1,
+             .method = (uint8_t)method,
+         });
 }
 
 static void emit_payment(ss_gen *g, const pending *e)
@@ -493,13 +538,14 @@ static void emit_payment(ss_gen *g, const pending *e)
                 minutes = p->cancel_min_min;
             if (minutes > p->cancel_max_h * 60.0)
                 minutes = p->cancel_max_h * 60.0;
-            heap_push(g, (pending){
-                             .ts = e->ts + (int64_t)(minutes * 60000.0),
-                             .order_no = e->order_no,
-                             .total = e->total,
-                             .kind = PEND_CANCEL,
-                             .reason = (uint16_t)ss_alias_draw(&p->cancel_reasons.alias, &g->rng),
-                         });
+            push(g, &g->heap,
+                 (pending){
+                     .ts = e->ts + (int64_t)(minutes * 60000.0),
+                     .order_no = e->order_no,
+                     .total = e->total,
+                     .kind = PEND_CANCEL,
+                     .reason = (uint16_t)ss_alias_draw(&p->cancel_reasons.alias, &g->rng),
+                 });
         }
         return;
     }
@@ -531,19 +577,20 @@ static void emit_payment(ss_gen *g, const pending *e)
         next.ts = e->ts + delay_ms(g, p->retry_delay_min_s, p->retry_delay_mean_s);
         next.attempt = (uint8_t)(e->attempt + 1);
         next.method = (uint8_t)m;
-        heap_push(g, next);
+        push(g, &g->heap, next);
         return;
     }
     double minutes =
         p->unpaid_cancel_min_min +
         ss_rng_uniform(&g->rng) * (p->unpaid_cancel_max_min - p->unpaid_cancel_min_min);
-    heap_push(g, (pending){
-                     .ts = e->ts + 1 + (int64_t)(minutes * 60000.0),
-                     .order_no = e->order_no,
-                     .total = 0,
-                     .kind = PEND_CANCEL,
-                     .reason = REASON_UNPAID,
-                 });
+    push(g, &g->heap,
+         (pending){
+             .ts = e->ts + 1 + (int64_t)(minutes * 60000.0),
+             .order_no = e->order_no,
+             .total = 0,
+             .kind = PEND_CANCEL,
+             .reason = REASON_UNPAID,
+         });
 }
 
 static void emit_cancel(ss_gen *g, const pending *e)
@@ -560,22 +607,48 @@ static void emit_cancel(ss_gen *g, const pending *e)
 int ss_gen_next(ss_gen *g, const ss_event **ev)
 {
     *ev = NULL;
-    if (!g->has_next && (g->cfg.count == 0 || g->st.orders < g->cfg.count)) {
-        g->next_ts = next_arrival(g);
-        g->has_next = 1;
+    for (;;) {
+        int more = g->cfg.count == 0 || g->st.orders < g->cfg.count;
+        if (!g->has_next && !g->arrivals_over && more) {
+            g->next_ts = next_arrival(g);
+            if (g->next_ts == INT64_MAX)
+                g->arrivals_over = 1;
+            else
+                g->has_next = 1;
+        }
+        /* The earlier of the two queues' tops (by sequence on a tie). Once
+         * --count orders are made, customers' next orders no longer matter. */
+        const pending *top = g->heap.n ? &g->heap.v[0] : NULL, *rtop = NULL;
+        if (more) {
+            int64_t until = g->has_next ? g->next_ts : INT64_MAX;
+            if (top && top->ts < until)
+                until = top->ts;
+            rtop = ss_calq_peek(&g->repeats, until);
+        }
+        int rep = rtop && (!top || ss_pending_before(rtop, top));
+        if (rep)
+            top = rtop;
+        if (top && (!g->has_next || top->ts <= g->next_ts)) {
+            pending e;
+            if (rep)
+                ss_calq_pop(&g->repeats, &e);
+            else
+                ss_pheap_pop(&g->heap, &e);
+            if (e.kind == PEND_PAYMENT)
+                emit_payment(g, &e);
+            else if (e.kind == PEND_CANCEL)
+                emit_cancel(g, &e);
+            else
+                emit_order(g, e.ts, &e);
+        } else if (g->has_next) {
+            g->has_next = 0;
+            if (!more)
+                continue;
+            emit_order(g, g->next_ts, NULL);
+        } else {
+            return SS_EOF;
+        }
+        *ev = &g->ev;
+        return SS_OK;
     }
-    if (g->hn > 0 && (!g->has_next || g->heap[0].ts <= g->next_ts)) {
-        pending e = heap_pop(g);
-        if (e.kind == PEND_PAYMENT)
-            emit_payment(g, &e);
-        else
-            emit_cancel(g, &e);
-    } else if (g->has_next) {
-        emit_order(g, g->next_ts);
-        g->has_next = 0;
-    } else {
-        return SS_EOF;
-    }
-    *ev = &g->ev;
-    return SS_OK;
 }

@@ -35,15 +35,11 @@ static void fail(pctx *c, const char *path, const char *fmt, ...)
 
 static void fail(pctx *c, const char *path, const char *fmt, ...)
 {
-    if (c->failed)
-        return;
-    c->failed = 1;
-    int n = snprintf(c->err, c->errlen, "profile '%s': %s: ", c->name, path);
-    if (n < 0 || (size_t)n >= c->errlen)
-        return;
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "profile '%s': %s: ", c->name, path);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+    ss_status_vfail(&c->failed, c->err, c->errlen, prefix, fmt, ap);
     va_end(ap);
 }
 
@@ -630,6 +626,8 @@ static void load_demand(pctx *c, ss_profile *p, json_t *root)
         }
         free(d);
         p->day_dispersion = num(c, a, "arrivals", "day_dispersion", 0.0, 2.0);
+        p->trend_per_day = num(c, a, "arrivals", "trend_per_day", -1.0, 1.0);
+        p->active_days = num(c, a, "arrivals", "active_days", 0.0, 1e6);
     }
 
     json_t *cu = get(c, root, "", "customers", JSON_OBJECT);
@@ -637,6 +635,18 @@ static void load_demand(pctx *c, ss_profile *p, json_t *root)
         p->repeat_share = num(c, cu, "customers", "repeat_share", 0.0, 1.0);
         p->repeat_warmup = num(c, cu, "customers", "repeat_warmup", 0.0, 1e9);
         p->max_pool = (uint64_t)integer(c, cu, "customers", "max_pool", 1, 1000000000);
+        char *model = str(c, cu, "customers", "model");
+        if (!c->failed && strcmp(model, "pool") && strcmp(model, "bgnbd"))
+            fail(c, "customers.model", "must be \"pool\" or \"bgnbd\" (got '%s')", model);
+        p->bgnbd = !c->failed && !strcmp(model, "bgnbd");
+        free(model);
+        json_t *bg = get(c, cu, "customers", "bgnbd", JSON_OBJECT);
+        if (bg) {
+            p->bg_r = num(c, bg, "customers.bgnbd", "r", 1e-4, 1e4);
+            p->bg_alpha_days = num(c, bg, "customers.bgnbd", "alpha_days", 1e-4, 1e7);
+            p->bg_a = num(c, bg, "customers.bgnbd", "a", 1e-4, 1e4);
+            p->bg_b = num(c, bg, "customers.bgnbd", "b", 1e-4, 1e4);
+        }
         json_t *segs = arr(c, cu, "customers", "segments", 1, 64);
         p->nsegments = segs ? (uint32_t)json_array_size(segs) : 0;
         p->segments = ss_calloc(p->nsegments ? p->nsegments : 1, sizeof *p->segments);

@@ -98,10 +98,16 @@ typedef struct ss_profile {
     double weekly_curve[7]; /* normalised to mean 1, Monday first */
     double daily_max, weekly_max;
     double day_dispersion; /* coefficient of variation of a day's volume */
+    double trend_per_day;  /* log growth of the arrival rate per day since the start */
+    double active_days;    /* arrivals stop this many days after the start; 0 = never */
 
     double repeat_share;
     double repeat_warmup; /* customers before repeat orders reach repeat_share */
     uint64_t max_pool;
+    /* bgnbd: arrivals are first orders; each customer then buys again as a
+     * BG/NBD process (rate ~ Gamma(r, alpha), dropout ~ Beta(a, b)). */
+    int bgnbd;
+    double bg_r, bg_alpha_days, bg_a, bg_b;
     ss_prof_segment *segments;
     uint32_t nsegments;
     ss_alias segment_alias;
