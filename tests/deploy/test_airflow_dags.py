@@ -53,10 +53,10 @@ def store(events, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def archived(store, tmp_path_factory):
-    """The same store after `archive --once --hot-max-mb 2`."""
+    """The same store after `archive --once --hot-max-mb 0.9`."""
     data = tmp_path_factory.mktemp("archived") / "data"
     shutil.copytree(store, data)
-    assert_ok(cli("archive", "--data", data, "--once", "--hot-max-mb", 2, timeout=300))
+    assert_ok(cli("archive", "--data", data, "--once", "--hot-max-mb", 0.9, timeout=300))
     assert archives(data) >= 2
     return data
 
@@ -177,7 +177,7 @@ def test_maintenance_archives_verifies_and_checks_a_sound_store(airflow, store, 
     data = copy(store, tmp_path)
     assert archives(data) == 0
     run = airflow.dags_test("shopstream_maintenance", DATE,
-                            {"data": data, "hot_max_mb": 2})
+                            {"data": data, "hot_max_mb": 0.9})
     assert run.proc.returncode == 0, explain(run)
     assert run.states == {"archive_once": "success", "verify_archives": "success",
                           "check_quality": "success"}, explain(run)
@@ -201,7 +201,7 @@ def test_maintenance_fails_on_a_damaged_cold_file(airflow, archived, tmp_path): 
     i = raw.index(b'"total_price":') + len(b'"total_price":')
     raw[i] = ord("9") if raw[i] != ord("9") else ord("8")
     damaged.write_bytes(bytes(raw))
-    run = airflow.dags_test("shopstream_maintenance", DATE, {"data": data, "hot_max_mb": 2})
+    run = airflow.dags_test("shopstream_maintenance", DATE, {"data": data, "hot_max_mb": 0.9})
     assert run.proc.returncode != 0, explain(run)
     assert run.states["archive_once"] == "success", explain(run)
     assert run.states["verify_archives"] == "failed", explain(run)
@@ -228,7 +228,7 @@ def test_quality_check_fails_on_a_tampered_kpi_row(airflow, archived, tmp_path):
             "SELECT sum(orders) AS n FROM kpi_minute_data WHERE dimension = 'overall' AND "
             f"substr(minute_start, 1, 13) = '{hour}'")
     hour_orders = json.loads(assert_ok(p).stdout)[0]["n"]
-    run = airflow.dags_test("shopstream_maintenance", DATE, {"data": data, "hot_max_mb": 2})
+    run = airflow.dags_test("shopstream_maintenance", DATE, {"data": data, "hot_max_mb": 0.9})
     assert run.proc.returncode != 0, explain(run)
     assert run.states == {"archive_once": "success", "verify_archives": "success",
                           "check_quality": "failed"}, explain(run)
