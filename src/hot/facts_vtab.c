@@ -606,9 +606,9 @@ static int fx_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
     int rc = load_blocks(c, vt);
     if (rc)
         return rc;
-    if (c->order > 0)
+    if (c->order > 0 && c->nblk > 1)
         qsort(c->blks, c->nblk, sizeof *c->blks, by_min);
-    else if (c->order < 0)
+    else if (c->order < 0 && c->nblk > 1)
         qsort(c->blks, c->nblk, sizeof *c->blks, by_max_desc);
     c->eof = 0;
     return step(c);
@@ -807,7 +807,8 @@ int ss_facts_scan(sqlite3 *db, const ss_block_table *t, int64_t from, int64_t to
     c->order = 1;
     rc = rc ? rc : load_blocks(c, &vt);
     if (rc == SQLITE_OK) {
-        qsort(c->blks, c->nblk, sizeof *c->blks, by_min);
+        if (c->nblk > 1)
+            qsort(c->blks, c->nblk, sizeof *c->blks, by_min);
         c->eof = 0;
         rc = step(c);
     }
