@@ -23,6 +23,7 @@ SQLITE_EXTENSION_INIT3
 #include "hot/block.h"
 #include "hot/block_store.h"
 #include "hot/facts_vtab.h"
+#include "hot/vtab_ts.h"
 
 typedef struct fx_vtab {
     sqlite3_vtab base;
@@ -123,39 +124,8 @@ static int fx_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
 {
     (void)vtab;
     char ops[MAX_CONS + 1];
-    int n = 0, lower = 0, upper = 0, eq = 0;
-    for (int i = 0; i < info->nConstraint && n < MAX_CONS; i++) {
-        const struct sqlite3_index_constraint *k = &info->aConstraint[i];
-        if (!k->usable || k->iColumn != SS_BCOL_TS)
-            continue;
-        char op;
-        switch (k->op) {
-        case SQLITE_INDEX_CONSTRAINT_EQ:
-            op = '=', eq = 1;
-            break;
-        case SQLITE_INDEX_CONSTRAINT_LT:
-            op = '<', upper = 1;
-            break;
-        case SQLITE_INDEX_CONSTRAINT_LE:
-            op = 'l', upper = 1;
-            break;
-        case SQLITE_INDEX_CONSTRAINT_GT:
-            op = '>', lower = 1;
-            break;
-        case SQLITE_INDEX_CONSTRAINT_GE:
-            op = 'g', lower = 1;
-            break;
-        default:
-            continue;
-        }
-        const char *coll = sqlite3_vtab_collation(info, i);
-        if (coll && sqlite3_stricmp(coll, "BINARY") != 0)
-            continue;
-        ops[n++] = op;
-        info->aConstraintUsage[i].argvIndex = n;
-        info->aConstraintUsage[i].omit = 1;
-    }
-    ops[n] = '\0';
+    int lower = 0, upper = 0, eq = 0;
+    ss_vtab_ts_constraints(info, SS_BCOL_TS, MAX_CONS, 1, ops, &lower, &upper, &eq);
     int order = 0;
     /* Rows come out by (ts, event_id). */
     if (info->nOrderBy >= 1 && info->nOrderBy <= 2 && info->aOrderBy[0].iColumn == SS_BCOL_TS &&

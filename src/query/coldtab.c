@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
+#include "hot/vtab_ts.h"
 #include "query/coldrow.h"
 
 #define COMP "query:cold"
@@ -588,42 +589,11 @@ static int cold_disconnect(sqlite3_vtab *vtab)
 static int cold_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
 {
     char ops[MAX_TS_CONS + 1];
-    int n = 0, lower = 0, upper = 0, eq = 0;
+    int lower = 0, upper = 0, eq = 0;
     const cold_vtab *vt = (const cold_vtab *)vtab;
-    for (int i = 0; i < info->nConstraint && n < MAX_TS_CONS; i++) {
-        const struct sqlite3_index_constraint *k = &info->aConstraint[i];
-        if (!k->usable || vt->t->ts_col < 0 || k->iColumn != vt->t->ts_col)
-            continue;
-        char op;
-        switch (k->op) {
-        case SQLITE_INDEX_CONSTRAINT_EQ:
-            op = '=', eq = 1;
-            break;
-        case SQLITE_INDEX_CONSTRAINT_LT:
-            op = '<', upper = 1;
-            break;
-        case SQLITE_INDEX_CONSTRAINT_LE:
-            op = 'l', upper = 1;
-            break;
-        case SQLITE_INDEX_CONSTRAINT_GT:
-            op = '>', lower = 1;
-            break;
-        case SQLITE_INDEX_CONSTRAINT_GE:
-            op = 'g', lower = 1;
-            break;
-        default:
-            continue;
-        }
-        /* Files are pruned by byte order; another collation orders
-         * differently. */
-        const char *coll = sqlite3_vtab_collation(info, i);
-        if (coll && sqlite3_stricmp(coll, "BINARY") != 0)
-            continue;
-        ops[n++] = op;
-        info->aConstraintUsage[i].argvIndex = n;
-        info->aConstraintUsage[i].omit = 0;
-    }
-    ops[n] = '\0';
+    /* Files are pruned by byte order; SQLite still checks every row (omit
+     * 0). */
+    int n = ss_vtab_ts_constraints(info, vt->t->ts_col, MAX_TS_CONS, 0, ops, &lower, &upper, &eq);
     info->idxNum = n;
     if (n) {
         info->idxStr = sqlite3_mprintf("%s", ops);
