@@ -424,6 +424,18 @@ static void seal(sq_tail *t)
     t->id = 0;
 }
 
+/* Where a rollback takes each tail back to: its rows as they stand now. */
+static void tails_mark(sq_facts *f)
+{
+    for (int t = 0; t < SS_BLOCK_NTABLES; t++) {
+        sq_tail *tl = &f->tail[t];
+        tl->n_tx = tl->enc.n;
+        tl->arena_tx = tl->enc.arena.len;
+        tl->id_tx = tl->id;
+        tl->sealed_tx = 0;
+    }
+}
+
 int sq_facts_begin(hot_sqlite *h)
 {
     sq_facts *f = &h->facts;
@@ -456,13 +468,7 @@ int sq_facts_begin(hot_sqlite *h)
         }
         f->version = v;
     }
-    for (int t = 0; t < SS_BLOCK_NTABLES; t++) {
-        sq_tail *tl = &f->tail[t];
-        tl->n_tx = tl->enc.n;
-        tl->arena_tx = tl->enc.arena.len;
-        tl->id_tx = tl->id;
-        tl->sealed_tx = 0;
-    }
+    tails_mark(f);
     f->txn++;
     f->olog_n = 0;
     return SS_OK;
@@ -561,13 +567,7 @@ int sq_facts_flush(hot_sqlite *h)
 void sq_facts_committed(hot_sqlite *h)
 {
     sq_facts *f = &h->facts;
-    for (int t = 0; t < SS_BLOCK_NTABLES; t++) {
-        sq_tail *tl = &f->tail[t];
-        tl->n_tx = tl->enc.n;
-        tl->arena_tx = tl->enc.arena.len;
-        tl->id_tx = tl->id;
-        tl->sealed_tx = 0;
-    }
+    tails_mark(f);
     /* Ids behind the committed watermark leave, once there are enough of
      * them to be worth a rebuild. */
     if (f->next_horizon > f->horizon) {
