@@ -56,6 +56,11 @@ static inline const char *ss_buf_cstr(ss_buf *b)
 
 void ss_buf_printf(ss_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* v's decimal digits, without a terminator; returns their number (1..20). */
+size_t ss_fmt_u64(char out[20], uint64_t v);
+/* v's decimal digits right-aligned in exactly width characters, padded
+ * with zeros on the left; v must have at most width digits. */
+void ss_fmt_u64_width(char *out, size_t width, uint64_t v);
 /* Decimal integer. */
 void ss_buf_put_i64(ss_buf *b, int64_t v);
 /* Money: integer cents as units with two decimals, "-27.30". */

@@ -38,18 +38,25 @@ void ss_time_format_iso(int64_t ms, char out[SS_ISO_LEN])
 {
     int64_t days = ss_time_floor(ms, SS_MS_PER_DAY) / SS_MS_PER_DAY;
     int64_t rem = ms - days * SS_MS_PER_DAY;
-    int64_t y;
-    unsigned m, d;
-    ss_civil_from_days(days, &y, &m, &d);
-    unsigned yy = (unsigned)(y < 0 ? 0 : y > 9999 ? 9999 : y);
+    /* Streams come in time order: the date of the last call usually holds. */
+    static _Thread_local int64_t last_days = INT64_MIN;
+    static _Thread_local char last_date[11];
+    if (days != last_days) {
+        int64_t y;
+        unsigned m, d;
+        ss_civil_from_days(days, &y, &m, &d);
+        unsigned yy = (unsigned)(y < 0 ? 0 : y > 9999 ? 9999 : y);
+        put2(last_date, yy / 100);
+        put2(last_date + 2, yy % 100);
+        last_date[4] = '-';
+        put2(last_date + 5, m);
+        last_date[7] = '-';
+        put2(last_date + 8, d);
+        last_date[10] = 'T';
+        last_days = days;
+    }
+    memcpy(out, last_date, 11);
     unsigned sec = (unsigned)(rem / 1000), milli = (unsigned)(rem % 1000);
-    put2(out, yy / 100);
-    put2(out + 2, yy % 100);
-    out[4] = '-';
-    put2(out + 5, m);
-    out[7] = '-';
-    put2(out + 8, d);
-    out[10] = 'T';
     put2(out + 11, sec / 3600);
     out[13] = ':';
     put2(out + 14, sec / 60 % 60);

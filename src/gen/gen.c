@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "common/timeutil.h"
 #include "gen/pending.h"
+#include "gen/week.h"
 
 #define PEND_PAYMENT  SS_PEND_PAYMENT
 #define PEND_CANCEL   SS_PEND_CANCEL
@@ -53,6 +54,7 @@ struct ss_gen {
     ss_pheap heap;
     ss_calq repeats;
     uint64_t seq;
+    ss_week week; /* the shape of a bgnbd customer's buying over the week */
 
     seg_pool *pools;
     uint64_t pool_total, ncustomers;
@@ -105,6 +107,7 @@ ss_gen *ss_gen_new(const ss_profile *p, const ss_gen_config *cfg)
     g->cat_hour = INT64_MIN;
     g->disc_period = INT64_MIN;
     ss_calq_init(&g->repeats, cfg->start_ms);
+    ss_week_init(&g->week, p);
     g->arrivals_end = p->active_days > 0.0
                           ? cfg->start_ms + (int64_t)(p->active_days * (double)SS_MS_PER_DAY)
                           : INT64_MAX;
@@ -340,18 +343,6 @@ static void pick_customer(ss_gen *g, customer *cu, uint32_t *seg)
     g->pool_total++;
 }
 
-static size_t put_u64(char *out, uint64_t v)
-{
-    char tmp[24];
-    int i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    memcpy(out, tmp + i, sizeof tmp - (size_t)i);
-    return sizeof tmp - (size_t)i;
-}
-
 /* Writes "<prefix>-<tag>-<n>" and returns its length. */
 static size_t make_id(const ss_gen *g, char *out, char prefix, uint64_t n)
 {
@@ -362,12 +353,11 @@ static size_t make_id(const ss_gen *g, char *out, char prefix, uint64_t n)
     out[len++] = '-';
     /* Fixed width keeps ids in creation order when sorted as text, so a
      * store's indexes on them grow at one end instead of everywhere. */
-    char digits[24];
-    size_t nd = put_u64(digits, n);
-    for (size_t i = nd; i < 10; i++)
-        out[len++] = '0';
-    memcpy(out + len, digits, nd);
-    return len + nd;
+    if (n < 10000000000ULL) {
+        ss_fmt_u64_width(out + len, 10, n);
+        return len + 10;
+    }
+    return len + ss_fmt_u64(out + len, n);
 }
 
 static void set_ids(ss_gen *g, uint64_t order_no, const char *suffix, size_t slen)
@@ -391,41 +381,20 @@ static int64_t round_cents(double x)
     return (int64_t)llround(x);
 }
 
-/* The relative intensity of the daily and weekly curves at time t (ms). */
-static double curve_at(const ss_profile *p, double t)
-{
-    double local = t + (double)p->utc_offset_ms;
-    double day = floor(local / (double)SS_MS_PER_DAY);
-    double h = (local - day * (double)SS_MS_PER_DAY) / (double)SS_MS_PER_HOUR;
-    int i = (int)h;
-    if (i > 23)
-        i = 23;
-    double f = h - i;
-    int wd = (int)(((int64_t)day + 3) % 7);
-    if (wd < 0)
-        wd += 7;
-    return (p->daily_curve[i] * (1.0 - f) + p->daily_curve[(i + 1) % 24] * f) * p->weekly_curve[wd];
-}
-
 /* A bgnbd customer's next order: after each repeat order the customer drops
  * out with probability drop; otherwise the next order follows a Poisson
  * process of the customer's rate shaped by the daily and weekly curves
- * (sampled by thinning, like arrivals, but without the day factor or trend:
- * those describe the shop's acquisition, not a customer's habits). */
+ * (without the day factor or trend: those describe the shop's acquisition,
+ * not a customer's habits), drawn by inverting its integral. */
 static void schedule_repeat(ss_gen *g, int64_t ts, const customer *cu, uint32_t seg, double lam,
                             float drop, int first)
 {
-    const ss_profile *p = g->p;
     if (!first && ss_rng_uniform(&g->rng) < drop)
         return;
-    double bound = p->daily_max * p->weekly_max, t = (double)ts;
-    for (int tries = 0; tries < 1000; tries++) {
-        t += ss_rng_exponential(&g->rng, lam * bound);
-        if (!(t < 253402300799999.0))
-            return; /* past the year 9999, which timestamps cannot write */
-        if (ss_rng_uniform(&g->rng) * bound < curve_at(p, t))
-            break;
-    }
+    double mass = ss_rng_exponential(&g->rng, 1.0) / (lam * (double)SS_MS_PER_HOUR);
+    double t = ss_week_advance(&g->week, (double)ts, mass);
+    if (!(t >= (double)ts && t < 253402300799999.0))
+        return; /* a week without intensity, or past the year 9999, which timestamps cannot write */
     pending e = {
         .ts = (int64_t)t,
         .order_no = cu->num,
@@ -517,11 +486,11 @@ static void emit_order(ss_gen *g, int64_t ts, const pending *repeat)
 static void emit_payment(ss_gen *g, const pending *e)
 {
     const ss_profile *p = g->p;
-    char suffix[8];
-    int sl = snprintf(suffix, sizeof suffix, "-p%u", (unsigned)e->attempt);
+    char suffix[24] = "-p";
+    size_t sl = 2 + ss_fmt_u64(suffix + 2, e->attempt);
     g->ev.type = SS_EV_PAYMENT;
     g->ev.ts = e->ts;
-    set_ids(g, e->order_no, suffix, (size_t)sl);
+    set_ids(g, e->order_no, suffix, sl);
     ss_payment *pay = &g->ev.u.payment;
     pay->payment_method = g->s_method[e->method];
     pay->amount = e->total;

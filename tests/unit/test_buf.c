@@ -77,6 +77,26 @@ static void test_i64(void)
     CHECK_TEXT(i64(INT64_MIN + 1), "-9223372036854775807");
 }
 
+static void test_digits(void)
+{
+    char out[24];
+    size_t n = ss_fmt_u64(out, 0);
+    CHECK(n == 1 && memcmp(out, "0", 1) == 0);
+    n = ss_fmt_u64(out, 1234567);
+    CHECK(n == 7 && memcmp(out, "1234567", 7) == 0);
+    n = ss_fmt_u64(out, UINT64_MAX);
+    CHECK(n == 20 && memcmp(out, "18446744073709551615", 20) == 0);
+    memset(out, 'x', sizeof out);
+    ss_fmt_u64_width(out, 10, 42);
+    CHECK(memcmp(out, "0000000042x", 11) == 0);
+    ss_fmt_u64_width(out, 10, 9999999999ULL);
+    CHECK(memcmp(out, "9999999999x", 11) == 0);
+    ss_fmt_u64_width(out, 3, 0);
+    CHECK(memcmp(out, "000", 3) == 0);
+    ss_fmt_u64_width(out, 2, 7);
+    CHECK(memcmp(out, "07", 2) == 0);
+}
+
 static void test_jstr(void)
 {
     CHECK_TEXT(jstr("", 0), "\"\"");
@@ -116,6 +136,29 @@ static void test_jstr(void)
     CHECK_EQ_INT(raw, 0);
     free(text);
     free(atext);
+
+    /* Every length up to three words, with a quote at every position or
+     * none: whole words, the overlapping last word and the byte tail. */
+    int bad = 0;
+    for (size_t n = 0; n <= 24; n++) {
+        for (size_t at = 0; at <= n; at++) {
+            char src[24], want[64];
+            size_t w = 0;
+            want[w++] = '"';
+            for (size_t i = 0; i < n; i++) {
+                src[i] = i == at ? '"' : (char)('a' + i);
+                if (i == at)
+                    want[w++] = '\\';
+                want[w++] = src[i];
+            }
+            want[w++] = '"';
+            want[w] = '\0';
+            char *got = jstr(src, n);
+            bad += strcmp(got, want) != 0;
+            free(got);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
 }
 
 static void test_growth_and_misc(void)
@@ -155,6 +198,7 @@ int main(void)
 {
     test_cents();
     test_i64();
+    test_digits();
     test_jstr();
     test_growth_and_misc();
     return check_done();
