@@ -19,7 +19,7 @@ FROM ${BASE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config python3 nodejs npm ca-certificates \
-      libjansson-dev libsqlite3-dev zlib1g-dev libmicrohttpd-dev librdkafka-dev \
+      libjansson-dev libsqlite3-dev zlib1g-dev libdeflate-dev libmicrohttpd-dev librdkafka-dev \
       libmongoc-dev libbson-dev libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -39,7 +39,7 @@ FROM ${RUNTIME_BASE}
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libjansson4 libsqlite3-0 zlib1g libmicrohttpd12 librdkafka1 libmongoc-1.0-0 libbson-1.0-0 libcurl4 \
+      libjansson4 libsqlite3-0 zlib1g libdeflate0 libmicrohttpd12 librdkafka1 libmongoc-1.0-0 libbson-1.0-0 libcurl4 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 shopstream \
  && useradd --system --uid 10001 --gid shopstream --home-dir /data --no-create-home \

@@ -1,10 +1,10 @@
 #include "cold/index.h"
 
 #include <jansson.h>
+#include <libdeflate.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "common/log.h"
 #include "common/mem.h"
@@ -85,7 +85,7 @@ int ss_cold_keys_write(ss_hot *hot, ss_cold *cold, const char *id, int64_t cutof
         snprintf(path, pathlen, "_archives/%s.keys", id);
         rc = ss_cold_put(cold, path, b.data, b.len);
         *bytes = (int64_t)b.len;
-        *crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)b.data, (uInt)b.len);
+        *crc = libdeflate_crc32(0, b.data, b.len);
     }
     for (size_t i = 0; i < k.nev; i++)
         free(k.ev[i]);

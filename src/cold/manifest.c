@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "cold/archiver.h"
@@ -87,8 +88,7 @@ static int check_list(ss_cold *cold, const char *id, json_t *files, const char *
         } else {
             char got[16];
             snprintf(got, sizeof got, "%08lx",
-                     (unsigned long)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)data->data,
-                                          (uInt)data->len));
+                     (unsigned long)libdeflate_crc32(0, data->data, data->len));
             int64_t lines;
             int ok;
             count_lines(data, strstr(path, ".gz") != NULL, &lines, &ok);
@@ -136,8 +136,7 @@ int ss_archive_check_files(ss_cold *cold, const char *id, json_t *m, ss_buf *out
         char got[16] = "";
         if (rc == SS_OK)
             snprintf(got, sizeof got, "%08lx",
-                     (unsigned long)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)data.data,
-                                          (uInt)data.len));
+                     (unsigned long)libdeflate_crc32(0, data.data, data.len));
         const char *want = json_string_value(json_object_get(keys, "crc32"));
         if (rc != SS_OK || !want || strcmp(got, want) != 0 ||
             (json_int_t)data.len != json_integer_value(json_object_get(keys, "bytes"))) {

@@ -19,13 +19,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include <curl/curl.h>
 #include <jansson.h>
+#include <libdeflate.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "cold/cold.h"
 #include "cold/webhdfs_int.h"
@@ -49,7 +49,7 @@ typedef struct webhdfs_writer {
     char location[4096];   /* the DataNode's URL of the upload */
     int created;           /* the temporary file may exist in HDFS */
     int rc;                /* the failure that ended the upload */
-    uLong crc;
+    uint32_t crc;
     int64_t bytes;
 } webhdfs_writer;
 
@@ -148,7 +148,7 @@ static int webhdfs_put_open(void *st, const char *path, void **out)
     w->fs = st;
     w->final = ss_strdup(path);
     w->tmp = ss_cold_tmp_name(path);
-    w->crc = crc32(0L, Z_NULL, 0);
+    w->crc = 0;
     ss_buf_init(&w->buf, CHUNK);
     *out = w;
     return SS_OK;
@@ -185,7 +185,7 @@ static int webhdfs_put_write(void *vw, const void *p, size_t n)
     webhdfs_writer *w = vw;
     if (w->rc)
         return w->rc;
-    w->crc = crc32_z(w->crc, p, n);
+    w->crc = libdeflate_crc32((uint32_t)w->crc, p, n);
     w->bytes += (int64_t)n;
     if (!w->up && w->buf.len + n <= CHUNK) {
         ss_buf_put(&w->buf, p, n);
@@ -253,8 +253,8 @@ static int same_as_written(webhdfs_writer *w)
     ss_buf b;
     ss_buf_init(&b, 1 << 16);
     int rc = webhdfs_read(w->fs, w->final, &b);
-    int same = rc == SS_OK && (int64_t)b.len == w->bytes &&
-               crc32_z(crc32(0L, Z_NULL, 0), (const Bytef *)b.data, b.len) == w->crc;
+    int same =
+        rc == SS_OK && (int64_t)b.len == w->bytes && libdeflate_crc32(0, b.data, b.len) == w->crc;
     ss_buf_free(&b);
     if (rc == SS_OK && !same) {
         SS_ERROR(COMP, "cannot rename '%s' into place on %s: '%s' exists with other content",

@@ -15,10 +15,11 @@
 enum { SS_WEEK_HOURS = 168 };
 
 typedef struct ss_week {
-    double offset_ms;             /* the profile's UTC offset */
-    double a[SS_WEEK_HOURS];      /* intensity at the start of each hour, Monday 00:00 first */
-    double b[SS_WEEK_HOURS];      /* intensity at its end */
-    double cum[SS_WEEK_HOURS + 1]; /* integral from Monday 00:00 to the start of each hour, in intensity x hours */
+    double offset_ms;        /* the profile's UTC offset */
+    double a[SS_WEEK_HOURS]; /* intensity at the start of each hour, Monday 00:00 first */
+    double b[SS_WEEK_HOURS]; /* intensity at its end */
+    double cum[SS_WEEK_HOURS +
+               1]; /* integral from Monday 00:00 to the start of each hour, in intensity x hours */
 } ss_week;
 
 void ss_week_init(ss_week *w, const ss_profile *p);

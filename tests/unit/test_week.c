@@ -114,8 +114,7 @@ static void test_process_shares(void)
         if (w.a[k] == 0.0 && w.b[k] == 0.0) {
             silent++;
             in_silence += count[k];
-        }
-        else
+        } else
             bad += fabs(count[k] - expect) > 5.0 * sd + 1.0;
     }
     CHECK_EQ_INT(silent, 7);
