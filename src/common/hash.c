@@ -13,8 +13,18 @@ uint64_t ss_hash_bytes(const char *p, size_t n, uint64_t seed)
         p += 8;
         n -= 8;
     }
+    /* The 0-7 bytes left as a zero-padded word, without a call to memcpy
+     * of a variable length: two overlapping 4-byte loads or single bytes. */
     uint64_t w = 0;
-    memcpy(&w, p, n);
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        w = lo | ((uint64_t)hi << ((n - 4) * 8));
+    } else {
+        for (size_t i = 0; i < n; i++)
+            w |= (uint64_t)(unsigned char)p[i] << (8 * i);
+    }
     h = (h ^ w) * 0x94d049bb133111ebULL;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;

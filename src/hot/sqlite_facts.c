@@ -111,11 +111,10 @@ static uint64_t id_hash(ss_str id)
     return ss_hash_bytes(id.p, id.n, 11) | 1;
 }
 
-/* Adds an id for transaction txn (0: read from the store); 0 when it was
- * there already. */
-static int rids_add(sq_facts *f, ss_str id, int64_t ts, uint64_t txn)
+/* Adds an id of hash h (id_hash) for transaction txn (0: read from the
+ * store); 0 when it was there already. */
+static int rids_add_h(sq_facts *f, ss_str id, uint64_t h, int64_t ts, uint64_t txn)
 {
-    uint64_t h = id_hash(id);
     if (rids_find(f, id, h))
         return 0;
     if (2 * (f->rn + 1) > f->rcap)
@@ -124,6 +123,11 @@ static int rids_add(sq_facts *f, ss_str id, int64_t ts, uint64_t txn)
     ss_buf_put(&f->rarena, id.p, id.n);
     rids_insert_slot(f, &x);
     return 1;
+}
+
+static int rids_add(sq_facts *f, ss_str id, int64_t ts, uint64_t txn)
+{
+    return rids_add_h(f, id, id_hash(id), ts, txn);
 }
 
 /* ---- dimension values and the order map ---- */
@@ -206,13 +210,17 @@ static oent *omap_find(sq_facts *f, uint64_t h, uint32_t h2)
     return NULL;
 }
 
-/* Adds an order; 1 when it is new to the map. */
-static int omap_add(sq_facts *f, ss_str order_id, int64_t ts, const ss_str dims[4])
+/* The order map's two hashes of an order id. */
+static sq_ohash order_hash(ss_str order_id)
 {
-    oent x = {ss_hash_bytes(order_id.p, order_id.n, 7) | 1,
-              (uint32_t)ss_hash_bytes(order_id.p, order_id.n, 29),
-              0,
-              {0}};
+    return (sq_ohash){ss_hash_bytes(order_id.p, order_id.n, 7) | 1,
+                      (uint32_t)ss_hash_bytes(order_id.p, order_id.n, 29)};
+}
+
+/* Adds an order of hashes oh (order_hash); 1 when it is new to the map. */
+static int omap_add_h(sq_facts *f, sq_ohash oh, int64_t ts, const ss_str dims[4])
+{
+    oent x = {oh.h, oh.h2, 0, {0}};
     x.minute = (uint32_t)(ts / SS_MS_PER_MIN);
     oent *cur = omap_find(f, x.h, x.h2);
     /* An order id's first order (by time) gives its dimensions. */
@@ -229,6 +237,11 @@ static int omap_add(sq_facts *f, ss_str order_id, int64_t ts, const ss_str dims[
     omap_put_slot(f->otab, f->ocap, &x);
     f->on++;
     return 1;
+}
+
+static int omap_add(sq_facts *f, ss_str order_id, int64_t ts, const ss_str dims[4])
+{
+    return omap_add_h(f, order_hash(order_id), ts, dims);
 }
 
 /* Removes an entry by backward shifting (linear probing). */
@@ -517,9 +530,27 @@ int sq_facts_put(hot_sqlite *h, const ss_event *const *evs, const ss_attrib *att
 {
     sq_facts *f = &h->facts;
     ss_bval v[SS_BLOCK_MAXCOL];
+    /* The ids' and orders' slots in the two tables, which are too large for
+     * the cache, are fetched for a run of events before any is used. */
+    enum { RUN = 64 };
+    uint64_t idh[RUN];
+    sq_ohash oh[RUN];
     for (size_t i = 0; i < n; i++) {
         const ss_event *ev = evs[i];
-        is_new[i] = (uint8_t)rids_add(f, ev->event_id, ev->ts, f->txn);
+        size_t k = i % RUN;
+        if (k == 0) {
+            for (size_t j = i; j < n && j < i + RUN; j++) {
+                idh[j - i] = id_hash(evs[j]->event_id);
+                if (f->rcap)
+                    __builtin_prefetch(&f->rtab[idh[j - i] & (f->rcap - 1)]);
+                if (evs[j]->type != SS_EV_ORDER)
+                    continue;
+                oh[j - i] = order_hash(evs[j]->order_id);
+                if (f->ocap)
+                    __builtin_prefetch(&f->otab[oh[j - i].h & (f->ocap - 1)]);
+            }
+        }
+        is_new[i] = (uint8_t)rids_add_h(f, ev->event_id, idh[k], ev->ts, f->txn);
         if (!is_new[i])
             continue;
         int t = (int)ev->type - 1;
@@ -529,14 +560,12 @@ int sq_facts_put(hot_sqlite *h, const ss_event *const *evs, const ss_attrib *att
         if (ev->type == SS_EV_ORDER) {
             const ss_order *o = &ev->u.order;
             ss_str dims[4] = {o->city, o->country, o->category, o->payment_method};
-            if (omap_add(f, ev->order_id, ev->ts, dims)) {
+            if (omap_add_h(f, oh[k], ev->ts, dims)) {
                 if (f->olog_n == f->olog_cap) {
                     f->olog_cap = f->olog_cap ? 2 * f->olog_cap : 1024;
                     f->olog = ss_realloc(f->olog, f->olog_cap * sizeof *f->olog);
                 }
-                f->olog[f->olog_n++] =
-                    (sq_ohash){ss_hash_bytes(ev->order_id.p, ev->order_id.n, 7) | 1,
-                               (uint32_t)ss_hash_bytes(ev->order_id.p, ev->order_id.n, 29)};
+                f->olog[f->olog_n++] = oh[k];
             }
         }
         if (tl->enc.n == SS_BLOCK_ROWS) {
@@ -681,8 +710,8 @@ int sqlite_lookup_order(void *vst, ss_str order_id, ss_attrib *out, char *buf, s
 {
     hot_sqlite *h = vst;
     sq_facts *f = &h->facts;
-    const oent *e = omap_find(f, ss_hash_bytes(order_id.p, order_id.n, 7) | 1,
-                              (uint32_t)ss_hash_bytes(order_id.p, order_id.n, 29));
+    sq_ohash oh = order_hash(order_id);
+    const oent *e = omap_find(f, oh.h, oh.h2);
     *found = 0;
     if (!e)
         return SS_OK;
