@@ -194,25 +194,86 @@ void ss_block_enc_free(ss_block_enc *e)
 {
     free(e->cells);
     free(e->order);
+    free(e->remap);
+    for (int c = 0; c < SS_BLOCK_MAXCOL; c++) {
+        free(e->dict[c].tab);
+        free(e->dict[c].vals);
+    }
     ss_buf_free(&e->arena);
     memset(e, 0, sizeof *e);
+}
+
+static ss_block_cell *cell(const ss_block_enc *e, size_t c, size_t r)
+{
+    return e->cells + c * e->cap + r;
+}
+
+static void dict_place(ss_block_dict *d, const char *arena, uint32_t code)
+{
+    const ss_block_cell *v = &d->vals[code - 1];
+    size_t j = ss_hash_bytes(arena + v->off, v->len, 3) & (d->cap - 1);
+    while (d->tab[j])
+        j = (j + 1) & (d->cap - 1);
+    d->tab[j] = code;
+}
+
+static void dict_rebuild(ss_block_dict *d, const char *arena, size_t cap)
+{
+    free(d->tab);
+    d->cap = cap;
+    d->tab = ss_calloc(cap, sizeof *d->tab);
+    for (uint32_t k = 1; k <= d->n; k++)
+        dict_place(d, arena, k);
+}
+
+/* The code of s in column dictionary d, adding it to the arena when new. */
+static uint32_t dict_code(ss_block_dict *d, ss_buf *arena, ss_str s)
+{
+    if (2 * (d->n + 1) > d->cap)
+        dict_rebuild(d, arena->data, d->cap ? 2 * d->cap : 64);
+    size_t j = ss_hash_bytes(s.p, s.n, 3) & (d->cap - 1);
+    for (; d->tab[j]; j = (j + 1) & (d->cap - 1)) {
+        const ss_block_cell *v = &d->vals[d->tab[j] - 1];
+        if (v->len == s.n && memcmp(arena->data + v->off, s.p, s.n) == 0)
+            return d->tab[j];
+    }
+    if (d->n == d->vcap) {
+        d->vcap = d->vcap ? 2 * d->vcap : 32;
+        d->vals = ss_realloc(d->vals, d->vcap * sizeof *d->vals);
+    }
+    d->vals[d->n] = (ss_block_cell){.off = (uint32_t)arena->len, .len = s.n};
+    ss_buf_put(arena, s.p, s.n);
+    d->tab[j] = ++d->n;
+    return d->n;
+}
+
+static void grow_rows(ss_block_enc *e)
+{
+    size_t nc = (size_t)e->t->ncol, cap = e->cap ? e->cap * 2 : 256;
+    ss_block_cell *cells = ss_malloc(cap * nc * sizeof *cells);
+    for (size_t c = 0; c < nc && e->n; c++)
+        memcpy(cells + c * cap, cell(e, c, 0), e->n * sizeof *cells);
+    free(e->cells);
+    e->cells = cells;
+    e->cap = cap;
 }
 
 void ss_block_enc_add(ss_block_enc *e, const ss_bval *v)
 {
     int nc = e->t->ncol;
-    if (e->n == e->cap) {
-        e->cap = e->cap ? e->cap * 2 : 256;
-        e->cells = ss_realloc(e->cells, e->cap * (size_t)nc * sizeof *e->cells);
-    }
-    ss_block_cell *row = e->cells + e->n * (size_t)nc;
+    if (e->n == e->cap)
+        grow_rows(e);
     for (int c = 0; c < nc; c++) {
-        if (e->t->cols[c].kind == SS_BK_TS || e->t->cols[c].kind == SS_BK_INT) {
-            row[c] = (ss_block_cell){.i = v[c].i};
+        ss_block_cell *x = cell(e, (size_t)c, e->n);
+        int kind = e->t->cols[c].kind;
+        if (kind == SS_BK_TS || kind == SS_BK_INT) {
+            *x = (ss_block_cell){.i = v[c].i};
         } else if (!v[c].s.p) {
-            row[c] = (ss_block_cell){.len = UINT32_MAX};
+            *x = (ss_block_cell){.len = UINT32_MAX};
+        } else if (kind == SS_BK_DICT) {
+            *x = (ss_block_cell){.i = dict_code(&e->dict[c], &e->arena, v[c].s)};
         } else {
-            row[c] = (ss_block_cell){.off = (uint32_t)e->arena.len, .len = v[c].s.n};
+            *x = (ss_block_cell){.off = (uint32_t)e->arena.len, .len = v[c].s.n};
             ss_buf_put(&e->arena, v[c].s.p, v[c].s.n);
         }
     }
@@ -229,7 +290,7 @@ static void recompute_range(ss_block_enc *e)
     e->min_ts = INT64_MAX;
     e->max_ts = INT64_MIN;
     for (size_t r = 0; r < e->n; r++) {
-        int64_t ts = e->cells[r * (size_t)e->t->ncol + SS_BCOL_TS].i;
+        int64_t ts = cell(e, SS_BCOL_TS, r)->i;
         if (ts < e->min_ts)
             e->min_ts = ts;
         if (ts > e->max_ts)
@@ -243,6 +304,17 @@ void ss_block_enc_truncate(ss_block_enc *e, size_t n, size_t arena_len)
         return;
     e->n = n;
     e->arena.len = arena_len;
+    /* Dictionary values added after the mark leave with their bytes. */
+    for (int c = 0; c < e->t->ncol; c++) {
+        ss_block_dict *d = &e->dict[c];
+        uint32_t keep = d->n;
+        while (keep > 0 && d->vals[keep - 1].off >= arena_len)
+            keep--;
+        if (keep < d->n) {
+            d->n = keep;
+            dict_rebuild(d, e->arena.data, d->cap);
+        }
+    }
     recompute_range(e);
 }
 
@@ -253,15 +325,15 @@ void ss_block_enc_reset(ss_block_enc *e)
 
 static int row_cmp(const ss_block_enc *e, uint32_t a, uint32_t b)
 {
-    const ss_block_cell *x = e->cells + (size_t)a * (size_t)e->t->ncol;
-    const ss_block_cell *y = e->cells + (size_t)b * (size_t)e->t->ncol;
-    if (x[SS_BCOL_TS].i != y[SS_BCOL_TS].i)
-        return x[SS_BCOL_TS].i < y[SS_BCOL_TS].i ? -1 : 1;
-    uint32_t n = x[0].len < y[0].len ? x[0].len : y[0].len;
-    int k = memcmp(e->arena.data + x[0].off, e->arena.data + y[0].off, n);
+    int64_t ta = cell(e, SS_BCOL_TS, a)->i, tb = cell(e, SS_BCOL_TS, b)->i;
+    if (ta != tb)
+        return ta < tb ? -1 : 1;
+    const ss_block_cell *x = cell(e, 0, a), *y = cell(e, 0, b);
+    uint32_t n = x->len < y->len ? x->len : y->len;
+    int k = memcmp(e->arena.data + x->off, e->arena.data + y->off, n);
     if (k)
         return k;
-    return x[0].len < y[0].len ? -1 : x[0].len > y[0].len;
+    return x->len < y->len ? -1 : x->len > y->len;
 }
 
 /* Rows into e->order by (ts, event_id): a bottom-up merge sort, which runs
@@ -304,54 +376,49 @@ static void sort_rows(ss_block_enc *e)
         memcpy(e->order, a, n * sizeof *a);
 }
 
-typedef struct dict_slot {
-    uint32_t code; /* 0: empty */
-    uint32_t row;  /* a row that has the value */
-} dict_slot;
-
-static void encode_dict(const ss_block_enc *e, int c, ss_buf *sec, dict_slot **tab, size_t *tcap)
+/* A dictionary column: its values in order of first use by the sorted rows,
+ * then each row's code in that numbering (0: NULL). */
+static void encode_dict(ss_block_enc *e, int c, ss_buf *sec)
 {
-    size_t n = e->n, nc = (size_t)e->t->ncol;
-    size_t cap = 64;
-    while (cap < 2 * n)
-        cap *= 2;
-    if (*tcap < cap) {
-        *tab = ss_realloc(*tab, cap * sizeof **tab);
-        *tcap = cap;
-    }
-    dict_slot *t = *tab;
-    memset(t, 0, cap * sizeof *t);
-    uint32_t *codes = ss_malloc((n ? n : 1) * sizeof *codes);
+    const ss_block_dict *d = &e->dict[c];
+    e->remap = ss_realloc(e->remap, (d->n + 1) * sizeof *e->remap);
+    memset(e->remap, 0, (d->n + 1) * sizeof *e->remap);
     uint32_t ndict = 0;
-    ss_buf vals;
-    ss_buf_init(&vals, 256);
-    for (size_t r = 0; r < n; r++) {
-        const ss_block_cell *x = e->cells + e->order[r] * nc + c;
-        if (x->len == UINT32_MAX) {
-            codes[r] = 0;
-            continue;
-        }
-        const char *p = e->arena.data + x->off;
-        size_t j = ss_hash_bytes(p, x->len, 3) & (cap - 1);
-        for (;; j = (j + 1) & (cap - 1)) {
-            if (!t[j].code) {
-                t[j] = (dict_slot){++ndict, e->order[r]};
-                put_varint(&vals, x->len);
-                ss_buf_put(&vals, p, x->len);
-                break;
+    size_t at = sec->len;
+    put_varint(sec, 0); /* room for the count, rewritten below */
+    ss_buf codes;
+    ss_buf_init(&codes, e->n + 16);
+    for (size_t r = 0; r < e->n; r++) {
+        const ss_block_cell *x = cell(e, (size_t)c, e->order[r]);
+        uint32_t code = 0;
+        if (x->len != UINT32_MAX) {
+            uint32_t k = (uint32_t)x->i;
+            if (!e->remap[k]) {
+                e->remap[k] = ++ndict;
+                const ss_block_cell *v = &d->vals[k - 1];
+                put_varint(sec, v->len);
+                ss_buf_put(sec, e->arena.data + v->off, v->len);
             }
-            const ss_block_cell *y = e->cells + t[j].row * nc + c;
-            if (y->len == x->len && memcmp(e->arena.data + y->off, p, x->len) == 0)
-                break;
+            code = e->remap[k];
         }
-        codes[r] = t[j].code;
+        put_varint(&codes, code);
     }
-    put_varint(sec, ndict);
-    ss_buf_put(sec, vals.data, vals.len);
-    for (size_t r = 0; r < n; r++)
-        put_varint(sec, codes[r]);
-    ss_buf_free(&vals);
-    free(codes);
+    /* The count goes first: rewrite it in place when it needs more than the
+     * byte reserved for it. */
+    ss_buf head;
+    ss_buf_init(&head, 16);
+    put_varint(&head, ndict);
+    if (head.len == 1) {
+        sec->data[at] = head.data[0];
+    } else {
+        ss_buf_reserve(sec, head.len - 1);
+        memmove(sec->data + at + head.len, sec->data + at + 1, sec->len - at - 1);
+        memcpy(sec->data + at, head.data, head.len);
+        sec->len += head.len - 1;
+    }
+    ss_buf_free(&head);
+    ss_buf_put(sec, codes.data, codes.len);
+    ss_buf_free(&codes);
 }
 
 void ss_block_encode(ss_block_enc *e, ss_buf *out)
@@ -359,8 +426,6 @@ void ss_block_encode(ss_block_enc *e, ss_buf *out)
     size_t n = e->n, nc = (size_t)e->t->ncol;
     sort_rows(e);
     ss_buf sec[SS_BLOCK_MAXCOL];
-    dict_slot *tab = NULL;
-    size_t tcap = 0;
     for (size_t c = 0; c < nc; c++) {
         ss_buf *s = &sec[c];
         ss_buf_init(s, 64 + n * 4);
@@ -369,7 +434,7 @@ void ss_block_encode(ss_block_enc *e, ss_buf *out)
             const char *prev = NULL;
             uint32_t plen = 0;
             for (size_t r = 0; r < n; r++) {
-                const ss_block_cell *x = e->cells + e->order[r] * nc + c;
+                const ss_block_cell *x = cell(e, c, e->order[r]);
                 const char *p = e->arena.data + x->off;
                 uint32_t k = 0, m = x->len < plen ? x->len : plen;
                 while (k < m && p[k] == prev[k])
@@ -384,7 +449,7 @@ void ss_block_encode(ss_block_enc *e, ss_buf *out)
         case SS_BK_TS: {
             int64_t last = 0;
             for (size_t r = 0; r < n; r++) {
-                int64_t ts = e->cells[e->order[r] * nc + c].i;
+                int64_t ts = cell(e, c, e->order[r])->i;
                 if (r == 0)
                     put_varint(s, zigzag(ts));
                 else
@@ -394,14 +459,13 @@ void ss_block_encode(ss_block_enc *e, ss_buf *out)
             break;
         }
         case SS_BK_DICT:
-            encode_dict(e, (int)c, s, &tab, &tcap);
+            encode_dict(e, (int)c, s);
             break;
         default:
             for (size_t r = 0; r < n; r++)
-                put_varint(s, zigzag(e->cells[e->order[r] * nc + c].i));
+                put_varint(s, zigzag(cell(e, c, e->order[r])->i));
         }
     }
-    free(tab);
     out->len = 0;
     ss_buf_putc(out, BLOCK_VERSION);
     put_varint(out, n);

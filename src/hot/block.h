@@ -73,12 +73,23 @@ typedef struct ss_block_cell {
     uint32_t off, len; /* into the arena; len UINT32_MAX: NULL */
 } ss_block_cell;
 
+/* A dictionary column's distinct values, each kept once in the arena: a row
+ * holds the code (cell.i, from 1), looked up when the row is added. */
+typedef struct ss_block_dict {
+    uint32_t *tab; /* open addressing over codes; 0: empty */
+    size_t cap;
+    ss_block_cell *vals; /* code - 1: the value's place in the arena */
+    uint32_t n, vcap;
+} ss_block_dict;
+
 typedef struct ss_block_enc {
     const ss_block_table *t;
     size_t n, cap;
-    ss_block_cell *cells; /* n rows of t->ncol cells */
+    ss_block_cell *cells; /* by column: column c's rows at cells + c * cap */
     ss_buf arena;
+    ss_block_dict dict[SS_BLOCK_MAXCOL];
     uint32_t *order; /* scratch: rows in (ts, event_id) order */
+    uint32_t *remap; /* scratch: a dictionary's codes in first use in that order */
     int64_t min_ts, max_ts;
 } ss_block_enc;
 
