@@ -15,6 +15,7 @@
 #include "hot/facts_vtab.h"
 #include "hot/hot.h"
 #include "query/coldtab.h"
+#include "query/union.h"
 
 struct ss_query {
     sqlite3 *db;
@@ -107,7 +108,7 @@ static int cold_root(const char *data_dir, const char *cold, char *out, size_t n
 }
 
 /* Checks that cold_<t> has the columns of hot_<t>, by name and in order: the
- * union view pairs them by position, so a hot view that gained or renamed a
+ * union (union.c) pairs them by position, so a hot view that gained or renamed a
  * column would otherwise pair values with the wrong names. */
 static int check_columns(ss_query *q, const char *t, char *err, size_t errlen)
 {
@@ -224,13 +225,16 @@ static int attach_dims(ss_query *q, char *err, size_t errlen)
 static int attach_cold(ss_query *q, const char *root, char *err, size_t errlen)
 {
     int rc = ss_query_coldtab_register(q->db, root, err, errlen);
+    if (!rc && ss_query_union_register(q->db) != 0) {
+        snprintf(err, errlen, "cannot register the tables over hot and cold storage: %s",
+                 sqlite3_errmsg(q->db));
+        rc = SS_ERR;
+    }
     for (int i = 0; !rc && ss_query_cold_tables[i]; i++) {
         const char *t = ss_query_cold_tables[i];
-        char *sql = sqlite3_mprintf(
-            "CREATE TEMP VIEW hot_%s AS SELECT * FROM main.%s;"
-            "CREATE VIRTUAL TABLE temp.cold_%s USING ss_cold(%s);"
-            "CREATE TEMP VIEW %s AS SELECT * FROM hot_%s UNION ALL SELECT * FROM cold_%s;",
-            t, t, t, t, t, t, t);
+        char *sql = sqlite3_mprintf("CREATE TEMP VIEW hot_%s AS SELECT * FROM main.%s;"
+                                    "CREATE VIRTUAL TABLE temp.cold_%s USING ss_cold(%s);",
+                                    t, t, t, t);
         char *msg = NULL;
         if (!sql || sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
             snprintf(err, errlen, "cannot set up SQL over hot and cold storage: %s",
@@ -241,6 +245,19 @@ static int attach_cold(ss_query *q, const char *root, char *err, size_t errlen)
         sqlite3_free(sql);
         if (!rc)
             rc = check_columns(q, t, err, errlen);
+        /* The name itself reads both (union.c): hot rows, then cold ones. */
+        msg = NULL;
+        sql = rc ? NULL
+                 : sqlite3_mprintf(
+                       "CREATE VIRTUAL TABLE temp.%s USING ss_union(hot_%s, cold_%s, %s);", t, t, t,
+                       strcmp(t, "kpi_minute_data") ? "ts" : "minute_start");
+        if (!rc && (!sql || sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK)) {
+            snprintf(err, errlen, "cannot set up SQL over hot and cold storage: %s",
+                     msg ? msg : "out of memory");
+            rc = SS_ERR;
+        }
+        sqlite3_free(msg);
+        sqlite3_free(sql);
     }
     /* kpi_minute over hot and cold alike: schema.sql's view, as the store
      * holds it, made again over the union (temp names resolve first). */
@@ -728,11 +745,13 @@ int ss_query_exec(ss_query *q, const char *sql, ss_query_format fmt, const ss_qu
         sqlite3_stmt *st = NULL;
         q->denied[0] = '\0';
         if (sqlite3_prepare_v2(q->db, tail, -1, &st, &tail) != SQLITE_OK) {
-            /* DELETE or UPDATE of a view, or of a cold table (a virtual
-             * table without xUpdate), fails before the guard sees it. */
+            /* DELETE or UPDATE of a view, or of a virtual table without
+             * xUpdate (the cold tables, the fact tables over hot and cold),
+             * and a trigger on one, fail before the guard sees them. */
             const char *msg = sqlite3_errmsg(q->db);
             if (!q->denied[0] &&
-                (!strncmp(msg, "cannot modify ", 14) || strstr(msg, " may not be modified")))
+                (!strncmp(msg, "cannot modify ", 14) || strstr(msg, " may not be modified") ||
+                 !strncmp(msg, "cannot create triggers on ", 26)))
                 snprintf(q->denied, sizeof q->denied, "%s", msg);
             if (q->denied[0]) {
                 snprintf(err, errlen,

@@ -223,6 +223,44 @@ def test_cold_holds_what_moved(store):
 
 
 @pytest.mark.parametrize("table", TABLES)
+def test_union_table_reads_both_parts_whole(store, table):
+    """The table over both (ss_union) gives every row of hot then cold with
+    every column, typed as each part gives it, whichever columns a query
+    names, and under comparisons of any column."""
+    data = store["data"]
+    both = sql_json(data, typed_rows(table, table))
+    parts = sql_json(data, typed_rows(table, f"hot_{table}")) + \
+        sql_json(data, typed_rows(table, f"cold_{table}"))
+    key = lambda r: (r["ts"], r["event_id"])
+    assert sorted(both, key=key) == sorted(parts, key=key) == sorted(store["rows"][table], key=key)
+    for where in ["", f"WHERE ts >= '{CUTOFF}'", f"WHERE ts < '{CUTOFF}'",
+                  "WHERE city = (SELECT min(city) FROM cities)", "WHERE order_id > 'o'",
+                  f"WHERE ts > '{DAY}T06' AND ts <= '{DAY}T11' AND city IS NOT NULL"]:
+        [a] = sql_json(data, f"SELECT count(*) AS n, count(DISTINCT city) AS c, min(event_id) AS e "
+                             f"FROM {table} {where}")
+        [b] = sql_json(data, f"SELECT count(*) AS n, count(DISTINCT city) AS c, min(event_id) AS e "
+                             f"FROM (SELECT * FROM hot_{table} UNION ALL SELECT * FROM cold_{table}) "
+                             f"{where}")
+        assert a == b, (where, a, b)
+
+
+def test_union_table_as_inner_loop(store):
+    """Read again for every row of an outer loop (a correlated subquery, an IN
+    list): the parts' statements are reset and bound anew each time."""
+    data = store["data"]
+    got = sql_json(data, "SELECT c.city, (SELECT count(*) FROM orders o WHERE o.city = c.city) "
+                         "AS n FROM cities c ORDER BY c.city")
+    want = sql_json(data, "SELECT c.city, (SELECT count(*) FROM (SELECT city FROM hot_orders "
+                          "UNION ALL SELECT city FROM cold_orders) o WHERE o.city = c.city) AS n "
+                          "FROM cities c ORDER BY c.city")
+    assert got == want and sum(r["n"] for r in got) == len(store["rows"]["orders"]), got
+    cities = [r["city"] for r in got[:3]]
+    inlist = ", ".join(f"'{c}'" for c in cities)
+    [row] = sql_json(data, f"SELECT count(*) AS n FROM orders WHERE city IN ({inlist})")
+    assert row["n"] == sum(r["n"] for r in got[:3])
+
+
+@pytest.mark.parametrize("table", TABLES)
 def test_cold_rows_equal_the_hot_rows_they_were(store, table):
     """Every column, with its value and its type (money REAL, ts TEXT,
     integers INTEGER, failure_reason NULL when absent from the line)."""
@@ -343,11 +381,24 @@ def test_pruning_keeps_the_answer(store, where, files):
 
 
 def test_hot_side_still_uses_its_index(store):
-    """The union view passes a range over ts down to the hot store's facts: the
-    plan hands orders_data the bound (ss_facts' index string 'g', ts >=), so
-    that it reads only the blocks in range, not the whole table."""
-    plan = sql_json(store["data"], f"EXPLAIN QUERY PLAN SELECT count(*) FROM orders "
-                                   f"WHERE ts >= '{DAY}T09'")
+    """The table over hot and cold (ss_union) passes a range over ts down to the
+    hot store's facts. Its plan (idxStr: the mask of used columns, a newline,
+    the WHERE terms of the statements that read each part) carries the bound
+    and names only the columns used; and a statement of that form over the
+    hot side hands orders_data the bound (ss_facts' index string 'g', ts >=),
+    so that it reads only the blocks in range, not the whole table."""
+    plan = sql_json(store["data"], f"EXPLAIN QUERY PLAN SELECT count(*), sum(total_price) "
+                                   f"FROM orders WHERE ts >= '{DAY}T09'")
+    details = " | ".join(r["detail"] for r in plan)
+    m = re.search(r"SCAN orders VIRTUAL TABLE INDEX \d+:([0-9a-f]+)\n(.*)", details)
+    assert m, details
+    mask = int(m.group(1), 16)
+    cols = [r["name"] for r in sql_json(store["data"], "PRAGMA table_info(orders)")]
+    used = {c for i, c in enumerate(cols) if mask >> i & 1}
+    assert used == {"ts", "total_price"}, (used, details)
+    assert re.match(r'"ts" >= \?1\b', m.group(2)), details
+    plan = sql_json(store["data"], f"EXPLAIN QUERY PLAN SELECT \"ts\", \"total_price\" "
+                                   f"FROM hot_orders WHERE \"ts\" >= '{DAY}T09'")
     details = " | ".join(r["detail"] for r in plan)
     assert re.search(r"SCAN orders_data VIRTUAL TABLE INDEX \d+:g\b", details), details
 
