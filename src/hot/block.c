@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/hash.h"
+#include "common/intern.h"
 #include "common/mem.h"
 
 #define BLOCK_VERSION 1
@@ -608,6 +609,18 @@ int ss_block_dec_col(ss_block_dec *d, int c)
             }
             vals[k] = (ss_str){(const char *)p, (uint32_t)v};
             p += v;
+        }
+        if (d->intern) {
+            int all = 1;
+            for (uint64_t k = 1; k <= nd; k++) {
+                const char *kept = ss_intern(d->intern, vals[k].p, vals[k].n);
+                if (kept)
+                    vals[k].p = kept;
+                else
+                    all = 0;
+            }
+            if (all)
+                d->interned |= 1u << c;
         }
         for (uint32_t r = 0; r < n; r++) {
             if (get_varint(&p, end, &v) || v > nd) {

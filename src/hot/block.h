@@ -116,6 +116,10 @@ typedef struct ss_block_dec {
     ss_str *strs[SS_BLOCK_MAXCOL];
     size_t rows_cap[SS_BLOCK_MAXCOL];
     ss_buf ids[SS_BLOCK_MAXCOL]; /* front-coded ids, written out */
+    /* Optional: dictionary values are interned here, so that they outlive
+     * the block; bit c of interned says that column c's all were. */
+    struct ss_interner *intern;
+    uint32_t interned;
 } ss_block_dec;
 
 void ss_block_dec_init(ss_block_dec *d, const ss_block_table *t);

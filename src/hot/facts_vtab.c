@@ -19,6 +19,7 @@ SQLITE_EXTENSION_INIT3
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/intern.h"
 #include "common/timeutil.h"
 #include "hot/block.h"
 #include "hot/block_store.h"
@@ -32,6 +33,9 @@ typedef struct fx_vtab {
     int ncur;      /* cursors open */
     int64_t *gone; /* rowids deleted, not yet taken out of their blocks */
     size_t ngone, capgone;
+    /* Dictionary values (cities, categories, methods, ...) kept for the
+     * connection's life, so that xColumn hands them out without a copy. */
+    ss_interner *intern;
 } fx_vtab;
 
 typedef struct fx_blk {
@@ -52,7 +56,8 @@ typedef struct fx_tbound {
     size_t n;
 } fx_tbound;
 
-#define MAX_CONS 8
+#define MAX_CONS   8
+#define INTERN_MAX (16u << 20) /* bytes of dictionary values kept per table */
 /* A row's rowid: its block's id times this, plus its place in the block. */
 #define FX_ROWS_PER_BLOCK 65536
 
@@ -108,6 +113,7 @@ static int fx_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
     memset(vt, 0, sizeof *vt);
     vt->db = db;
     vt->t = t;
+    vt->intern = ss_intern_new(INTERN_MAX);
     sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
     *out = &vt->base;
     return SQLITE_OK;
@@ -116,6 +122,7 @@ static int fx_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
 static int fx_disconnect(sqlite3_vtab *vtab)
 {
     free(((fx_vtab *)vtab)->gone);
+    ss_intern_free(((fx_vtab *)vtab)->intern);
     sqlite3_free(vtab);
     return SQLITE_OK;
 }
@@ -439,8 +446,10 @@ static fx_src *open_block(fx_cursor *c, fx_vtab *vt, const fx_blk *b, int *rc)
         *rc = SQLITE_NOMEM;
         return NULL;
     }
-    if (!s->d.t)
+    if (!s->d.t) {
         ss_block_dec_init(&s->d, vt->t);
+        s->d.intern = vt->intern;
+    }
     int bad = ss_block_dec_load(&s->d, sqlite3_column_blob(c->fetch, 0),
                                 (size_t)sqlite3_column_bytes(c->fetch, 0)) ||
               ss_block_dec_col(&s->d, SS_BCOL_TS) || ss_block_dec_col(&s->d, SS_BCOL_EVENT_ID);
@@ -621,7 +630,8 @@ static int fx_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
     default: {
         const ss_str *v = &s->d.strs[i][r];
         if (v->p)
-            sqlite3_result_text(ctx, v->p, (int)v->n, SQLITE_TRANSIENT);
+            sqlite3_result_text(ctx, v->p, (int)v->n,
+                                s->d.interned & (1u << i) ? SQLITE_STATIC : SQLITE_TRANSIENT);
         else
             sqlite3_result_null(ctx);
     }

@@ -28,7 +28,7 @@ typedef struct un_vtab {
 typedef struct un_cursor {
     sqlite3_vtab_cursor base;
     sqlite3_stmt *st[2];
-    char *plan; /* the idxStr the statements were made for */
+    char *plan;  /* the idxStr the statements were made for */
     int map[64]; /* column -> result column of the statements, or -1 */
     int part, eof;
     sqlite3_int64 rowid;
@@ -62,8 +62,8 @@ static void vtab_free(un_vtab *vt)
 /* CREATE VIRTUAL TABLE t USING ss_union(HOT, COLD, TIME_COLUMN): the columns
  * are HOT's, with their declared types (so comparisons take the affinity they
  * take in HOT); COLD must have the same names in the same order. */
-static int un_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
-                      sqlite3_vtab **out, char **err)
+static int un_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
+                      char **err)
 {
     (void)aux;
     if (argc != 6) {
@@ -163,8 +163,8 @@ static int un_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
         const char *coll = sqlite3_vtab_collation(info, i);
         if (coll && sqlite3_stricmp(coll, "BINARY") != 0)
             continue;
-        char *term = sqlite3_mprintf("%s\"%w\" %s ?%d", n ? " AND " : "", vt->cols[k->iColumn],
-                                     op, n + 1);
+        char *term =
+            sqlite3_mprintf("%s\"%w\" %s ?%d", n ? " AND " : "", vt->cols[k->iColumn], op, n + 1);
         if (term)
             ss_buf_puts(&plan, term);
         sqlite3_free(term);
@@ -278,11 +278,11 @@ static int prepare(un_cursor *c, const char *plan)
     if (!k)
         ss_buf_lit(&cols, "1");
     for (int p = 0; p < 2; p++) {
-        char *sql = sqlite3_mprintf("SELECT %s FROM \"%w\"%s%s", ss_buf_cstr(&cols),
-                                    vt->part[p], nl[1] ? " WHERE " : "", nl + 1);
-        int rc = sql ? sqlite3_prepare_v3(vt->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[p],
-                                          NULL)
-                     : SQLITE_NOMEM;
+        char *sql = sqlite3_mprintf("SELECT %s FROM \"%w\"%s%s", ss_buf_cstr(&cols), vt->part[p],
+                                    nl[1] ? " WHERE " : "", nl + 1);
+        int rc =
+            sql ? sqlite3_prepare_v3(vt->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[p], NULL)
+                : SQLITE_NOMEM;
         sqlite3_free(sql);
         if (rc != SQLITE_OK) {
             ss_buf_free(&cols);
