@@ -245,19 +245,15 @@ static int attach_cold(ss_query *q, const char *root, char *err, size_t errlen)
         sqlite3_free(sql);
         if (!rc)
             rc = check_columns(q, t, err, errlen);
-        /* The name itself reads both: the facts through ss_union (union.c),
-         * which asks the hot store's virtual tables only for the columns a
-         * query uses; the KPIs, a table of rows, as a view. */
+        /* The name itself reads both (union.c): the parts' statements ask
+         * the hot store only for the columns a query uses, and take its
+         * comparisons, which a compound view under an aggregate does not
+         * pass on (kpi_minute reads kpi_minute_data so). */
         msg = NULL;
-        if (rc)
-            sql = NULL;
-        else if (strcmp(t, "kpi_minute_data") != 0)
-            sql = sqlite3_mprintf(
-                "CREATE VIRTUAL TABLE temp.%s USING ss_union(hot_%s, cold_%s, ts);", t, t, t);
-        else
-            sql = sqlite3_mprintf(
-                "CREATE TEMP VIEW %s AS SELECT * FROM hot_%s UNION ALL SELECT * FROM cold_%s;", t,
-                t, t);
+        sql = rc ? NULL
+                 : sqlite3_mprintf(
+                       "CREATE VIRTUAL TABLE temp.%s USING ss_union(hot_%s, cold_%s, %s);", t, t, t,
+                       strcmp(t, "kpi_minute_data") ? "ts" : "minute_start");
         if (!rc && (!sql || sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK)) {
             snprintf(err, errlen, "cannot set up SQL over hot and cold storage: %s",
                      msg ? msg : "out of memory");
