@@ -11,6 +11,7 @@
 #include "cli/stores.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/thread.h"
 #include "common/timeutil.h"
 #include "engine/engine.h"
 #include "gen/gen.h"
@@ -121,6 +122,7 @@ typedef struct gen_thread {
 
 static void *gen_main(void *arg)
 {
+    ss_thread_name("ss-gen");
     gen_thread *t = arg;
     t->rc = ss_gen_pump(t->g, &t->bus, t->start, t->speed, &ss_stop_requested);
     int crc = ss_bus_producer_close(&t->bus);

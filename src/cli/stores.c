@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
+#include "common/thread.h"
 #include "hot/hot.h"
 #include "sink/sink.h"
 
@@ -47,6 +48,7 @@ struct ss_archiver_thread {
 
 static void *archiver_main(void *arg)
 {
+    ss_thread_name("ss-archive");
     ss_archiver_thread *t = arg;
     ss_archiver_loop(&t->lc);
     return NULL;

@@ -12,6 +12,7 @@
 #include "cold/webhdfs_int.h"
 #include "common/mem.h"
 #include "common/status.h"
+#include "common/thread.h"
 
 /* The most of an error document kept (its first line is what is shown). */
 #define ERR_BODY_MAX (64u << 10)
@@ -120,6 +121,7 @@ static size_t on_upload(char *p, size_t size, size_t n, void *ctx)
 
 static void *transfer_main(void *arg)
 {
+    ss_thread_name("ss-hdfs-read");
     ss_webhdfs_stream *s = arg;
     CURLcode cc = curl_easy_perform(s->c);
     long status = 0;

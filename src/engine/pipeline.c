@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
+#include "common/thread.h"
 #include "common/timeutil.h"
 
 #define BATCH_RECORDS 2048
@@ -250,6 +251,7 @@ static void set_rebalance(ss_bus_consumer *in, const ss_bus_rebalance *rb)
 
 static void *reader_main(void *arg)
 {
+    ss_thread_name("ss-read");
     pipe_t *p = arg;
     p->cur = take_free(p);
     ss_bus_msg msg;

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
+#include "common/thread.h"
 #include "common/timeutil.h"
 #include "hot/facts_vtab.h"
 #include "hot/hot.h"
@@ -160,6 +161,7 @@ int sq_run(hot_sqlite *h, enum stmt s)
 
 static void *checkpoint_main(void *arg)
 {
+    ss_thread_name("ss-checkpoint");
     checkpointer *c = arg;
     pthread_mutex_lock(&c->mu);
     for (;;) {

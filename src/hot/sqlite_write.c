@@ -116,21 +116,43 @@ static void cust_add(hot_sqlite *h, const ss_event *ev)
     h->cn++;
 }
 
+/* The arena the sort below compares in (qsort passes no context). */
+static _Thread_local const char *sort_arena;
+
+static int by_customer_id(const void *a, const void *b)
+{
+    const sq_cust *x = *(const sq_cust *const *)a, *y = *(const sq_cust *const *)b;
+    uint32_t n = x->len[0] < y->len[0] ? x->len[0] : y->len[0];
+    int k = memcmp(sort_arena + x->off[0], sort_arena + y->off[0], n);
+    return k ? k : (x->len[0] > y->len[0]) - (x->len[0] < y->len[0]);
+}
+
+/* Inserts the transaction's customers in key order: each insert then finds
+ * its place on the pages the one before it read, and new customers, whose
+ * ids grow, go to the end of the table. */
 int sq_customers_flush(hot_sqlite *h)
 {
     sqlite3_stmt *q = h->st[S_INS_CUSTOMER];
     char ts[SS_ISO_LEN];
-    for (size_t i = 0; i < h->ccap && h->cn; i++) {
-        const sq_cust *c = &h->ctab[i];
-        if (!c->h)
-            continue;
+    if (!h->cn)
+        return SS_OK;
+    const sq_cust **order = ss_malloc(h->cn * sizeof *order);
+    size_t n = 0;
+    for (size_t i = 0; i < h->ccap && n < h->cn; i++)
+        if (h->ctab[i].h)
+            order[n++] = &h->ctab[i];
+    sort_arena = h->carena.data;
+    qsort(order, n, sizeof *order, by_customer_id);
+    int rc = SS_OK;
+    for (size_t i = 0; i < n && rc == SS_OK; i++) {
         for (int k = 0; k < 4; k++)
-            bind_str(q, k + 1, cust_val(h, c, k));
-        bind_time(q, 5, c->ts, ts);
-        int rc = sq_run(h, S_INS_CUSTOMER);
-        if (rc)
-            return rc;
+            bind_str(q, k + 1, cust_val(h, order[i], k));
+        bind_time(q, 5, order[i]->ts, ts);
+        rc = sq_run(h, S_INS_CUSTOMER);
     }
+    free(order);
+    if (rc)
+        return rc;
     sq_customers_clear(h);
     return SS_OK;
 }

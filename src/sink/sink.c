@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
+#include "common/thread.h"
 #include "common/timeutil.h"
 
 #define COMP "sink"
@@ -426,6 +427,7 @@ static int sink_loop(ss_sink_thread *t, int once)
 
 static void *sink_main(void *arg)
 {
+    ss_thread_name("ss-kpi-sink");
     sink_loop(arg, 0);
     return NULL;
 }

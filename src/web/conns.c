@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
+#include "common/thread.h"
 #include "common/timeutil.h"
 
 #define CHECK_MS 250 /* how often the deadlines are looked over */
@@ -36,6 +37,7 @@ struct ss_web_conns {
 
 static void *watch_main(void *arg)
 {
+    ss_thread_name("ss-conns");
     ss_web_conns *cs = arg;
     pthread_mutex_lock(&cs->mu);
     while (!cs->stopping) {

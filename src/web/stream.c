@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
+#include "common/thread.h"
 #include "common/timeutil.h"
 #include "hot/hot.h"
 #include "query/query.h"
@@ -208,6 +209,7 @@ static void poll_store(struct ss_web_stream *hub, watch_state *ws)
 
 static void *watch_main(void *arg)
 {
+    ss_thread_name("ss-stream");
     struct ss_web_stream *hub = arg;
     watch_state ws = {0};
     pthread_mutex_lock(&hub->mu);
