@@ -62,6 +62,13 @@ ss_archiver_thread *ss_archiver_thread_start(const char *data, const char *hot, 
         return NULL;
     ss_archiver_thread *t = ss_calloc(1, sizeof *t);
     ss_store_uris(data, hot, cold, t->hot_uri, sizeof t->hot_uri, t->cold_uri, sizeof t->cold_uri);
+    /* A store that keeps nothing (null:) has nothing to move. */
+    const ss_hot_ops *ops = ss_hot_ops_for(t->hot_uri);
+    if (ops && !ops->archive_begin) {
+        SS_DEBUG("archive", "the hot store '%s' keeps nothing to archive; no archiver", ops->name);
+        free(t);
+        return NULL;
+    }
     t->lc = (ss_archiver_loop_config){
         .hot_uri = t->hot_uri,
         .cold_uri = t->cold_uri,

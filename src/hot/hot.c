@@ -118,6 +118,14 @@ int ss_hot_customer_wins(int64_t ts, const ss_str *vals, int64_t cur_ts, const s
     return 0;
 }
 
+const ss_hot_ops *ss_hot_ops_for(const char *uri)
+{
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+        if (strncmp(uri, registry[i]->scheme, strlen(registry[i]->scheme)) == 0)
+            return registry[i];
+    return NULL;
+}
+
 int ss_hot_open(const char *uri, const ss_hot_open_opts *o, ss_hot *hot, char *err, size_t errlen)
 {
     hot->ops = NULL;

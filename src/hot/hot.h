@@ -245,6 +245,9 @@ int ss_hot_customer_wins(int64_t ts, const ss_str *vals, int64_t cur_ts, const s
  * any shard's windows, and every minute before it is final in all. */
 int ss_hot_min_watermark(ss_hot *hot, int64_t *wm);
 
+/* The backend of uri's scheme, or NULL when none has it. */
+const ss_hot_ops *ss_hot_ops_for(const char *uri);
+
 /* Opens the store named by uri: "sqlite:PATH" or "mongodb://HOST:PORT/DB". */
 int ss_hot_open(const char *uri, const ss_hot_open_opts *o, ss_hot *hot, char *err, size_t errlen);
 void ss_hot_close(ss_hot *hot);
