@@ -74,22 +74,14 @@ static ss_str keep(ss_batch *b, ss_str s)
     return (ss_str){p, s.n};
 }
 
-static uint64_t hash(ss_str s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (uint32_t i = 0; i < s.n; i++)
-        h = (h ^ (unsigned char)s.p[i]) * 0x100000001b3ULL;
-    return h ^ (h >> 31);
-}
-
 static int same(ss_str a, ss_str b)
 {
     return a.n == b.n && memcmp(a.p, b.p, a.n) == 0;
 }
 
-static void slot_add(uint32_t *tab, ss_str key, uint32_t v)
+static void slot_add(uint32_t *tab, uint64_t h, uint32_t v)
 {
-    size_t j = hash(key) & (NSLOT - 1);
+    size_t j = h & (NSLOT - 1);
     while (tab[j])
         j = (j + 1) & (NSLOT - 1);
     tab[j] = v;
@@ -112,7 +104,7 @@ void ss_batch_add(ss_batch *b, const ss_event *ev, const ss_attrib *at, const ss
             *f[k] = keep(b, *f[k]);
         /* An order's attribution is its own fields. */
         b->at[i] = (ss_attrib){o->city, o->country, o->category, o->payment_method};
-        slot_add(b->orders, x->order_id, (uint32_t)i + 1);
+        slot_add(b->orders, ss_event_h_order(ev), (uint32_t)i + 1);
         break;
     }
     case SS_EV_PAYMENT:
@@ -128,12 +120,12 @@ void ss_batch_add(ss_batch *b, const ss_event *ev, const ss_attrib *at, const ss
                                keep(b, at->payment_method)};
     b->item[i] = *it;
     b->evp[i] = x;
-    slot_add(b->ids, x->event_id, (uint32_t)i + 1);
+    slot_add(b->ids, ss_event_h_event(ev), (uint32_t)i + 1);
 }
 
-int ss_batch_has(const ss_batch *b, ss_event_type type, ss_str event_id)
+int ss_batch_has(const ss_batch *b, ss_event_type type, ss_str event_id, uint64_t h)
 {
-    size_t j = hash(event_id) & (NSLOT - 1);
+    size_t j = h & (NSLOT - 1);
     for (; b->ids[j]; j = (j + 1) & (NSLOT - 1)) {
         const ss_event *x = &b->ev[b->ids[j] - 1];
         if (same(x->event_id, event_id) && (!type || x->type == type))
@@ -142,9 +134,10 @@ int ss_batch_has(const ss_batch *b, ss_event_type type, ss_str event_id)
     return 0;
 }
 
-int ss_batch_order(const ss_batch *b, ss_str order_id, ss_attrib *at, uint64_t dh[4], int *have_dh)
+int ss_batch_order(const ss_batch *b, ss_str order_id, uint64_t h, ss_attrib *at, uint64_t dh[4],
+                   int *have_dh)
 {
-    size_t j = hash(order_id) & (NSLOT - 1), best = 0;
+    size_t j = h & (NSLOT - 1), best = 0;
     for (; b->orders[j]; j = (j + 1) & (NSLOT - 1)) {
         size_t i = b->orders[j];
         if (same(b->ev[i - 1].order_id, order_id) && (!best || i < best))

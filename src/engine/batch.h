@@ -46,9 +46,10 @@ void ss_batch_reset(ss_batch *b);
 void ss_batch_add(ss_batch *b, const ss_event *ev, const ss_attrib *at, const ss_batch_item *it);
 /* Whether an event of that id is pending: of the same type when type is
  * non-zero (a duplicate), of any type when it is 0. */
-int ss_batch_has(const ss_batch *b, ss_event_type type, ss_str event_id);
+int ss_batch_has(const ss_batch *b, ss_event_type type, ss_str event_id, uint64_t h);
 /* The dimensions of the first pending order of order_id; 0 when none. The
  * strings live until the next reset. */
-int ss_batch_order(const ss_batch *b, ss_str order_id, ss_attrib *at, uint64_t dh[4], int *have_dh);
+int ss_batch_order(const ss_batch *b, ss_str order_id, uint64_t h, ss_attrib *at, uint64_t dh[4],
+                   int *have_dh);
 
 #endif

@@ -327,6 +327,7 @@ int ss_event_decode(ss_decoder *d, const char *line, size_t len, ss_event *ev, c
 {
     /* Only the masks need clearing: a field's value is read only once its
      * bit is set, and zeroing the arrays for every line would cost more. */
+    ev->h_event = ev->h_order = 0;
     parser ps;
     memset(ev, 0, sizeof *ev);
     if (len > SS_LINE_MAX) {
@@ -443,5 +444,8 @@ int ss_event_decode(ss_decoder *d, const char *line, size_t len, ss_event *ev, c
         ev->u.cancel.refund = ps.n[F_REFUND];
         break;
     }
+    /* Here, on the reader's thread, rather than in every table of the
+     * engine's. */
+    ss_event_hashes(ev);
     return SS_OK;
 }

@@ -439,11 +439,12 @@ static int resolve(ss_engine *e, const ss_event *ev, ss_attrib *at, uint64_t dh[
         *at = (ss_attrib){o->city, o->country, o->category, o->payment_method};
         return SS_OK;
     }
-    if (en_attr_find(e->gens, ev->order_id, at, dh)) {
+    uint64_t ho = ss_event_h_order(ev);
+    if (en_attr_find(e->gens, ev->order_id, ho, at, dh)) {
         *have_dh = 1;
         return SS_OK;
     }
-    if (ss_batch_order(e->pend, ev->order_id, at, dh, have_dh))
+    if (ss_batch_order(e->pend, ev->order_id, ho, at, dh, have_dh))
         return SS_OK;
     int found = 0;
     int rc = e->hot->ops->lookup_order(e->hot->st, ev->order_id, at, e->lookup_buf,
@@ -514,7 +515,7 @@ static int flush_pending(ss_engine *e)
         event_dims dims;
         event_dims_of(ev, &b->at[i], b->item[i].have_dh ? b->item[i].dh : NULL, &dims);
         if (ev->type == SS_EV_ORDER) {
-            en_attr_add(e->gens, ev->order_id, &ev->u.order, dims.h + 1);
+            en_attr_add(e->gens, ev->order_id, ss_event_h_order(ev), &ev->u.order, dims.h + 1);
             rc = upsert_dims(e, ev, &dims);
         }
         if (rc == SS_OK)
@@ -556,7 +557,7 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
         int64_t closed = frontier(e, sh);
         late = closed != INT64_MIN && window_end <= closed;
         if (late) {
-            found = ss_batch_has(e->pend, 0, ev.event_id);
+            found = ss_batch_has(e->pend, 0, ev.event_id, ss_event_h_event(&ev));
             if (!found)
                 rc = e->hot->ops->has_event(e->hot->st, ev.event_id, ev.ts, &found);
             if (rc == SS_OK && !found && e->cfg.cold)
@@ -601,7 +602,7 @@ int ss_engine_apply(ss_engine *e, const ss_record *rec)
 
     /* An id pending already (the same type) is a duplicate, whatever the
      * store answers for the first; the others wait for flush_pending. */
-    if (ss_batch_has(e->pend, ev.type, ev.event_id)) {
+    if (ss_batch_has(e->pend, ev.type, ev.event_id, ss_event_h_event(&ev))) {
         st->duplicates++;
     } else {
         ss_batch_item it = {.shard = st->shard, .have_dh = have_dh};

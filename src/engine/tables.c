@@ -98,9 +98,10 @@ void en_attr_reset(attr_gen *g)
     g->bytes.len = 0;
 }
 
-int en_attr_find(attr_gen gens[2], ss_str order_id, ss_attrib *out, uint64_t dh[4])
+int en_attr_find(attr_gen gens[2], ss_str order_id, uint64_t order_hash, ss_attrib *out,
+                 uint64_t dh[4])
 {
-    uint64_t h = ss_hash_bytes(order_id.p, order_id.n, 7) | 1;
+    uint64_t h = order_hash | 1;
     for (int gi = 0; gi < 2; gi++) {
         attr_gen *g = &gens[gi];
         uint32_t j = (uint32_t)h & (ATTR_CAP * 2 - 1);
@@ -123,7 +124,8 @@ int en_attr_find(attr_gen gens[2], ss_str order_id, ss_attrib *out, uint64_t dh[
     return 0;
 }
 
-void en_attr_add(attr_gen gens[2], ss_str order_id, const ss_order *o, const uint64_t dh[4])
+void en_attr_add(attr_gen gens[2], ss_str order_id, uint64_t order_hash, const ss_order *o,
+                 const uint64_t dh[4])
 {
     attr_gen *g = &gens[0];
     if (g->n >= ATTR_CAP) {
@@ -134,7 +136,7 @@ void en_attr_add(attr_gen gens[2], ss_str order_id, const ss_order *o, const uin
         en_attr_reset(&gens[0]);
         g = &gens[0];
     }
-    uint64_t h = ss_hash_bytes(order_id.p, order_id.n, 7) | 1;
+    uint64_t h = order_hash | 1;
     uint32_t j = (uint32_t)h & (ATTR_CAP * 2 - 1);
     while (g->tab[j].hash)
         j = (j + 1) & (ATTR_CAP * 2 - 1);

@@ -69,9 +69,11 @@ void en_attr_reset(attr_gen *g);
 /* Finds an order's attribution in the two generations ([0] current, [1]
  * previous): its dimension values (pointing into the cache) and their four
  * hashes. */
-int en_attr_find(attr_gen gens[2], ss_str order_id, ss_attrib *out, uint64_t dh[4]);
+int en_attr_find(attr_gen gens[2], ss_str order_id, uint64_t order_hash, ss_attrib *out,
+                 uint64_t dh[4]);
 /* Remembers an order's attribution; a full current generation becomes the
  * previous one. */
-void en_attr_add(attr_gen gens[2], ss_str order_id, const ss_order *o, const uint64_t dh[4]);
+void en_attr_add(attr_gen gens[2], ss_str order_id, uint64_t order_hash, const ss_order *o,
+                 const uint64_t dh[4]);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/hash.h"
 
 typedef enum ss_event_type {
     SS_EV_ORDER = 1,
@@ -58,7 +59,35 @@ typedef struct ss_event {
         ss_payment payment;
         ss_cancellation cancel;
     } u;
+    /* The hashes that the engine's and the store's tables key the ids by
+     * (ss_event_hash), computed once where the event is decoded, on the
+     * reader's thread; 0 when not computed (ss_event_hashes). */
+    uint64_t h_event, h_order;
 } ss_event;
+
+/* The hash of an id by which tables in memory find it. */
+static inline uint64_t ss_event_hash(ss_str id)
+{
+    return ss_hash_bytes(id.p, id.n, 0x1dULL);
+}
+
+/* Fills the event's id hashes. */
+static inline void ss_event_hashes(ss_event *ev)
+{
+    ev->h_event = ss_event_hash(ev->event_id);
+    ev->h_order = ss_event_hash(ev->order_id);
+}
+
+/* The id hashes of an event, computed here when its maker did not. */
+static inline uint64_t ss_event_h_event(const ss_event *ev)
+{
+    return ev->h_event ? ev->h_event : ss_event_hash(ev->event_id);
+}
+
+static inline uint64_t ss_event_h_order(const ss_event *ev)
+{
+    return ev->h_order ? ev->h_order : ss_event_hash(ev->order_id);
+}
 
 /* The JSON name of a type ("order", "payment", "cancellation"). */
 const char *ss_event_type_name(ss_event_type type);

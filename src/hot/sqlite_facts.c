@@ -108,7 +108,7 @@ static rid *rids_find(sq_facts *f, ss_str id, uint64_t h)
 
 static uint64_t id_hash(ss_str id)
 {
-    return ss_hash_bytes(id.p, id.n, 11) | 1;
+    return ss_event_hash(id) | 1;
 }
 
 /* Adds an id of hash h (id_hash) for transaction txn (0: read from the
@@ -211,10 +211,14 @@ static oent *omap_find(sq_facts *f, uint64_t h, uint32_t h2)
 }
 
 /* The order map's two hashes of an order id. */
+static sq_ohash order_hash_h(ss_str order_id, uint64_t h)
+{
+    return (sq_ohash){h | 1, (uint32_t)ss_hash_bytes(order_id.p, order_id.n, 29)};
+}
+
 static sq_ohash order_hash(ss_str order_id)
 {
-    return (sq_ohash){ss_hash_bytes(order_id.p, order_id.n, 7) | 1,
-                      (uint32_t)ss_hash_bytes(order_id.p, order_id.n, 29)};
+    return order_hash_h(order_id, ss_event_hash(order_id));
 }
 
 /* Adds an order of hashes oh (order_hash); 1 when it is new to the map. */
@@ -540,12 +544,12 @@ int sq_facts_put(hot_sqlite *h, const ss_event *const *evs, const ss_attrib *att
         size_t k = i % RUN;
         if (k == 0) {
             for (size_t j = i; j < n && j < i + RUN; j++) {
-                idh[j - i] = id_hash(evs[j]->event_id);
+                idh[j - i] = ss_event_h_event(evs[j]) | 1;
                 if (f->rcap)
                     __builtin_prefetch(&f->rtab[idh[j - i] & (f->rcap - 1)]);
                 if (evs[j]->type != SS_EV_ORDER)
                     continue;
-                oh[j - i] = order_hash(evs[j]->order_id);
+                oh[j - i] = order_hash_h(evs[j]->order_id, ss_event_h_order(evs[j]));
                 if (f->ocap)
                     __builtin_prefetch(&f->otab[oh[j - i].h & (f->ocap - 1)]);
             }
