@@ -300,11 +300,19 @@ static void handle_top(const ss_web_req *req, ss_web_resp *resp)
     int city = !strcmp(dim, "city");
     if (city)
         ss_buf_lit(&sql, "SELECT k.*, c.lat, c.lon FROM (");
-    ss_buf_printf(&sql,
-                  "SELECT dimension_value, " SS_WEB_KPI_AGGREGATES " FROM kpi_minute_data WHERE "
-                  "dimension = '%s' AND ",
-                  dim);
-    put_time_cond(&sql, "minute_start", &r);
+    /* Each part (hot, then cold) sums its own rows per value first, and the
+     * answer combines the sums: the parts' sums run over their tables alone,
+     * so no row of a long range passes through the table over both. */
+    ss_buf_lit(&sql, "SELECT dimension_value, " SS_WEB_KPI_AGGREGATES " FROM (");
+    for (int part = 0; part < 2; part++) {
+        ss_buf_printf(&sql,
+                      "%sSELECT dimension_value, " SS_WEB_KPI_PART_SUMS
+                      " FROM %s_kpi_minute_data WHERE dimension = '%s' AND ",
+                      part ? " UNION ALL " : "", part ? "cold" : "hot", dim);
+        put_time_cond(&sql, "minute_start", &r);
+        ss_buf_lit(&sql, " GROUP BY dimension_value");
+    }
+    ss_buf_lit(&sql, ")");
     /* Ties in the metric are broken by name, so that the answer is stable. */
     ss_buf_printf(&sql, " GROUP BY dimension_value ORDER BY %s DESC, dimension_value LIMIT %ld",
                   metric, n);

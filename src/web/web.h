@@ -192,6 +192,16 @@ extern const ss_web_route ss_web_routes[];
     "COALESCE(SUM(cancellations), 0) AS cancellations, "                                           \
     "COALESCE(SUM(cancelled_revenue_cents), 0) / 100.0 AS cancelled_revenue"
 
+/* The sums of kpi_minute_data's columns that SS_WEB_KPI_AGGREGATES reads, by
+ * their own names: SS_WEB_KPI_AGGREGATES over rows of these sums gives what
+ * it gives over the rows summed. */
+#define SS_WEB_KPI_PART_SUMS                                                                       \
+    "SUM(orders) AS orders, SUM(units) AS units, SUM(gross_revenue_cents) AS "                     \
+    "gross_revenue_cents, SUM(paid_revenue_cents) AS paid_revenue_cents, "                         \
+    "SUM(payment_attempts) AS payment_attempts, SUM(failed_payments) AS failed_payments, "         \
+    "SUM(cancellations) AS cancellations, SUM(cancelled_revenue_cents) AS "                        \
+    "cancelled_revenue_cents"
+
 /* ---- the page's files (assets.c) ---- */
 
 struct MHD_Response;

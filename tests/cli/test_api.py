@@ -246,19 +246,26 @@ def test_cancellations_by_reason_match_sql_and_totals(server, store, params):
         totals["cancelled_revenue"], abs=0.005)
 
 
-def test_cancellations_read_archived_events(store, tmp_path):
-    """A range past the hot store reads the cold store: the answer is the same
-    before and after the oldest events are archived."""
+def test_answers_read_archived_data(store, tmp_path):
+    """A range past the hot store reads the cold store: the answers are the
+    same before and after the oldest events and minutes are archived (top
+    sums each part, then combines the sums)."""
     data = tmp_path / "data"
     shutil.copytree(store, data)
     proc, port = start_server(data)
     try:
-        path = "/api/cancellations?range=7d"
-        before = get(port, path)
+        paths = ["/api/cancellations?range=7d", "/api/totals?range=7d", "/api/kpis?range=7d"]
+        paths += ["/api/top?" + q(dimension=d, metric=m, n=1000, range="7d")
+                  for d in ("city", "category", "payment_method")
+                  for m in ("gross_revenue", "orders", "failed_payments", "aov")]
+        before = [get(port, p) for p in paths]
         assert_ok(cli("archive", "--data", data, "--once", "--hot-max-mb", "1.6"))
-        archived = sql(data, "SELECT count(*) AS n FROM cold_cancellations")[0]["n"]
-        assert archived > 0
-        assert get(port, path) == before
+        for t in ("cancellations", "kpi_minute_data"):
+            archived = sql(data, f"SELECT count(*) AS n FROM cold_{t}")[0]["n"]
+            assert archived > 0, t
+        after = [get(port, p) for p in paths]
+        for p, a, b in zip(paths, after, before):
+            assert a == b, p
     finally:
         stop_server(proc)
 
