@@ -699,10 +699,12 @@ int ss_archiver_loop(const ss_archiver_loop_config *lc)
             SS_INFO("archive", "the archiver cannot move more now: ingestion goes on");
         }
         /* Sleep in short steps so that a stop is seen promptly, and, with an
-         * engine to hold, a store past twice its threshold too (a replay
-         * fills it in well under a check's interval). */
-        for (int64_t slept = 0; slept < delay && !*lc->stop; slept += 100) {
-            struct timespec ts = {0, 100 * 1000000L};
+         * engine to hold, a store past twice its threshold too: an engine at
+         * full speed adds megabytes in 100 ms, so the size is looked at every
+         * 20 ms (one read of two page counts). */
+        int64_t step = lc->hold ? 20 : 100;
+        for (int64_t slept = 0; slept < delay && !*lc->stop; slept += step) {
+            struct timespec ts = {0, step * 1000000L};
             nanosleep(&ts, NULL);
             int64_t size;
             if (lc->hold && rc == SS_OK && hot.ops->data_size(hot.st, &size) == SS_OK &&
