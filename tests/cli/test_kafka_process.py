@@ -519,7 +519,9 @@ def test_a_killed_consumers_partitions_move_to_the_survivor(kafka, orders_100k, 
     args = ["process", "--from", kafka_uri(kafka, s.topic), "--data", data, "--group", g,
             *FAST_GROUP]
     t0 = time.monotonic()
-    survivor = background("survivor", *args)
+    # Both paced: a survivor at full speed can read the whole topic before the
+    # victim has joined the group, which leaves the victim nothing to commit.
+    survivor = background("survivor", *args, *PACED_FETCH)
     victim = background("victim", *args, *SLOW_FETCH)
     wait_until("the partitions split between the two",
                both_hold_partitions(s.topic, survivor, victim), 60, [survivor, victim])
