@@ -385,9 +385,8 @@ static void encode_dict(ss_block_enc *e, int c, ss_buf *sec)
     e->remap = ss_realloc(e->remap, (d->n + 1) * sizeof *e->remap);
     memset(e->remap, 0, (d->n + 1) * sizeof *e->remap);
     uint32_t ndict = 0;
-    size_t at = sec->len;
-    put_varint(sec, 0); /* room for the count, rewritten below */
-    ss_buf codes;
+    ss_buf vals, codes;
+    ss_buf_init(&vals, 256);
     ss_buf_init(&codes, e->n + 16);
     for (size_t r = 0; r < e->n; r++) {
         const ss_block_cell *x = cell(e, (size_t)c, e->order[r]);
@@ -397,28 +396,17 @@ static void encode_dict(ss_block_enc *e, int c, ss_buf *sec)
             if (!e->remap[k]) {
                 e->remap[k] = ++ndict;
                 const ss_block_cell *v = &d->vals[k - 1];
-                put_varint(sec, v->len);
-                ss_buf_put(sec, e->arena.data + v->off, v->len);
+                put_varint(&vals, v->len);
+                ss_buf_put(&vals, e->arena.data + v->off, v->len);
             }
             code = e->remap[k];
         }
         put_varint(&codes, code);
     }
-    /* The count goes first: rewrite it in place when it needs more than the
-     * byte reserved for it. */
-    ss_buf head;
-    ss_buf_init(&head, 16);
-    put_varint(&head, ndict);
-    if (head.len == 1) {
-        sec->data[at] = head.data[0];
-    } else {
-        ss_buf_reserve(sec, head.len - 1);
-        memmove(sec->data + at + head.len, sec->data + at + 1, sec->len - at - 1);
-        memcpy(sec->data + at, head.data, head.len);
-        sec->len += head.len - 1;
-    }
-    ss_buf_free(&head);
+    put_varint(sec, ndict);
+    ss_buf_put(sec, vals.data, vals.len);
     ss_buf_put(sec, codes.data, codes.len);
+    ss_buf_free(&vals);
     ss_buf_free(&codes);
 }
 

@@ -130,14 +130,12 @@ int ss_hot_open(const char *uri, const ss_hot_open_opts *o, ss_hot *hot, char *e
 {
     hot->ops = NULL;
     hot->st = NULL;
-    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++) {
-        size_t n = strlen(registry[i]->scheme);
-        if (strncmp(uri, registry[i]->scheme, n) == 0) {
-            int rc = registry[i]->open(uri + n, o, &hot->st, err, errlen);
-            if (rc == SS_OK)
-                hot->ops = registry[i];
-            return rc;
-        }
+    const ss_hot_ops *ops = ss_hot_ops_for(uri);
+    if (ops) {
+        int rc = ops->open(uri + strlen(ops->scheme), o, &hot->st, err, errlen);
+        if (rc == SS_OK)
+            hot->ops = ops;
+        return rc;
     }
     snprintf(err, errlen,
              "unsupported hot store '%s': use sqlite:PATH, mongodb://HOST:PORT/DB (or null: to "
