@@ -20,7 +20,7 @@ typedef struct fit_param {
     char path[96];
     int learned;
     double value, se; /* NAN when not given */
-    char note[192];
+    char note[384];
 } fit_param;
 
 struct ss_fit_result {
@@ -256,6 +256,212 @@ typedef struct cust {
     uint32_t n, first_order;
 } cust;
 
+/* Estimates outside the profile's ranges are a failed fit. */
+static int bgnbd_in_range(const ss_fit_bgnbd *bg)
+{
+    return bg->r >= 1e-4 && bg->r <= 1e4 && bg->alpha >= 1e-4 && bg->alpha <= 1e7 &&
+           bg->a >= 1e-4 && bg->a <= 1e4 && bg->b >= 1e-4 && bg->b <= 1e4;
+}
+
+/* Writes BG/NBD's parameters into the profile's object o at path, and
+ * reports them. */
+static void put_bgnbd(fit_lctx *c, json_t *o, const char *path, const ss_fit_bgnbd *bg)
+{
+    char p[128];
+    json_object_set_new(o, "r", fit_real(bg->r));
+    json_object_set_new(o, "alpha_days", fit_real(bg->alpha));
+    json_object_set_new(o, "a", fit_real(bg->a));
+    json_object_set_new(o, "b", fit_real(bg->b));
+    snprintf(p, sizeof p, "%s.r", path);
+    fit_learned(c, p, bg->r, bg->se_r, "shape of the purchase rates (gamma)");
+    snprintf(p, sizeof p, "%s.alpha_days", path);
+    fit_learned(c, p, bg->alpha, bg->se_alpha, "scale: mean rate r/alpha = %.4g orders a day",
+                bg->r / bg->alpha);
+    snprintf(p, sizeof p, "%s.a", path);
+    fit_learned(c, p, bg->a, bg->se_a, "dropout after an order ~ Beta(a, b)");
+    snprintf(p, sizeof p, "%s.b", path);
+    fit_learned(c, p, bg->b, bg->se_b, "mean dropout a/(a+b) = %.3f", bg->a / (bg->a + bg->b));
+}
+
+/* A segment of the profile: the default of that name where there is one,
+ * else a plain one. */
+static json_t *segment_entry(json_t *def, const char *name)
+{
+    for (size_t j = 0; j < json_array_size(def); j++) {
+        json_t *e = json_array_get(def, j);
+        if (!strcmp(json_string_value(json_object_get(e, "name")), name))
+            return json_deep_copy(e);
+    }
+    return json_pack("{s:s, s:f, s:f, s:i}", "name", name, "share", 0.0, "repeat_weight", 1.0,
+                     "extra_discount_percent", 0);
+}
+
+/* A class whose estimate lies at the edge of the profile's ranges is a point
+ * mass BG/NBD cannot hold (such as customers who never return), not a
+ * segment. */
+static int bgnbd_interior(const ss_fit_bgnbd *bg)
+{
+    const double v[4] = {bg->r, bg->alpha, bg->a, bg->b}, lo[4] = {1e-4, 1e-4, 1e-4, 1e-4},
+                 hi[4] = {1e4, 1e7, 1e4, 1e4};
+    for (int i = 0; i < 4; i++)
+        if (!(v[i] > lo[i] * 1.01 && v[i] < hi[i] / 1.01))
+            return 0;
+    return 1;
+}
+
+/* Segments that the sample names: their shares of new customers, and, under
+ * BG/NBD, each segment's own parameters when the segments' behaviour differs
+ * by the Bayesian information criterion (one fit per segment of enough
+ * customers against the shop's one fit for all). */
+static void learn_named_segments(fit_lctx *c, json_t *cu, const ss_fit_rfm *rfm,
+                                 const uint32_t *seg, uint32_t nc, double named,
+                                 const ss_fit_bgnbd *all)
+{
+    const fit_names *t = &c->s->names[FIT_SEGMENT];
+    uint32_t ns = t->n < 64 ? t->n : 64;
+    double *share = ss_calloc(ns, sizeof *share);
+    for (uint32_t i = 0; i < nc; i++)
+        if (seg[i] != FIT_NONE)
+            share[seg[i]] += 1;
+    ss_fit_bgnbd *own = ss_calloc(ns, sizeof *own);
+    int *has = ss_calloc(ns, sizeof *has);
+    ss_fit_rfm *sub = ss_calloc(nc, sizeof *sub);
+    double ll_own = 0, ll_all = all ? all->ll : 0;
+    uint32_t nown = 0, eligible = 0;
+    for (uint32_t j = 0; all && j < ns; j++) {
+        size_t m = 0, rep = 0;
+        for (uint32_t i = 0; i < nc; i++)
+            if (seg[i] == j) {
+                sub[m++] = rfm[i];
+                rep += rfm[i].x > 0;
+            }
+        if (m < FIT_MIN_CUSTOMERS || rep < FIT_MIN_REPEATERS)
+            continue;
+        /* One class, within the profile's ranges, from the shop's estimate. */
+        ss_fit_bgnbd_mix one;
+        eligible++;
+        if (!ss_fit_bgnbd_classes(sub, m, 1, all, &one) && bgnbd_interior(&one.cls[0])) {
+            own[j] = one.cls[0];
+            own[j].ll = one.ll;
+            has[j] = 1;
+            nown++;
+            ll_own += one.ll;
+        }
+    }
+    if (all && nown > 0) {
+        /* Customers of the other segments, and those of none, keep the
+         * shop's parameters. */
+        size_t m = 0;
+        for (uint32_t i = 0; i < nc; i++)
+            if (seg[i] == FIT_NONE || !has[seg[i]])
+                sub[m++] = rfm[i];
+        ll_own += ss_fit_bgnbd_ll(sub, m, all->r, all->alpha, all->a, all->b);
+    }
+    double ln = log((double)nc);
+    double bic_all = -2 * ll_all + 4 * ln, bic_own = -2 * ll_own + 4.0 * (nown + 1) * ln;
+    int apart = all && nown > 0 && bic_own < bic_all;
+
+    json_t *def = json_object_get(cu, "segments"), *segs = json_array();
+    for (uint32_t i = 0; i < ns; i++) {
+        json_t *e = segment_entry(def, t->v[i]);
+        json_object_set_new(e, "share", fit_real(share[i] / named));
+        char path[96];
+        snprintf(path, sizeof path, "customers.segments[%u].share", i);
+        double f = share[i] / named;
+        fit_learned(c, path, f, sqrt(f * (1 - f) / named), "segment %s", t->v[i]);
+        if (apart && has[i]) {
+            json_t *b = json_object();
+            snprintf(path, sizeof path, "customers.segments[%u].bgnbd", i);
+            put_bgnbd(c, b, path, &own[i]);
+            json_object_set_new(e, "bgnbd", b);
+        }
+        json_array_append_new(segs, e);
+    }
+    json_object_set_new(cu, "segments", segs);
+    if (apart)
+        fit_learned(c, "customers.segments[].bgnbd", NAN, NAN,
+                    "%u segments buy apart: BIC %.1f with their own parameters, %.1f with the "
+                    "shop's",
+                    nown, bic_own, bic_all);
+    else if (all && nown)
+        fit_kept(c, "customers.segments[].bgnbd",
+                 "the segments buy alike: BIC %.1f with their own parameters, %.1f with the "
+                 "shop's",
+                 bic_own, bic_all);
+    else if (all && eligible)
+        fit_kept(c, "customers.segments[].bgnbd",
+                 "no segment's own fit stays inside the ranges a profile takes (%u segments of "
+                 "%d customers and %d repeat buyers or more)",
+                 eligible, FIT_MIN_CUSTOMERS, FIT_MIN_REPEATERS);
+    else if (all)
+        fit_kept(c, "customers.segments[].bgnbd",
+                 "no segment has %d customers and %d repeat buyers", FIT_MIN_CUSTOMERS,
+                 FIT_MIN_REPEATERS);
+    free(sub);
+    free(has);
+    free(own);
+    free(share);
+}
+
+/* Segments that the sample does not name, found in its customers'
+ * behaviour: a latent-class BG/NBD of 2 or 3 classes, kept when it lowers the
+ * Bayesian information criterion below the one-class fit's, each class holds
+ * at least 5 % of the customers, and no class runs to the edge of the
+ * ranges. Returns 0 when it made segments; otherwise why into why. */
+static int learn_latent_segments(fit_lctx *c, json_t *cu, const ss_fit_rfm *rfm, uint32_t nc,
+                                 const ss_fit_bgnbd *one, char *why, size_t whylen)
+{
+    static const char *const names[SS_FIT_MAX_CLASSES][SS_FIT_MAX_CLASSES] = {
+        {"all"}, {"frequent", "occasional"}, {"frequent", "regular", "occasional"}};
+    double bic1 = -2 * one->ll + 4 * log((double)nc), best_bic = bic1;
+    ss_fit_bgnbd_mix mix[SS_FIT_MAX_CLASSES + 1], *best = NULL;
+    size_t w = (size_t)snprintf(why, whylen, "BIC 1 class %.1f", bic1);
+    for (uint32_t k = 2; k <= SS_FIT_MAX_CLASSES; k++) {
+        const char *no = NULL;
+        if (nc < (size_t)k * FIT_MIN_CUSTOMERS)
+            no = "too few customers";
+        else if (ss_fit_bgnbd_classes(rfm, nc, k, one, &mix[k]))
+            no = "no fit";
+        for (uint32_t j = 0; !no && j < k; j++) {
+            if (mix[k].share[j] < 0.05)
+                no = "a class under 5 %";
+            else if (!bgnbd_interior(&mix[k].cls[j]))
+                no = "a class at the edge of the ranges";
+        }
+        if (w < whylen)
+            w += (size_t)(no && !strcmp(no, "too few customers")
+                              ? snprintf(why + w, whylen - w, "; %u classes: %s", k, no)
+                              : snprintf(why + w, whylen - w, "; %u classes %.1f%s%s", k,
+                                         mix[k].bic, no ? ", " : "", no ? no : ""));
+        if (!no && mix[k].bic < best_bic) {
+            best_bic = mix[k].bic;
+            best = &mix[k];
+        }
+    }
+    if (!best)
+        return -1;
+    json_t *segs = json_array();
+    for (uint32_t j = 0; j < best->k; j++) {
+        const char *name = names[best->k - 1][j];
+        json_t *e = json_pack("{s:s, s:f, s:f, s:i}", "name", name, "share", 0.0, "repeat_weight",
+                              1.0, "extra_discount_percent", 0);
+        json_object_set_new(e, "share", fit_real(best->share[j]));
+        char path[96];
+        snprintf(path, sizeof path, "customers.segments[%u].share", j);
+        fit_learned(c, path, best->share[j], best->se_share[j], "segment %s (a latent class)",
+                    name);
+        json_t *b = json_object();
+        snprintf(path, sizeof path, "customers.segments[%u].bgnbd", j);
+        put_bgnbd(c, b, path, &best->cls[j]);
+        json_object_set_new(e, "bgnbd", b);
+        json_array_append_new(segs, e);
+    }
+    json_object_set_new(cu, "segments", segs);
+    fit_learned(c, "customers.segments", NAN, NAN, "%u latent classes by behaviour: %s", best->k,
+                why);
+    return 0;
+}
+
 static void learn_customers(fit_lctx *c)
 {
     const ss_fit_sample *s = c->s;
@@ -294,36 +500,22 @@ static void learn_customers(fit_lctx *c)
 
     ss_fit_bgnbd bg;
     int ok = 0;
-    if (nc >= FIT_MIN_CUSTOMERS && repeaters >= FIT_MIN_REPEATERS) {
-        ss_fit_rfm *rfm = ss_calloc(nc, sizeof *rfm);
-        for (uint32_t i = 0; i < nc; i++)
-            rfm[i] = (ss_fit_rfm){
-                .x = k[i].n - 1,
-                .tx = (double)(k[i].last - k[i].first) / SS_MS_PER_DAY,
-                .T = (double)(c->end - k[i].first) / SS_MS_PER_DAY,
-            };
-        /* Estimates outside the profile's ranges are a failed fit. */
-        ok = !ss_fit_bgnbd_mle(rfm, nc, &bg) && bg.r >= 1e-4 && bg.r <= 1e4 && bg.alpha >= 1e-4 &&
-             bg.alpha <= 1e7 && bg.a >= 1e-4 && bg.a <= 1e4 && bg.b >= 1e-4 && bg.b <= 1e4;
-        free(rfm);
-    }
+    ss_fit_rfm *rfm = ss_calloc(nc ? nc : 1, sizeof *rfm);
+    for (uint32_t i = 0; i < nc; i++)
+        rfm[i] = (ss_fit_rfm){
+            .x = k[i].n - 1,
+            .tx = (double)(k[i].last - k[i].first) / SS_MS_PER_DAY,
+            .T = (double)(c->end - k[i].first) / SS_MS_PER_DAY,
+        };
+    if (nc >= FIT_MIN_CUSTOMERS && repeaters >= FIT_MIN_REPEATERS)
+        ok = !ss_fit_bgnbd_mle(rfm, nc, &bg) && bgnbd_in_range(&bg);
     if (ok) {
         c->bgnbd = 1;
         json_object_set_new(cu, "model", json_string("bgnbd"));
         fit_learned(c, "customers.model", NAN, NAN,
                     "bgnbd: %u customers, %zu with repeat orders, log-likelihood %.1f", nc,
                     repeaters, bg.ll);
-        json_t *b = json_object_get(cu, "bgnbd");
-        json_object_set_new(b, "r", fit_real(bg.r));
-        json_object_set_new(b, "alpha_days", fit_real(bg.alpha));
-        json_object_set_new(b, "a", fit_real(bg.a));
-        json_object_set_new(b, "b", fit_real(bg.b));
-        fit_learned(c, "customers.bgnbd.r", bg.r, bg.se_r, "shape of the purchase rates (gamma)");
-        fit_learned(c, "customers.bgnbd.alpha_days", bg.alpha, bg.se_alpha,
-                    "scale: mean rate r/alpha = %.4g orders a day", bg.r / bg.alpha);
-        fit_learned(c, "customers.bgnbd.a", bg.a, bg.se_a, "dropout after an order ~ Beta(a, b)");
-        fit_learned(c, "customers.bgnbd.b", bg.b, bg.se_b, "mean dropout a/(a+b) = %.3f",
-                    bg.a / (bg.a + bg.b));
+        put_bgnbd(c, json_object_get(cu, "bgnbd"), "customers.bgnbd", &bg);
     } else {
         fit_kept(c, "customers.model",
                  "too few customers (%u) or repeat buyers (%zu) for BG/NBD: at least %d and %d", nc,
@@ -339,44 +531,31 @@ static void learn_customers(fit_lctx *c)
         }
     }
 
-    /* The profile takes up to 64 segments, not all of share 0. */
-    double *share = NULL, named = 0;
+    /* Each customer's segment, by the first order, where the sample names
+     * one of the first 64 (the profile takes up to 64 segments). */
+    uint32_t *seg = NULL;
+    double named = 0;
     if (s->has[FIT_SEGMENT] && nc >= FIT_MIN_CUSTOMERS) {
-        share = ss_calloc(s->names[FIT_SEGMENT].n, sizeof *share);
+        seg = ss_calloc(nc, sizeof *seg);
         for (uint32_t i = 0; i < nc; i++) {
             uint32_t sg = s->o[k[i].first_order].text[FIT_SEGMENT];
-            if (sg != FIT_NONE && sg < 64) {
-                share[sg] += 1;
-                named += 1;
-            }
+            seg[i] = sg != FIT_NONE && sg < 64 ? sg : FIT_NONE;
+            named += seg[i] != FIT_NONE;
         }
     }
-    if (named > 0) {
-        const fit_names *t = &s->names[FIT_SEGMENT];
-        json_t *def = json_object_get(cu, "segments"), *segs = json_array();
-        for (uint32_t i = 0; i < t->n && i < 64; i++) {
-            json_t *e = NULL;
-            for (size_t j = 0; j < json_array_size(def); j++)
-                if (!strcmp(json_string_value(json_object_get(json_array_get(def, j), "name")),
-                            t->v[i]))
-                    e = json_deep_copy(json_array_get(def, j));
-            if (!e)
-                e = json_pack("{s:s, s:f, s:f, s:i}", "name", t->v[i], "share", 0.0,
-                              "repeat_weight", 1.0, "extra_discount_percent", 0);
-            json_object_set_new(e, "share", fit_real(share[i] / named));
-            json_array_append_new(segs, e);
-            char path[96];
-            snprintf(path, sizeof path, "customers.segments[%u].share", i);
-            double f = share[i] / named;
-            fit_learned(c, path, f, sqrt(f * (1 - f) / named), "segment %s", t->v[i]);
-        }
-        json_object_set_new(cu, "segments", segs);
-    } else {
+    char why[256] = "";
+    if (named > 0)
+        learn_named_segments(c, cu, rfm, seg, nc, named, ok ? &bg : NULL);
+    else if (!ok)
+        fit_kept(c, "customers.segments", "the sample names no segments (customer_segment)");
+    else if (learn_latent_segments(c, cu, rfm, nc, &bg, why, sizeof why))
         fit_kept(c, "customers.segments",
-                 "the sample names no segments (customer_segment); BG/NBD's gamma and beta mixing "
-                 "carries the customers' heterogeneity");
-    }
-    free(share);
+                 "the sample names no segments (customer_segment), and its customers' behaviour "
+                 "does not separate them (%s): BG/NBD's gamma and beta mixing carries their "
+                 "differences",
+                 why);
+    free(seg);
+    free(rfm);
     free(k);
 }
 

@@ -11,8 +11,11 @@
 double ss_fit_nelder_mead(double (*f)(const double *x, void *ctx), void *ctx, double *x,
                           const double *step, int n, double tol, int maxit)
 {
-    double p[9][8], fv[9], c[8], xr[8], xe[8];
+    double p[SS_FIT_MAXP + 1][SS_FIT_MAXP], fv[SS_FIT_MAXP + 1], c[SS_FIT_MAXP], xr[SS_FIT_MAXP],
+        xe[SS_FIT_MAXP];
     int evals = 0;
+    if (n > SS_FIT_MAXP)
+        return NAN;
     for (int i = 0; i <= n; i++) {
         memcpy(p[i], x, (size_t)n * sizeof *x);
         if (i > 0)
@@ -86,9 +89,9 @@ double ss_fit_nelder_mead(double (*f)(const double *x, void *ctx), void *ctx, do
 }
 
 /* Inverts the n x n matrix a in place (Gauss-Jordan with partial pivoting). */
-static int invert(double *a, int n)
+int ss_fit_invert(double *a, int n)
 {
-    double inv[64];
+    double inv[SS_FIT_MAXP * SS_FIT_MAXP];
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
             inv[i * n + j] = i == j;
@@ -129,7 +132,9 @@ static int invert(double *a, int n)
 int ss_fit_hessian_se(double (*f)(const double *x, void *ctx), void *ctx, const double *x, int n,
                       double *se)
 {
-    double h[8], H[64], y[8];
+    double h[SS_FIT_MAXP], H[SS_FIT_MAXP * SS_FIT_MAXP], y[SS_FIT_MAXP];
+    if (n > SS_FIT_MAXP)
+        return -1;
     for (int i = 0; i < n; i++)
         h[i] = 1e-4 * (fabs(x[i]) > 1e-3 ? fabs(x[i]) : 1e-3);
     double f0 = f(x, ctx);
@@ -153,151 +158,11 @@ int ss_fit_hessian_se(double (*f)(const double *x, void *ctx), void *ctx, const 
                 H[i * n + j] = H[j * n + i] = (v[0] - v[1] - v[2] + v[3]) / (4 * h[i] * h[j]);
             }
         }
-    if (invert(H, n))
+    if (ss_fit_invert(H, n))
         return -1;
     for (int i = 0; i < n; i++)
         se[i] = H[i * n + i] > 0 ? sqrt(H[i * n + i]) : NAN;
     return 0;
-}
-
-/* ---- BG/NBD ---- */
-
-/* Customers with the same (x, t_x, T), and how many. */
-typedef struct rfm_group {
-    uint32_t x;
-    double tx, T, w;
-} rfm_group;
-
-static double ll_groups(const rfm_group *c, size_t n, double r, double alpha, double a, double b)
-{
-    if (!(r > 0 && alpha > 0 && a > 0 && b > 0))
-        return -INFINITY;
-    /* The terms that depend on x alone, once per distinct x. */
-    uint32_t maxx = 0;
-    for (size_t i = 0; i < n; i++)
-        if (c[i].x > maxx)
-            maxx = c[i].x;
-    double *tx = ss_calloc((size_t)maxx + 1, sizeof *tx),
-           *tlog = ss_calloc((size_t)maxx + 1, sizeof *tlog);
-    double base = r * log(alpha) + lgamma(a + b) - lgamma(b) - lgamma(r);
-    for (uint32_t x = 0; x <= maxx; x++) {
-        tx[x] = base + lgamma(r + x) + lgamma(b + x) - lgamma(a + b + x);
-        tlog[x] = x > 0 ? log(a) - log(b + x - 1) : 0.0;
-    }
-    double ll = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t x = c[i].x;
-        double a3 = -(r + x) * log(alpha + c[i].T);
-        double t = a3;
-        if (x > 0) {
-            double a4 = tlog[x] - (r + x) * log(alpha + c[i].tx);
-            double m = a3 > a4 ? a3 : a4;
-            t = m + log(exp(a3 - m) + exp(a4 - m));
-        }
-        ll += c[i].w * (tx[x] + t);
-    }
-    free(tx);
-    free(tlog);
-    return ll;
-}
-
-double ss_fit_bgnbd_ll(const ss_fit_rfm *c, size_t n, double r, double alpha, double a, double b)
-{
-    rfm_group *g = ss_calloc(n ? n : 1, sizeof *g);
-    for (size_t i = 0; i < n; i++)
-        g[i] = (rfm_group){c[i].x, c[i].tx, c[i].T, 1.0};
-    double ll = ll_groups(g, n, r, alpha, a, b);
-    free(g);
-    return ll;
-}
-
-static int cmp_group(const void *pa, const void *pb)
-{
-    const rfm_group *a = pa, *b = pb;
-    if (a->x != b->x)
-        return a->x < b->x ? -1 : 1;
-    if (a->tx != b->tx)
-        return a->tx < b->tx ? -1 : 1;
-    return (a->T > b->T) - (a->T < b->T);
-}
-
-typedef struct bg_ctx {
-    const rfm_group *c;
-    size_t n;
-    double total;
-    int natural; /* parameters as they are, not their logs */
-} bg_ctx;
-
-static double bg_neg_ll(const double *p, void *vctx)
-{
-    const bg_ctx *k = vctx;
-    double v[4];
-    for (int i = 0; i < 4; i++) {
-        v[i] = k->natural ? p[i] : exp(p[i]);
-        if (!(v[i] > 1e-8 && v[i] < 1e8))
-            return INFINITY;
-    }
-    return -ll_groups(k->c, k->n, v[0], v[1], v[2], v[3]) / k->total;
-}
-
-int ss_fit_bgnbd_mle(const ss_fit_rfm *c, size_t n, ss_fit_bgnbd *out)
-{
-    memset(out, 0, sizeof *out);
-    if (n == 0)
-        return -1;
-    /* Times to the minute, and customers alike counted once with a weight:
-     * one-time buyers differ only in T, and samples of dates alone collapse
-     * to a few thousand groups. */
-    rfm_group *g = ss_calloc(n, sizeof *g);
-    double sx = 0, sT = 0;
-    for (size_t i = 0; i < n; i++) {
-        g[i] = (rfm_group){c[i].x, round(c[i].tx * 1440) / 1440, round(c[i].T * 1440) / 1440, 1};
-        sx += c[i].x;
-        sT += c[i].T;
-    }
-    qsort(g, n, sizeof *g, cmp_group);
-    size_t ng = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ng && !cmp_group(&g[ng - 1], &g[i]))
-            g[ng - 1].w += 1;
-        else
-            g[ng++] = g[i];
-    }
-    /* Start from the method of moments' order of magnitude: alpha of the
-     * mean observation span, r of the mean repeat rate. */
-    double mT = sT / n > 1.0 ? sT / n : 1.0, rate = (sx + 1.0) / (double)n / mT;
-    double x[4] = {log(1.0), log(1.0 / rate), log(1.0), log(3.0)};
-    double step[4] = {0.5, 0.5, 0.5, 0.5};
-    bg_ctx k = {g, ng, (double)n, 0};
-    /* Restarts from the best point escape a collapsed simplex; they stop once
-     * one gains nothing. */
-    double f = INFINITY;
-    for (int round = 0; round < 4; round++) {
-        double f1 = ss_fit_nelder_mead(bg_neg_ll, &k, x, step, 4, 1e-11, 2000);
-        int done = fabs(f - f1) < 1e-10;
-        f = f1;
-        if (done)
-            break;
-    }
-    double v[4], se[4];
-    for (int i = 0; i < 4; i++)
-        v[i] = exp(x[i]);
-    out->r = v[0];
-    out->alpha = v[1];
-    out->a = v[2];
-    out->b = v[3];
-    out->ll = ll_groups(g, ng, v[0], v[1], v[2], v[3]);
-    int rc = isfinite(out->ll) ? 0 : -1;
-    k.natural = 1;
-    if (rc || ss_fit_hessian_se(bg_neg_ll, &k, v, 4, se))
-        se[0] = se[1] = se[2] = se[3] = NAN;
-    /* The Hessian is of the mean log-likelihood: scale to n customers. */
-    out->se_r = se[0] / sqrt((double)n);
-    out->se_alpha = se[1] / sqrt((double)n);
-    out->se_a = se[2] / sqrt((double)n);
-    out->se_b = se[3] / sqrt((double)n);
-    free(g);
-    return rc;
 }
 
 /* ---- Poisson trend ---- */

@@ -10,11 +10,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Minimises f over n <= 8 variables from x (updated to the minimum) with the
+#define SS_FIT_MAXP 16 /* the most variables of the simplex and the Hessian */
+
+/* Minimises f over n <= SS_FIT_MAXP variables from x (updated to the minimum) with the
  * Nelder-Mead simplex, starting steps step[i]. Stops when the simplex's values
  * differ by less than tol, or after maxit evaluations. Returns f at x. */
 double ss_fit_nelder_mead(double (*f)(const double *x, void *ctx), void *ctx, double *x,
                           const double *step, int n, double tol, int maxit);
+
+/* Inverts the n x n matrix a (row-major, n <= SS_FIT_MAXP) in place by
+ * Gauss-Jordan elimination with partial pivoting. Returns 0, or -1 if it is
+ * singular. */
+int ss_fit_invert(double *a, int n);
 
 /* Standard errors from the inverse Hessian of a negative log-likelihood f at
  * its minimum x (central differences, relative step 1e-4). se[i] is NAN where
@@ -42,6 +49,32 @@ double ss_fit_bgnbd_ll(const ss_fit_rfm *c, size_t n, double r, double alpha, do
 /* Fits BG/NBD by maximum likelihood. Returns 0, or -1 if it did not converge
  * to finite values. */
 int ss_fit_bgnbd_mle(const ss_fit_rfm *c, size_t n, ss_fit_bgnbd *out);
+
+/* A mixture of k BG/NBD classes (latent-class BG/NBD): each customer belongs
+ * to class j with probability share[j] and buys as BG/NBD with cls[j]'s
+ * parameters. */
+#define SS_FIT_MAX_CLASSES 3
+typedef struct ss_fit_bgnbd_mix {
+    uint32_t k;
+    double share[SS_FIT_MAX_CLASSES], se_share[SS_FIT_MAX_CLASSES];
+    ss_fit_bgnbd cls[SS_FIT_MAX_CLASSES]; /* by mean rate r / alpha, fastest first */
+    double ll;                            /* the log-likelihood at the estimate */
+    double bic;                           /* -2 ll + (5k - 1) ln n */
+} ss_fit_bgnbd_mix;
+
+/* Fits a mixture of k <= SS_FIT_MAX_CLASSES classes by maximum likelihood
+ * (BFGS on the analytic gradient, from two starts around start, the
+ * one-class estimate), within the ranges a profile takes. Standard errors come
+ * from the inverse Hessian (central differences of the gradient) by the delta
+ * method. Returns 0, or -1 if it found no finite likelihood. */
+int ss_fit_bgnbd_classes(const ss_fit_rfm *c, size_t n, uint32_t k, const ss_fit_bgnbd *start,
+                         ss_fit_bgnbd_mix *out);
+
+/* The mixture's negative mean log-likelihood at p (the logs of every class's
+ * r, alpha, a, b, then the logits of the first k - 1 shares against the
+ * last's), and its gradient into grad when not NULL: what the fit climbs. */
+double ss_fit_bgnbd_classes_nll(const ss_fit_rfm *c, size_t n, uint32_t k, const double *p,
+                                double *grad);
 
 /* Fits counts[d] ~ Poisson(exp(c + g (d + 0.5)) w[d]) over n days by Newton's
  * method: *g is the daily log growth, *level = exp(c) the expected count of a

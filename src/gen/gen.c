@@ -421,9 +421,9 @@ static void emit_order(ss_gen *g, int64_t ts, const pending *repeat)
     } else {
         pick_customer(g, &cu, &seg);
         if (p->bgnbd) {
-            double lam =
-                ss_rng_gamma(&g->rng, p->bg_r, 1.0 / p->bg_alpha_days) / (double)SS_MS_PER_DAY;
-            double x = ss_rng_gamma(&g->rng, p->bg_a, 1.0), y = ss_rng_gamma(&g->rng, p->bg_b, 1.0);
+            const ss_prof_bgnbd *bg = &p->segments[seg].bg;
+            double lam = ss_rng_gamma(&g->rng, bg->r, 1.0 / bg->alpha_days) / (double)SS_MS_PER_DAY;
+            double x = ss_rng_gamma(&g->rng, bg->a, 1.0), y = ss_rng_gamma(&g->rng, bg->b, 1.0);
             double drop = x + y > 0.0 ? x / (x + y) : 1.0;
             if (lam > 0.0)
                 schedule_repeat(g, ts, &cu, seg, lam, (float)drop, 1);

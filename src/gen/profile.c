@@ -297,6 +297,33 @@ static double *payment_mix(pctx *c, ss_profile *p, json_t *m, const char *path,
     return mix;
 }
 
+/* BG/NBD's four parameters, the shop's or a segment's; nothing else. */
+static void bgnbd_params(pctx *c, json_t *o, const char *path, ss_prof_bgnbd *bg)
+{
+    bg->r = num(c, o, path, "r", 1e-4, 1e4);
+    bg->alpha_days = num(c, o, path, "alpha_days", 1e-4, 1e7);
+    bg->a = num(c, o, path, "a", 1e-4, 1e4);
+    bg->b = num(c, o, path, "b", 1e-4, 1e4);
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        if (!c->failed && strcmp(k, "r") && strcmp(k, "alpha_days") && strcmp(k, "a") &&
+            strcmp(k, "b")) {
+            char q[160];
+            snprintf(q, sizeof q, "%s.%s", path, k);
+            fail(c, q, "unknown key; BG/NBD takes r, alpha_days, a and b");
+        }
+    }
+}
+
+/* Keys that the defaults leave out but a profile may give: a segment's own
+ * BG/NBD parameters. load_doc checks their contents. */
+static int is_optional_key(const char *path, const char *key)
+{
+    return !strcmp(key, "bgnbd") && !strncmp(path, "customers.segments[", 19);
+}
+
 /* Keys whose values are maps from a user's names to values: any key is fine. */
 static int is_map_key(const char *key)
 {
@@ -326,6 +353,8 @@ static void check_keys(pctx *c, json_t *over, json_t *def, const char *path, int
                 /* A map's values share one shape: check against any default entry. */
                 void *it = json_object_iter(def);
                 d = d ? d : it ? json_object_iter_value(it) : NULL;
+            } else if (!d && is_optional_key(path, k)) {
+                continue;
             } else if (!d) {
                 fail(c, p,
                      "unknown key; check its spelling against `shopstream gen --print-profile`");
@@ -641,12 +670,8 @@ static void load_demand(pctx *c, ss_profile *p, json_t *root)
         p->bgnbd = !c->failed && !strcmp(model, "bgnbd");
         free(model);
         json_t *bg = get(c, cu, "customers", "bgnbd", JSON_OBJECT);
-        if (bg) {
-            p->bg_r = num(c, bg, "customers.bgnbd", "r", 1e-4, 1e4);
-            p->bg_alpha_days = num(c, bg, "customers.bgnbd", "alpha_days", 1e-4, 1e7);
-            p->bg_a = num(c, bg, "customers.bgnbd", "a", 1e-4, 1e4);
-            p->bg_b = num(c, bg, "customers.bgnbd", "b", 1e-4, 1e4);
-        }
+        if (bg)
+            bgnbd_params(c, bg, "customers.bgnbd", &p->bg);
         json_t *segs = arr(c, cu, "customers", "segments", 1, 64);
         p->nsegments = segs ? (uint32_t)json_array_size(segs) : 0;
         p->segments = ss_calloc(p->nsegments ? p->nsegments : 1, sizeof *p->segments);
@@ -660,6 +685,16 @@ static void load_demand(pctx *c, ss_profile *p, json_t *root)
             s->share = w[i] = num(c, o, path, "share", 0.0, 1e9);
             s->repeat_weight = num(c, o, path, "repeat_weight", 0.0, 1e9);
             s->extra_discount_percent = (int)integer(c, o, path, "extra_discount_percent", 0, 50);
+            s->bg = p->bg;
+            json_t *sbg = json_object_get(o, "bgnbd");
+            if (sbg && !json_is_null(sbg) && !c->failed) {
+                char q[96];
+                snprintf(q, sizeof q, "%s.bgnbd", path);
+                if (json_is_object(sbg))
+                    bgnbd_params(c, sbg, q, &s->bg);
+                else
+                    fail(c, q, "must be an object, not %s", type_name(sbg));
+            }
         }
         if (!c->failed && ss_alias_build(&p->segment_alias, w, p->nsegments))
             fail(c, "customers.segments", "shares must not all be zero");

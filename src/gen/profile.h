@@ -57,10 +57,17 @@ typedef struct ss_prof_method {
     double failure_rate;
 } ss_prof_method;
 
+/* BG/NBD's mixing distributions: purchase rate ~ Gamma(r, alpha_days) per
+ * day, dropout after an order ~ Beta(a, b). */
+typedef struct ss_prof_bgnbd {
+    double r, alpha_days, a, b;
+} ss_prof_bgnbd;
+
 typedef struct ss_prof_segment {
     char *name;
     double share, repeat_weight;
     int extra_discount_percent;
+    ss_prof_bgnbd bg; /* under bgnbd: the segment's own, else the shop's */
 } ss_prof_segment;
 
 /* A name with a weight: failure reasons, cancellation reasons. */
@@ -107,7 +114,7 @@ typedef struct ss_profile {
     /* bgnbd: arrivals are first orders; each customer then buys again as a
      * BG/NBD process (rate ~ Gamma(r, alpha), dropout ~ Beta(a, b)). */
     int bgnbd;
-    double bg_r, bg_alpha_days, bg_a, bg_b;
+    ss_prof_bgnbd bg;
     ss_prof_segment *segments;
     uint32_t nsegments;
     ss_alias segment_alias;

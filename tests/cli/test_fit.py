@@ -7,6 +7,9 @@ a sample of orders (docs/profile.md, "Learning a profile from orders").
 - Real data: the CDNOW sample (../shared/samples/cdnow_sample.csv next to the
   repository) is fitted and a stream generated over its period reaches an
   overall fidelity of at least 0.85; every score is printed.
+- Segments by behaviour: a sample of two kinds of customer (a segment column
+  or none) comes back as two segments with their own BG/NBD parameters; a
+  sample of one kind gets none, and CDNOW's raw sample neither.
 - Determinism, bad input (exit 2 naming line and column), small samples
   (defaults kept with warnings), --columns, and the generator's new keys.
 """
@@ -154,6 +157,10 @@ def test_round_trip_customers(round_trip):
     assert set(gsegs) == set(tshare)
     for name, share in gsegs.items():
         within("customers.segments[].share", share, tshare[name] / tot)
+    # The segments were generated alike: none gets parameters of its own.
+    assert not any("bgnbd" in s for s in g["segments"]), g["segments"]
+    assert re.search(r"customers\.segments\[\]\.bgnbd\s+kept\s.*buy alike",
+                     round_trip["summary"]), round_trip["summary"]
 
 
 def test_round_trip_baskets_and_products(round_trip):
@@ -240,6 +247,124 @@ def test_learned_profile_generates(round_trip):
     assert len(orders) == 500
 
 
+# ---- segments by behaviour ----
+
+# Two kinds of customer: 30 % buy often and stay, 70 % buy rarely and leave.
+TWO_CLASSES = [
+    {"name": "heavy", "share": 0.3, "repeat_weight": 1, "extra_discount_percent": 0,
+     "bgnbd": {"r": 2.0, "alpha_days": 10.0, "a": 0.5, "b": 6.0}},
+    {"name": "light", "share": 0.7, "repeat_weight": 1, "extra_discount_percent": 0,
+     "bgnbd": {"r": 0.5, "alpha_days": 40.0, "a": 1.5, "b": 3.0}},
+]
+
+
+@pytest.fixture(scope="module")
+def two_classes(binary, tmp_path_factory):
+    """200,000 orders of TWO_CLASSES' customers, fitted twice: as generated
+    (customer_segment names each customer's kind) and without that column."""
+    tmp = tmp_path_factory.mktemp("classes")
+    over = {"arrivals": {"rate": 0.012},
+            "customers": {"model": "bgnbd", "segments": TWO_CLASSES}}
+    (tmp / "true.json").write_text(json.dumps(over))
+    named = tmp / "named.jsonl"
+    assert_ok(cli("gen", "--profile", tmp / "true.json", "--seed", 7, "--count", 200000, "--max",
+                  "--start", START, "--out", named))
+    unnamed = tmp / "unnamed.jsonl"
+    with open(named) as src, open(unnamed, "w") as dst:
+        for line in src:
+            event = json.loads(line)
+            event.pop("customer_segment", None)
+            dst.write(json.dumps(event) + "\n")
+    out = {"tmp": tmp}
+    for name, sample in (("named", named), ("unnamed", unnamed)):
+        proc = assert_ok(fit(sample, "--out", tmp / f"{name}.json"))
+        out[name] = json.loads((tmp / f"{name}.json").read_text())["customers"]
+        out[name + "_summary"] = proc.stdout.decode()
+    return out
+
+
+def assert_class(got, want, label):
+    """A class's behaviour: its live customers' mean rate r / alpha within
+    10 %, its mean dropout a / (a + b) within 0.05 (a and b alone trade off
+    along a ridge of the likelihood), and its share within 0.03."""
+    g, w = got["bgnbd"], want["bgnbd"]
+    rate, true_rate = g["r"] / g["alpha_days"], w["r"] / w["alpha_days"]
+    assert abs(rate / true_rate - 1) <= 0.10, f"{label}: rate {rate:.4f}, true {true_rate:.4f}"
+    drop, true_drop = g["a"] / (g["a"] + g["b"]), w["a"] / (w["a"] + w["b"])
+    assert abs(drop - true_drop) <= 0.05, f"{label}: dropout {drop:.3f}, true {true_drop:.3f}"
+    assert abs(got["share"] - want["share"]) <= 0.03, f"{label}: share {got['share']}"
+
+
+def test_latent_classes_found_without_a_segment_column(two_classes):
+    segs = two_classes["unnamed"]["segments"]
+    assert [s["name"] for s in segs] == ["frequent", "occasional"], segs
+    assert_class(segs[0], TWO_CLASSES[0], "frequent")
+    assert_class(segs[1], TWO_CLASSES[1], "occasional")
+    summary = two_classes["unnamed_summary"]
+    assert re.search(r"customers\.segments\s+learned\s.*2 latent classes", summary), summary
+    # Every class parameter comes with a standard error.
+    for j in (0, 1):
+        for k in ("share", "bgnbd.r", "bgnbd.alpha_days", "bgnbd.a", "bgnbd.b"):
+            row = re.search(rf"customers\.segments\[{j}\]\.{re.escape(k)}\s+learned\s+(\S+)\s+(\S+)",
+                            summary)
+            assert row and 0 < float(row.group(2)) < float(row.group(1)), (j, k)
+
+
+def test_named_segments_get_their_own_parameters(two_classes):
+    segs = {s["name"]: s for s in two_classes["named"]["segments"]}
+    assert set(segs) == {"heavy", "light"}
+    for want in TWO_CLASSES:
+        assert_class(segs[want["name"]], want, want["name"])
+    assert re.search(r"customers\.segments\[\]\.bgnbd\s+learned\s.*2 segments buy apart",
+                     two_classes["named_summary"])
+
+
+def test_learned_classes_generate_their_behaviour(two_classes, tmp_path):
+    """gen draws each new customer's rate and dropout from the segment's own
+    parameters: the frequent class's customers order more each."""
+    prof = json.loads((two_classes["tmp"] / "unnamed.json").read_text())
+    (tmp_path / "p.json").write_text(json.dumps(prof))
+    proc = assert_ok(cli("gen", "--profile", tmp_path / "p.json", "--seed", 3, "--count", 50000,
+                         "--max", "--start", START))
+    per = {"frequent": {}, "occasional": {}}
+    for line in proc.stdout.splitlines():
+        if line.startswith(b'{"type":"order"'):
+            o = json.loads(line)
+            c = per[o["customer_segment"]]
+            c[o["customer_id"]] = c.get(o["customer_id"], 0) + 1
+    mean = {k: sum(v.values()) / len(v) for k, v in per.items()}
+    share = len(per["frequent"]) / (len(per["frequent"]) + len(per["occasional"]))
+    assert mean["frequent"] > 2 * mean["occasional"], mean
+    assert abs(share - prof["customers"]["segments"][0]["share"]) < 0.02, share
+
+
+def test_segment_bgnbd_in_a_profile(binary, tmp_path):
+    base = {"customers": {"model": "bgnbd", "segments": json.loads(json.dumps(TWO_CLASSES))}}
+    bad = json.loads(json.dumps(base))
+    bad["customers"]["segments"][1]["bgnbd"]["rr"] = 1
+    (tmp_path / "p.json").write_text(json.dumps(bad))
+    proc = cli("gen", "--profile", tmp_path / "p.json", "--count", 1, "--max")
+    assert proc.returncode == 2
+    assert b"customers.segments[1].bgnbd.rr" in proc.stderr and b"unknown key" in proc.stderr
+    bad = json.loads(json.dumps(base))
+    del bad["customers"]["segments"][0]["bgnbd"]["alpha_days"]
+    (tmp_path / "p.json").write_text(json.dumps(bad))
+    proc = cli("gen", "--profile", tmp_path / "p.json", "--count", 1, "--max")
+    assert proc.returncode == 2 and b"customers.segments[0].bgnbd.alpha_days" in proc.stderr
+    bad["customers"]["segments"][0]["bgnbd"] = 3
+    (tmp_path / "p.json").write_text(json.dumps(bad))
+    proc = cli("gen", "--profile", tmp_path / "p.json", "--count", 1, "--max")
+    assert proc.returncode == 2 and b"must be an object" in proc.stderr
+    # A segment without its own parameters takes the shop's.
+    ok = json.loads(json.dumps(base))
+    del ok["customers"]["segments"][1]["bgnbd"]
+    (tmp_path / "p.json").write_text(json.dumps(ok))
+    printed = json.loads(assert_ok(cli("gen", "--profile", tmp_path / "p.json",
+                                       "--print-profile")).stdout)
+    assert "bgnbd" in printed["customers"]["segments"][0]
+    assert "bgnbd" not in printed["customers"]["segments"][1]
+
+
 # ---- real data ----
 
 @pytest.fixture(scope="module")
@@ -289,6 +414,33 @@ def test_cdnow_model(cdnow):
     assert p["arrivals"]["daily_curve"] == d["arrivals"]["daily_curve"]
     assert "arrivals.daily_curve" in cdnow["summary"] and "dates alone" in cdnow["summary"]
     assert 10 < p["catalog"]["categories"][0]["price_median"] < 20
+
+
+def test_cdnow_segments(cdnow):
+    """CDNOW's raw sample does not separate into BG/NBD classes: the best two
+    classes put one at the edge of the ranges (a point mass of customers who
+    never come back, or buy twice on one day). With a customer's orders of
+    one day counted once, two classes lower the BIC, and fit keeps them."""
+    assert not any("bgnbd" in s for s in cdnow["profile"]["customers"]["segments"])
+    assert re.search(r"customers\.segments\s+kept\s.*2 classes [0-9.]+, a class at the edge",
+                     cdnow["summary"]), cdnow["summary"]
+    tmp = cdnow["tmp"]
+    lines = CDNOW.read_text().splitlines()
+    seen, keep = set(), [lines[0]]
+    for line in lines[1:]:
+        key = tuple(line.split(",")[:2])
+        if key not in seen:
+            seen.add(key)
+            keep.append(line)
+    (tmp / "days.csv").write_text("\n".join(keep) + "\n")
+    proc = assert_ok(fit(tmp / "days.csv", "--out", tmp / "days.json"))
+    segs = json.loads((tmp / "days.json").read_text())["customers"]["segments"]
+    assert [s["name"] for s in segs] == ["frequent", "occasional"]
+    assert abs(sum(s["share"] for s in segs) - 1) < 1e-5
+    rates = [s["bgnbd"]["r"] / s["bgnbd"]["alpha_days"] for s in segs]
+    assert rates[0] > rates[1], rates
+    m = re.search(r"BIC 1 class ([0-9.]+); 2 classes ([0-9.]+)", proc.stdout.decode())
+    assert m and float(m.group(2)) < float(m.group(1))
 
 
 def test_determinism(cdnow):

@@ -1,8 +1,9 @@
-/* Unit tests of gen/fit_math: the optimiser and standard errors, the BG/NBD
- * likelihood against its closed form and its maximum-likelihood fit on
- * simulated customers, the Poisson trend, the daily curve's points, the Zipf
- * exponent and the fidelity statistics. Simulations use fixed seeds, so every
- * check is deterministic; tolerances are several standard errors wide. */
+/* Unit tests of gen/fit_math and gen/fit_bgnbd: the optimiser and standard
+ * errors, the BG/NBD likelihood against its closed form and its
+ * maximum-likelihood fit on simulated customers, the latent-class mixture's
+ * gradient and its fit on customers of two classes, the Poisson trend, the daily curve's points,
+ * the Zipf exponent and the fidelity statistics. Simulations use fixed seeds, so every check is
+ * deterministic; tolerances are several standard errors wide. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -69,6 +70,26 @@ static void test_bgnbd_likelihood(void)
     CHECK(isinf(ss_fit_bgnbd_ll(c, 4, -1, 12.0, 0.8, 2.5)));
 }
 
+/* A customer who buys as BG/NBD with these parameters, observed for 60 to
+ * 180 days after the first order. */
+static ss_fit_rfm simulate_customer(ss_rng *rng, double r, double alpha, double a, double b)
+{
+    double lam = ss_rng_gamma(rng, r, 1 / alpha);
+    double u = ss_rng_gamma(rng, a, 1), v = ss_rng_gamma(rng, b, 1), p = u / (u + v);
+    double T = 60 + 120 * ss_rng_uniform(rng), t = 0;
+    ss_fit_rfm c = {0, 0, T};
+    for (;;) {
+        t += ss_rng_exponential(rng, lam);
+        if (t > T)
+            break;
+        c.x++;
+        c.tx = t;
+        if (ss_rng_uniform(rng) < p)
+            break;
+    }
+    return c;
+}
+
 static void test_bgnbd_recovers_parameters(void)
 {
     /* 30,000 customers observed from their first order for 60 to 180 days. */
@@ -77,21 +98,8 @@ static void test_bgnbd_recovers_parameters(void)
     ss_fit_rfm *c = calloc(N, sizeof *c);
     ss_rng rng;
     ss_rng_seed(&rng, 42);
-    for (size_t i = 0; i < N; i++) {
-        double lam = ss_rng_gamma(&rng, r, 1 / alpha);
-        double u = ss_rng_gamma(&rng, a, 1), v = ss_rng_gamma(&rng, b, 1), p = u / (u + v);
-        double T = 60 + 120 * ss_rng_uniform(&rng), t = 0;
-        c[i] = (ss_fit_rfm){0, 0, T};
-        for (;;) {
-            t += ss_rng_exponential(&rng, lam);
-            if (t > T)
-                break;
-            c[i].x++;
-            c[i].tx = t;
-            if (ss_rng_uniform(&rng) < p)
-                break;
-        }
-    }
+    for (size_t i = 0; i < N; i++)
+        c[i] = simulate_customer(&rng, r, alpha, a, b);
     ss_fit_bgnbd f;
     if (CHECK(ss_fit_bgnbd_mle(c, N, &f) == 0)) {
         CHECK_NEAR(f.r, r, 4 * f.se_r);
@@ -101,6 +109,96 @@ static void test_bgnbd_recovers_parameters(void)
         /* The standard errors are of the size the sample allows. */
         CHECK(f.se_r > 0 && f.se_r < 0.05);
         CHECK(f.se_b > 0 && f.se_b < 1.0);
+    }
+    free(c);
+}
+
+static void test_classes_gradient(void)
+{
+    /* The analytic gradient against central differences of the function, at
+     * a point away from the maximum, for 2 and 3 classes. */
+    ss_fit_rfm c[] = {{0, 0, 30}, {1, 5, 40}, {4, 20.5, 77}, {12, 60, 61}, {0, 0, 90}, {2, 1, 9}};
+    const double p3[] = {log(0.3), log(12), log(0.8), log(2.5), log(2), log(40), log(1.5),
+                         log(4),   log(1),  log(5),   log(0.5), log(7), 0.4,     -0.3};
+    for (uint32_t k = 2; k <= 3; k++) {
+        uint32_t np = 5 * k - 1;
+        double p[16], g[16];
+        for (uint32_t i = 0; i < 4 * k; i++)
+            p[i] = p3[i];
+        for (uint32_t j = 0; j + 1 < k; j++)
+            p[4 * k + j] = p3[12 + j];
+        double f = ss_fit_bgnbd_classes_nll(c, 6, k, p, g);
+        CHECK(isfinite(f));
+        for (uint32_t i = 0; i < np; i++) {
+            double y[16], h = 1e-6;
+            for (uint32_t q = 0; q < np; q++)
+                y[q] = p[q];
+            y[i] += h;
+            double fp = ss_fit_bgnbd_classes_nll(c, 6, k, y, NULL);
+            y[i] -= 2 * h;
+            double fm = ss_fit_bgnbd_classes_nll(c, 6, k, y, NULL);
+            CHECK_NEAR(g[i], (fp - fm) / (2 * h), 1e-6);
+        }
+    }
+    /* One class of a mixture is BG/NBD itself. */
+    double p1[4] = {log(0.3), log(12), log(0.8), log(2.5)};
+    CHECK_NEAR(ss_fit_bgnbd_classes_nll(c, 6, 1, p1, NULL) * 6,
+               -ss_fit_bgnbd_ll(c, 6, 0.3, 12, 0.8, 2.5), 1e-9);
+}
+
+static void test_classes_recover_two_classes(void)
+{
+    /* 40,000 customers: 30 % buy often and stay (rate 0.2 a day, dropout
+     * 0.08), 70 % buy rarely and leave (0.0125 a day, dropout 0.33). */
+    enum { N = 40000 };
+    ss_fit_rfm *c = calloc(N, sizeof *c);
+    ss_rng rng;
+    ss_rng_seed(&rng, 7);
+    for (size_t i = 0; i < N; i++)
+        c[i] = ss_rng_uniform(&rng) < 0.3 ? simulate_customer(&rng, 2.0, 10, 0.5, 6)
+                                          : simulate_customer(&rng, 0.5, 40, 1.5, 3);
+    ss_fit_bgnbd one;
+    ss_fit_bgnbd_mix m2, m3;
+    if (CHECK(ss_fit_bgnbd_mle(c, N, &one) == 0) &&
+        CHECK(ss_fit_bgnbd_classes(c, N, 2, &one, &m2) == 0)) {
+        CHECK(m2.k == 2);
+        /* The fastest class first. */
+        CHECK_NEAR(m2.share[0], 0.3, 4 * m2.se_share[0]);
+        CHECK_NEAR(m2.share[0] + m2.share[1], 1.0, 1e-12);
+        CHECK_NEAR(m2.cls[0].r, 2.0, 4 * m2.cls[0].se_r);
+        CHECK_NEAR(m2.cls[0].alpha, 10, 4 * m2.cls[0].se_alpha);
+        CHECK_NEAR(m2.cls[0].a, 0.5, 4 * m2.cls[0].se_a);
+        CHECK_NEAR(m2.cls[0].b, 6, 4 * m2.cls[0].se_b);
+        CHECK_NEAR(m2.cls[1].r, 0.5, 4 * m2.cls[1].se_r);
+        CHECK_NEAR(m2.cls[1].alpha, 40, 4 * m2.cls[1].se_alpha);
+        CHECK_NEAR(m2.cls[1].a, 1.5, 4 * m2.cls[1].se_a);
+        CHECK_NEAR(m2.cls[1].b, 3, 4 * m2.cls[1].se_b);
+        CHECK(m2.se_share[0] > 0 && m2.se_share[0] < 0.02);
+        /* Two classes beat one by the BIC; a third adds nothing worth its
+         * parameters. */
+        CHECK(m2.bic < -2 * one.ll + 4 * log((double)N));
+        CHECK(m2.ll > one.ll);
+        if (CHECK(ss_fit_bgnbd_classes(c, N, 3, &one, &m3) == 0))
+            CHECK(m3.bic > m2.bic);
+    }
+    free(c);
+}
+
+static void test_classes_one_class_data(void)
+{
+    /* Customers of one class: two classes do not pay for their parameters. */
+    enum { N = 30000 };
+    ss_fit_rfm *c = calloc(N, sizeof *c);
+    ss_rng rng;
+    ss_rng_seed(&rng, 11);
+    for (size_t i = 0; i < N; i++)
+        c[i] = simulate_customer(&rng, 0.5, 10, 1.0, 3.0);
+    ss_fit_bgnbd one;
+    ss_fit_bgnbd_mix m2;
+    if (CHECK(ss_fit_bgnbd_mle(c, N, &one) == 0) &&
+        CHECK(ss_fit_bgnbd_classes(c, N, 2, &one, &m2) == 0)) {
+        CHECK(m2.ll >= one.ll - 1e-6 * fabs(one.ll));
+        CHECK(m2.bic > -2 * one.ll + 4 * log((double)N));
     }
     free(c);
 }
@@ -201,6 +299,9 @@ int main(void)
     test_nelder_mead_and_se();
     test_bgnbd_likelihood();
     test_bgnbd_recovers_parameters();
+    test_classes_gradient();
+    test_classes_recover_two_classes();
+    test_classes_one_class_data();
     test_poisson_trend();
     test_daily_points();
     test_zipf();
