@@ -204,8 +204,8 @@ typedef struct mix_ctx {
     size_t ng;
     double total;
     uint32_t k;
-    double *each[SS_FIT_MAX_CLASSES];      /* [group] log-likelihoods */
-    double (*d[SS_FIT_MAX_CLASSES])[4];    /* [group] their derivatives */
+    double *each[SS_FIT_MAX_CLASSES];   /* [group] log-likelihoods */
+    double (*d[SS_FIT_MAX_CLASSES])[4]; /* [group] their derivatives */
 } mix_ctx;
 
 /* The ranges of (r, alpha, a, b) that a profile takes. */
@@ -348,7 +348,8 @@ static double bfgs(const mix_ctx *m, double *x, uint32_t n, int maxit, bfgs_h H,
         }
         for (uint32_t i = 0; i < n; i++)
             for (uint32_t j = 0; j < n; j++)
-                H[i][j] += (1.0 + yhy / sy) * sv[i] * sv[j] / sy - (hy[i] * sv[j] + sv[i] * hy[j]) / sy;
+                H[i][j] +=
+                    (1.0 + yhy / sy) * sv[i] * sv[j] / sy - (hy[i] * sv[j] + sv[i] * hy[j]) / sy;
     }
     return f;
 }
@@ -408,8 +409,7 @@ static void mix_close(mix_ctx *m)
  * (one start for a single class): classes apart in their purchase rates
  * (alpha), and classes apart in their dropout (a). The better end goes to
  * bx; returns its value. */
-static double search(const mix_ctx *m, uint32_t k, const ss_fit_bgnbd *start, double *bx,
-                     bfgs_h bh)
+static double search(const mix_ctx *m, uint32_t k, const ss_fit_bgnbd *start, double *bx, bfgs_h bh)
 {
     static const double spread[SS_FIT_MAX_CLASSES][SS_FIT_MAX_CLASSES] = {
         {1}, {0.25, 4}, {0.2, 1, 5}};
@@ -505,8 +505,7 @@ int ss_fit_bgnbd_classes(const ss_fit_rfm *c, size_t n, uint32_t k, const ss_fit
                 double c2 = have_cov ? cov[(4 * o + q) * np + 4 * o + q] : NAN;
                 se[q] = c2 > 0 ? v[q] * sqrt(c2) : NAN;
             }
-            out->cls[j] = (ss_fit_bgnbd){v[0],  v[1],  v[2],  v[3], se[0],
-                                         se[1], se[2], se[3], NAN};
+            out->cls[j] = (ss_fit_bgnbd){v[0], v[1], v[2], v[3], se[0], se[1], se[2], se[3], NAN};
             out->share[j] = pi[o];
             out->se_share[j] = have_cov && var[o] > 0 ? sqrt(var[o]) : NAN;
         }
