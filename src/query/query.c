@@ -312,6 +312,22 @@ static int open_other(ss_query *q, const char *uri, char *err, size_t errlen)
     return q->hot.ops->sql_attach(q->hot.st, q->db, err, errlen);
 }
 
+int ss_query_hot_file(const char *data_dir, const char *hot, char *path, size_t n)
+{
+    if (hot && strncmp(hot, "sqlite:", 7) != 0)
+        return 0;
+    if (hot)
+        snprintf(path, n, "%s", hot + 7);
+    else
+        snprintf(path, n, "%s/hot.db", data_dir);
+    return 1;
+}
+
+int ss_query_idle(ss_query *q)
+{
+    return sqlite3_next_stmt(q->db, NULL) == NULL && sqlite3_get_autocommit(q->db);
+}
+
 int ss_query_open(const char *data_dir, const char *hot, const char *cold, ss_query **out,
                   char *err, size_t errlen)
 {
@@ -328,10 +344,7 @@ int ss_query_open(const char *data_dir, const char *hot, const char *cold, ss_qu
             return rc;
         }
     } else {
-        if (hot)
-            snprintf(path, sizeof path, "%s", hot + 7);
-        else
-            snprintf(path, sizeof path, "%s/hot.db", data_dir);
+        ss_query_hot_file(data_dir, hot, path, sizeof path);
         struct stat sb;
         if (stat(path, &sb) != 0) {
             snprintf(err, errlen,

@@ -57,6 +57,13 @@ int ss_query_open(const char *data_dir, const char *hot, const char *cold, ss_qu
                   char *err, size_t errlen);
 void ss_query_close(ss_query *q);
 
+/* The file of the hot store that ss_query_open would open into path: 1 when
+ * the store is SQLite (hot NULL or sqlite:PATH), else 0. */
+int ss_query_hot_file(const char *data_dir, const char *hot, char *path, size_t n);
+
+/* 1 when q holds no statement and no transaction: what it may be reused in. */
+int ss_query_idle(ss_query *q);
+
 /* Runs one or more ';'-separated statements and appends their results to out
  * in the format. On failure returns SS_EINVAL (refused or invalid SQL) or
  * SS_ERR (a limit reached, see ss_query_limit_hit, or an error while

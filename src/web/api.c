@@ -18,6 +18,7 @@
 #include "cold/archiver.h"
 #include "common/timeutil.h"
 #include "hot/hot.h"
+#include "query/pool.h"
 #include "query/query.h"
 #include "sink/sink.h"
 #include "web/web.h"
@@ -53,18 +54,24 @@ static void put_list(ss_buf *b, const char *const *list)
     }
 }
 
-/* Opens a query connection; a store that cannot be opened (not created
- * yet, say) is a 503: the server is fine, the data is not there. */
+/* Takes a query connection from the server's pool; a store that cannot be
+ * opened (not created yet, say) is a 503: the server is fine, the data is
+ * not there. */
 static ss_query *open_query(const ss_web_req *req, ss_web_resp *resp)
 {
     char err[1024];
     ss_query *q = NULL;
-    if (ss_query_open(req->cfg->data, req->cfg->hot, req->cfg->cold, &q, err, sizeof err) !=
-        SS_OK) {
+    if (ss_query_pool_get(ss_web_queries(req->web), &q, err, sizeof err) != SS_OK) {
         ss_web_error(resp, 503, "%s", err);
         return NULL;
     }
     return q;
+}
+
+/* Gives the connection back for the next request. */
+static void close_query(const ss_web_req *req, ss_query *q)
+{
+    ss_query_pool_put(ss_web_queries(req->web), q);
 }
 
 /* Runs SQL, appending its rows as JSON to out (which may be resp->body). A
@@ -229,7 +236,7 @@ static void handle_totals(const ss_web_req *req, ss_web_resp *resp)
     ss_buf_put(&resp->body, a, (size_t)(b - a + 1));
     ss_buf_lit(&resp->body, "}\n");
 out:
-    ss_query_close(q);
+    close_query(req, q);
     ss_buf_free(&sql);
     ss_buf_free(&rows);
 }
@@ -259,7 +266,7 @@ static void handle_kpis(const ss_web_req *req, ss_web_resp *resp)
     snprintf(fields, sizeof fields, "\"dimension\":\"%s\",", dim);
     respond_rows(req, q, &sql, &r, fields, resp);
 out:
-    ss_query_close(q);
+    close_query(req, q);
     ss_buf_free(&sql);
 }
 
@@ -326,7 +333,7 @@ static void handle_top(const ss_web_req *req, ss_web_resp *resp)
              metric, n);
     respond_rows(req, q, &sql, &r, fields, resp);
 out:
-    ss_query_close(q);
+    close_query(req, q);
     ss_buf_free(&sql);
 }
 
@@ -347,7 +354,7 @@ static void handle_cancellations(const ss_web_req *req, ss_web_resp *resp)
     ss_buf_lit(&sql, " GROUP BY reason ORDER BY cancellations DESC, reason");
     respond_rows(req, q, &sql, &r, "", resp);
 out:
-    ss_query_close(q);
+    close_query(req, q);
     ss_buf_free(&sql);
 }
 
@@ -368,7 +375,7 @@ static void handle_sql(const ss_web_req *req, ss_web_resp *resp)
     if (run_json(req, q, text, &resp->body, resp) == SS_OK)
         ss_buf_lit(&resp->body, "}\n");
 out:
-    ss_query_close(q);
+    close_query(req, q);
 }
 
 /* Opens the hot store read-only for what SQL does not show: its size and
@@ -543,7 +550,7 @@ out:
     json_decref(arch);
     if (hot.ops)
         ss_hot_close(&hot);
-    ss_query_close(q);
+    close_query(req, q);
 }
 
 #define RANGE "range|from|to"

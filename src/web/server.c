@@ -28,6 +28,7 @@
 #include "common/status.h"
 #include "web/conns.h"
 #include "web/stream.h"
+#include "query/pool.h"
 #include "web/web.h"
 
 #define MAX_ROUTES  32
@@ -38,8 +39,9 @@
 struct ss_web {
     ss_web_config cfg; /* the caller's, with the default of each limit left 0 */
     struct MHD_Daemon *daemon;
-    ss_web_stream *stream; /* GET /api/stream and its store watcher */
-    ss_web_conns *conns;   /* the deadlines of the requests' headers */
+    ss_web_stream *stream;  /* GET /api/stream and its store watcher */
+    ss_web_conns *conns;    /* the deadlines of the requests' headers */
+    ss_query_pool *queries; /* the API's query connections, kept between requests */
     int port;
     /* Requests served, by route (OTHER_ROUTE: paths no route matches) and
      * status; updated by every worker thread, hence atomic. */
@@ -368,6 +370,7 @@ int ss_web_start(const ss_web_config *cfg, ss_web **out, char *err, size_t errle
     w->cfg = *cfg;
     set_defaults(&w->cfg);
     cfg = &w->cfg;
+    w->queries = ss_query_pool_new(cfg->data, cfg->hot, cfg->cold);
     struct sockaddr_in sa4;
     struct sockaddr_in6 sa6;
     const struct sockaddr *sa;
@@ -450,5 +453,11 @@ void ss_web_stop(ss_web *w)
         MHD_stop_daemon(w->daemon);
     ss_web_conns_free(w->conns);
     ss_web_stream_free(w->stream);
+    ss_query_pool_free(w->queries);
     free(w);
+}
+
+ss_query_pool *ss_web_queries(const ss_web *w)
+{
+    return w->queries;
 }

@@ -150,6 +150,9 @@ void ss_web_error(ss_web_resp *resp, int status, const char *fmt, ...)
 /* Appends the server's request counters in Prometheus text format. */
 void ss_web_write_request_metrics(const ss_web *w, ss_buf *out);
 
+/* The query connections that the endpoints take and give back. */
+struct ss_query_pool *ss_web_queries(const ss_web *w);
+
 typedef enum ss_web_route_kind {
     SS_WEB_ROUTE_BUFFERED, /* the handler fills resp->body; sent when it returns */
     SS_WEB_ROUTE_STREAM,   /* server-sent events (stream.c); handle is NULL */

@@ -270,6 +270,37 @@ def test_answers_read_archived_data(store, tmp_path):
         stop_server(proc)
 
 
+def test_kept_connections_see_new_data(store, tmp_path):
+    """The server keeps its query connections between requests
+    (query/pool.h): a request after more events are processed into the store
+    sees them, and a new store put in the old one's place is read, not the
+    old file that kept connections hold open."""
+    data = tmp_path / "data"
+    shutil.copytree(store, data)
+    proc, port = start_server(data)
+    try:
+        path = "/api/totals?range=30d"
+        before = get(port, path)["totals"]["orders"]
+        assert before == COUNT
+        for _ in range(3):
+            assert get(port, path)["totals"]["orders"] == before
+        more = tmp_path / "more.jsonl"
+        more.write_bytes(assert_ok(cli("gen", "--seed", SEED + 1, "--count", 500, "--max",
+                                       "--start", "2026-11-09T00:00:00Z")).stdout)
+        assert_ok(cli("process", "--from", more, "--data", data))
+        assert sql(data, "SELECT count(*) AS n FROM orders")[0]["n"] == COUNT + 500
+        assert get(port, path)["totals"]["orders"] == COUNT + 500
+        # Another store (of 700 orders) at the same path: the directory
+        # moved away, and the other one moved in.
+        (tmp_path / "other").mkdir()
+        other = make_store(tmp_path / "other", SEED + 2, 700, START)
+        data.rename(tmp_path / "old")
+        other.rename(data)
+        assert get(port, path)["totals"]["orders"] == 700
+    finally:
+        stop_server(proc)
+
+
 # ---- archive, sql, metrics ----
 
 def test_archive_status(server):
