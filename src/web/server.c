@@ -395,7 +395,7 @@ int ss_web_start(const ss_web_config *cfg, ss_web **out, char *err, size_t errle
         rc = SS_EINVAL;
         goto out;
     }
-    if (ss_web_stream_new(cfg, &w->stream) != SS_OK ||
+    if (ss_web_stream_new(cfg, w->queries, &w->stream) != SS_OK ||
         ss_web_conns_new(cfg->header_timeout_ms, &w->conns) != SS_OK) {
         snprintf(err, errlen, "cannot start the server's threads");
         rc = SS_ERR;

@@ -32,6 +32,7 @@
 #include "common/thread.h"
 #include "common/timeutil.h"
 #include "hot/hot.h"
+#include "query/pool.h"
 #include "query/query.h"
 #include "web/stream.h"
 
@@ -42,6 +43,7 @@
 
 struct ss_web_stream {
     const ss_web_config *cfg;
+    ss_query_pool *queries;
     int64_t heartbeat_ms; /* well within the idle timeout, which would close a quiet stream */
     pthread_t watcher;
     int watching;
@@ -111,7 +113,7 @@ static void look(struct ss_web_stream *hub, watch_state *ws)
     ss_query *q = NULL;
     json_t *rows = NULL, *tot = NULL, *changed = NULL, *seen = NULL, *ev = NULL;
     char *text = NULL;
-    if (ss_query_open(hub->cfg->data, hub->cfg->hot, hub->cfg->cold, &q, err, sizeof err) != SS_OK)
+    if (ss_query_pool_get(hub->queries, &q, err, sizeof err) != SS_OK)
         goto out;
     rows = read_rows(q, SS_WEB_NEWEST_MINUTE_SQL);
     const char *m = json_string_value(json_object_get(json_array_get(rows, 0), "m"));
@@ -177,7 +179,7 @@ out:
     json_decref(changed);
     json_decref(seen);
     json_decref(rows);
-    ss_query_close(q);
+    ss_query_pool_put(hub->queries, q);
 }
 
 /* One poll: cheap unless another connection has committed since the last. */
@@ -316,11 +318,12 @@ struct MHD_Response *ss_web_stream_response(ss_web_stream *hub, ss_web_resp *res
     return r;
 }
 
-int ss_web_stream_new(const ss_web_config *cfg, ss_web_stream **out)
+int ss_web_stream_new(const ss_web_config *cfg, ss_query_pool *queries, ss_web_stream **out)
 {
     *out = NULL;
     ss_web_stream *hub = ss_calloc(1, sizeof *hub);
     hub->cfg = cfg;
+    hub->queries = queries;
     hub->heartbeat_ms =
         cfg->idle_timeout_ms / 2 < HEARTBEAT_MS ? cfg->idle_timeout_ms / 2 : HEARTBEAT_MS;
     if (hub->heartbeat_ms < 1)

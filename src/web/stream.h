@@ -12,10 +12,11 @@
 struct MHD_Response;
 typedef struct ss_web_stream ss_web_stream;
 
-/* Starts the thread that watches the store for KPI changes (every 200 ms).
- * The config must outlive the stream; at most cfg->max_streams clients at
- * once, each sent a heartbeat well within cfg->idle_timeout_ms. */
-int ss_web_stream_new(const ss_web_config *cfg, ss_web_stream **out);
+/* Starts the thread that watches the store for KPI changes (every 200 ms),
+ * reading through connections of queries. The config and the pool must
+ * outlive the stream; at most cfg->max_streams clients at once, each sent a
+ * heartbeat well within cfg->idle_timeout_ms. */
+int ss_web_stream_new(const ss_web_config *cfg, struct ss_query_pool *queries, ss_web_stream **out);
 
 /* The response of GET /api/stream: an endless body of events, one per KPI
  * change, each sent once to each client. NULL with resp set (503) when the
