@@ -23,6 +23,10 @@ typedef struct un_vtab {
     int ncol;
     char **cols; /* their column names */
     int time_col;
+    /* Both parts declare the time column TEXT: a comparison of it with a text
+     * constant means the same in either part and over the union, so the
+     * parts' own check of it is enough (see un_best_index). */
+    int time_text;
 } un_vtab;
 
 typedef struct un_cursor {
@@ -57,6 +61,19 @@ static void vtab_free(un_vtab *vt)
     free(vt->part[0]);
     free(vt->part[1]);
     sqlite3_free(vt);
+}
+
+/* Whether the cold part declares the time column TEXT. */
+static int time_col_text(sqlite3 *db, const un_vtab *vt, const char *time_col)
+{
+    sqlite3_stmt *st = NULL;
+    char *sql = sqlite3_mprintf("SELECT \"%w\" FROM \"%w\"", time_col, vt->part[1]);
+    int text = sql && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+               sqlite3_column_decltype(st, 0) &&
+               !sqlite3_stricmp(sqlite3_column_decltype(st, 0), "TEXT");
+    sqlite3_free(sql);
+    sqlite3_finalize(st);
+    return text;
 }
 
 /* CREATE VIRTUAL TABLE t USING ss_union(HOT, COLD, TIME_COLUMN): the columns
@@ -103,6 +120,10 @@ static int un_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
         if (vt->ncol == 0 || vt->ncol > 63)
             rc = SQLITE_ERROR;
     }
+    if (rc == SQLITE_OK && vt->time_col >= 0) {
+        const char *type = sqlite3_column_decltype(st, vt->time_col);
+        vt->time_text = type && !sqlite3_stricmp(type, "TEXT") && time_col_text(db, vt, time_col);
+    }
     if (rc == SQLITE_OK)
         rc = sqlite3_declare_vtab(db, ss_buf_cstr(&decl));
     if (rc != SQLITE_OK)
@@ -143,11 +164,13 @@ static const char *op_sql(unsigned char op)
 }
 
 /* The plan, as idxStr: the mask of the used columns in hex, a newline, and
- * the WHERE terms (comparisons under BINARY, handed over in order and checked by SQLite
- * again: omit 0). Only comparisons of the time column make the estimate
- * smaller: the parts find a time range without reading everything, but any
- * other column only by reading it all, so that a join should not make this
- * table its inner loop on them. */
+ * the WHERE terms (comparisons under BINARY, handed over in order). SQLite
+ * checks them again over the union (omit 0), but for a comparison of the time
+ * column with a text constant when both parts declare it TEXT: the parts'
+ * statements check it exactly as the union would, and a query that does not
+ * select the time column then never asks for it. Only comparisons of the time column make the
+ * estimate smaller: the parts find a time range without reading everything, but any other column
+ * only by reading it all, so that a join should not make this table its inner loop on them. */
 static int un_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
 {
     const un_vtab *vt = (const un_vtab *)vtab;
@@ -169,7 +192,10 @@ static int un_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
             ss_buf_puts(&plan, term);
         sqlite3_free(term);
         info->aConstraintUsage[i].argvIndex = ++n;
-        info->aConstraintUsage[i].omit = 0;
+        sqlite3_value *rhs = NULL;
+        info->aConstraintUsage[i].omit = vt->time_text && k->iColumn == vt->time_col &&
+                                         sqlite3_vtab_rhs_value(info, i, &rhs) == SQLITE_OK &&
+                                         rhs && sqlite3_value_type(rhs) == SQLITE_TEXT;
         if (k->iColumn == vt->time_col) {
             eq |= k->op == SQLITE_INDEX_CONSTRAINT_EQ;
             lower |= k->op == SQLITE_INDEX_CONSTRAINT_GT || k->op == SQLITE_INDEX_CONSTRAINT_GE;
