@@ -479,12 +479,6 @@ int ss_engine_decode(ss_decoder *d, const ss_bus_msg *msg, ss_record *rec)
     return rec->status = SS_RECORD_EVENT;
 }
 
-void ss_engine_prefetch(const ss_engine *e, const ss_record *rec)
-{
-    if (rec->status == SS_RECORD_EVENT && rec->ev.type != SS_EV_ORDER)
-        en_attr_prefetch(e->gens, ss_event_h_order(&rec->ev));
-}
-
 ss_record *ss_engine_scratch_record(ss_engine *e)
 {
     return &e->rec;

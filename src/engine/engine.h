@@ -78,11 +78,6 @@ int ss_engine_decode(ss_decoder *d, const ss_bus_msg *msg, ss_record *rec);
  * recorded as rejected). @locality the engine's thread. */
 int ss_engine_apply(ss_engine *e, const ss_record *rec);
 
-/* Starts fetching what applying rec will read from the engine's larger
- * tables (a payment's or cancellation's order): called a few records ahead.
- * @locality the engine's thread. */
-void ss_engine_prefetch(const ss_engine *e, const ss_record *rec);
-
 /* The engine's own decoder and record, for a caller that decodes and
  * applies on the engine's thread. */
 ss_record *ss_engine_scratch_record(ss_engine *e);

@@ -152,9 +152,6 @@ static int hold_back(ss_engine *e, const ss_pipeline_hooks *hooks)
  * it (SS_AGAIN), commits what is done, waits with back-off and tries again,
  * so that results stay exact. Returns SS_AGAIN when a stop came first: the
  * record is not applied, and nothing after it may be. */
-/* How many records ahead the engine's tables are fetched. */
-enum { PREFETCH_AHEAD = 8 };
-
 static int apply_waiting(ss_engine *e, const ss_record *r, const ss_pipeline_hooks *hooks)
 {
     int64_t wait_ms = 500;
@@ -388,8 +385,6 @@ int ss_engine_run_pipeline(ss_engine *e, ss_bus_consumer *in, const ss_pipeline_
             continue;
         }
         for (size_t i = 0; i < b->n && rc == SS_OK && !done; i++) {
-            if (i + PREFETCH_AHEAD < b->n)
-                ss_engine_prefetch(e, &b->recs[i + PREFETCH_AHEAD]);
             rc = apply_waiting(e, &b->recs[i], hooks);
             if (rc == SS_AGAIN) {
                 /* Stopped while waiting: end before the record. */

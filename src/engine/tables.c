@@ -124,14 +124,6 @@ int en_attr_find(attr_gen gens[2], ss_str order_id, uint64_t order_hash, ss_attr
     return 0;
 }
 
-void en_attr_prefetch(const attr_gen gens[2], uint64_t order_hash)
-{
-    uint32_t j = (uint32_t)(order_hash | 1) & (ATTR_CAP * 2 - 1);
-    for (int gi = 0; gi < 2; gi++)
-        if (gens[gi].tab)
-            __builtin_prefetch(&gens[gi].tab[j]);
-}
-
 void en_attr_add(attr_gen gens[2], ss_str order_id, uint64_t order_hash, const ss_order *o,
                  const uint64_t dh[4])
 {

@@ -71,9 +71,6 @@ void en_attr_reset(attr_gen *g);
  * hashes. */
 int en_attr_find(attr_gen gens[2], ss_str order_id, uint64_t order_hash, ss_attrib *out,
                  uint64_t dh[4]);
-/* Starts fetching the slots where en_attr_find will look for an order of
- * this hash, which are rarely in the cache. */
-void en_attr_prefetch(const attr_gen gens[2], uint64_t order_hash);
 /* Remembers an order's attribution; a full current generation becomes the
  * previous one. */
 void en_attr_add(attr_gen gens[2], ss_str order_id, uint64_t order_hash, const ss_order *o,

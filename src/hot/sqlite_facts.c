@@ -47,65 +47,36 @@ static void rids_insert_slot(sq_facts *f, const rid *x)
     f->rn++;
 }
 
-/* A zeroed table of cap slots: the spare one (the table before the last
- * rebuild) when it has that size, so that a rebuild at each commit clears
- * memory that is mapped already instead of faulting in new pages. */
-static rid *rids_table(sq_facts *f, size_t cap)
-{
-    rid *t = f->rspare;
-    if (t && f->rspare_cap == cap) {
-        memset(t, 0, cap * sizeof *t);
-    } else {
-        free(t);
-        t = ss_calloc(cap, sizeof *t);
-    }
-    f->rspare = NULL;
-    f->rspare_cap = 0;
-    return t;
-}
-
-/* Keeps old (of cap slots) as the spare table. */
-static void rids_spare(sq_facts *f, rid *old, size_t cap)
-{
-    free(f->rspare);
-    f->rspare = old;
-    f->rspare_cap = cap;
-}
-
 static void rids_rehash(sq_facts *f, size_t want)
 {
     rid *old = f->rtab;
     size_t ocap = f->rcap, cap = 1024;
     while (cap < 2 * want + 16)
         cap *= 2;
-    f->rtab = rids_table(f, cap);
+    f->rtab = ss_calloc(cap, sizeof *f->rtab);
     f->rcap = cap;
     f->rn = 0;
     for (size_t i = 0; i < ocap; i++)
         if (old[i].h)
             rids_insert_slot(f, &old[i]);
-    rids_spare(f, old, ocap);
+    free(old);
 }
 
 /* Rebuilds the table keeping entries with ts >= keep_from that the
- * transaction drop_txn did not add, compacting the arena. The table keeps
- * its size unless it is far larger than its entries need: the next
- * transaction's ids then fit without growing it again. */
+ * transaction drop_txn did not add, compacting the arena. */
 static void rids_rebuild(sq_facts *f, int64_t keep_from, uint64_t drop_txn, size_t want)
 {
     rid *old = f->rtab;
     size_t ocap = f->rcap;
-    ss_buf arena = f->rarena_spare;
-    arena.len = 0;
+    ss_buf arena;
+    ss_buf_init(&arena, f->rarena.len + 64);
     size_t keep = 0;
     for (size_t i = 0; i < ocap; i++)
         keep += old[i].h && old[i].ts >= keep_from && (!drop_txn || old[i].txn != drop_txn);
     size_t cap = 1024;
     while (cap < 2 * (keep > want ? keep : want) + 16)
         cap *= 2;
-    if (cap < ocap && ocap <= 8 * cap)
-        cap = ocap;
-    f->rtab = rids_table(f, cap);
+    f->rtab = ss_calloc(cap, sizeof *f->rtab);
     f->rcap = cap;
     f->rn = 0;
     for (size_t i = 0; i < ocap; i++) {
@@ -117,8 +88,8 @@ static void rids_rebuild(sq_facts *f, int64_t keep_from, uint64_t drop_txn, size
         x.off = (uint32_t)at;
         rids_insert_slot(f, &x);
     }
-    rids_spare(f, old, ocap);
-    f->rarena_spare = f->rarena;
+    free(old);
+    ss_buf_free(&f->rarena);
     f->rarena = arena;
 }
 
@@ -382,7 +353,6 @@ void sq_facts_init(hot_sqlite *h)
     }
     ss_buf_init(&f->out, 1 << 16);
     ss_buf_init(&f->rarena, 1 << 16);
-    ss_buf_init(&f->rarena_spare, 1 << 16);
     f->horizon = f->next_horizon = INT64_MIN;
 }
 
@@ -417,9 +387,7 @@ void sq_facts_close(hot_sqlite *h)
     }
     ss_buf_free(&f->out);
     ss_buf_free(&f->rarena);
-    ss_buf_free(&f->rarena_spare);
     free(f->rtab);
-    free(f->rspare);
     free(f->otab);
     free(f->olog);
     for (uint32_t k = 1; k <= f->dn; k++)

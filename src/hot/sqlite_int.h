@@ -77,10 +77,6 @@ typedef struct sq_facts {
     struct rid *rtab;
     size_t rcap, rn;
     ss_buf rarena;
-    /* The table and arena before the last rebuild, reused by the next. */
-    struct rid *rspare;
-    size_t rspare_cap;
-    ss_buf rarena_spare;
     uint64_t txn; /* the writer's transactions, from 1 */
     int64_t horizon, next_horizon;
     /* The order map and the dimension values it codes. */
