@@ -42,7 +42,8 @@ const char *const sq_sql[S_COUNT] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_INS_LATE] = "INSERT OR IGNORE INTO late_events VALUES (?1,?2,?3,?4,?5,?6)",
     [S_INS_REJECTED] = "INSERT OR IGNORE INTO rejected_events VALUES (?1,?2,?3,?4,?5,?6,?7)",
-    [S_INS_CUSTOMER] = "INSERT INTO customers VALUES (?1,?2,?3,?4,?5)" CUSTOMER_CONFLICT,
+    [S_INS_CUSTOMER] = "INSERT INTO customers SELECT customer_id, customer_segment, city, country, "
+                       "first_seen FROM ss_customer_rows(?1) WHERE true" CUSTOMER_CONFLICT,
     [S_UPS_PRODUCT] = "INSERT INTO products VALUES (?1,?2,?3,?4) ON CONFLICT (product_id) DO "
                       "UPDATE SET product_name = excluded.product_name, category = "
                       "excluded.category, unit_price = excluded.unit_price",
@@ -517,6 +518,7 @@ static int sqlite_open(const char *target, const ss_hot_open_opts *o, void **out
     }
     sqlite3_busy_handler(h->db, on_busy, h);
     ss_hot_facts_register(h->db);
+    sq_customers_register(h->db);
     /* A larger lookaside serves the write path's small allocations. */
     sqlite3_db_config(h->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 1024, 2048);
     char *msg = NULL;

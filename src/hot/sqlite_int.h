@@ -165,6 +165,8 @@ int sq_blocks_delete(hot_sqlite *h, const ss_block_table *bt, int64_t from, int6
                      int64_t *deleted);
 /* Writes the transaction's customers (sqlite_write.c). */
 int sq_customers_flush(hot_sqlite *h);
+/* Registers the table function the customers' INSERT reads from. */
+int sq_customers_register(struct sqlite3 *db);
 void sq_customers_clear(hot_sqlite *h);
 
 /* ---- the ss_hot_ops callbacks of sqlite_write.c and sqlite_archive.c ---- */
