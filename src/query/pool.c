@@ -15,12 +15,15 @@ enum { POOL_MAX = 8 };                    /* idle connections kept */
 typedef struct kept {
     ss_query *q;
     int64_t opened; /* monotonic ms */
+    uint64_t gen;   /* the pool's file generation it was opened in */
 } kept;
 
-/* Connections handed out keep their opening time here, by address. */
+/* Connections handed out keep their opening time and generation here, by
+ * address. */
 typedef struct lent {
     ss_query *q;
     int64_t opened;
+    uint64_t gen;
 } lent;
 
 struct ss_query_pool {
@@ -35,6 +38,7 @@ struct ss_query_pool {
     int sqlite;
     dev_t dev;
     ino_t ino;
+    uint64_t gen; /* counts the files seen at the path */
 };
 
 ss_query_pool *ss_query_pool_new(const char *data_dir, const char *hot, const char *cold)
@@ -69,19 +73,21 @@ static int same_file(ss_query_pool *p)
     if (stat(path, &sb) != 0)
         return 0;
     int same = p->sqlite && sb.st_dev == p->dev && sb.st_ino == p->ino;
+    if (!same)
+        p->gen++;
     p->sqlite = 1;
     p->dev = sb.st_dev;
     p->ino = sb.st_ino;
     return same;
 }
 
-static void lend(ss_query_pool *p, ss_query *q, int64_t opened)
+static void lend(ss_query_pool *p, ss_query *q, int64_t opened, uint64_t gen)
 {
     if (p->nout == p->capout) {
         p->capout = p->capout ? 2 * p->capout : 16;
         p->out = ss_realloc(p->out, p->capout * sizeof *p->out);
     }
-    p->out[p->nout++] = (lent){q, opened};
+    p->out[p->nout++] = (lent){q, opened, gen};
 }
 
 int ss_query_pool_get(ss_query_pool *p, ss_query **out, char *err, size_t errlen)
@@ -98,9 +104,9 @@ int ss_query_pool_get(ss_query_pool *p, ss_query **out, char *err, size_t errlen
     }
     while (p->nidle > 0 && !*out) {
         kept k = p->idle[--p->nidle];
-        if (now - k.opened < POOL_LIFE_MS) {
+        if (now - k.opened < POOL_LIFE_MS && k.gen == p->gen) {
             *out = k.q;
-            lend(p, k.q, k.opened);
+            lend(p, k.q, k.opened, k.gen);
         } else {
             stale[nstale++] = k.q;
         }
@@ -110,10 +116,15 @@ int ss_query_pool_get(ss_query_pool *p, ss_query **out, char *err, size_t errlen
         ss_query_close(stale[i]);
     if (*out)
         return SS_OK;
+    /* The generation before the open: a file that changes while it opens
+     * makes the connection one not to keep. */
+    pthread_mutex_lock(&p->mu);
+    uint64_t gen = p->gen;
+    pthread_mutex_unlock(&p->mu);
     int rc = ss_query_open(p->data, p->hot, p->cold, out, err, errlen);
     if (rc == SS_OK) {
         pthread_mutex_lock(&p->mu);
-        lend(p, *out, now);
+        lend(p, *out, now, gen);
         pthread_mutex_unlock(&p->mu);
     }
     return rc;
@@ -124,16 +135,19 @@ void ss_query_pool_put(ss_query_pool *p, ss_query *q)
     if (!q)
         return;
     int64_t now = ss_mono_ms(), opened = now - POOL_LIFE_MS;
+    uint64_t gen = 0;
     ss_query *drop = q;
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < p->nout; i++)
         if (p->out[i].q == q) {
             opened = p->out[i].opened;
+            gen = p->out[i].gen;
             p->out[i] = p->out[--p->nout];
             break;
         }
-    if (p->nidle < POOL_MAX && now - opened < POOL_LIFE_MS && ss_query_idle(q)) {
-        p->idle[p->nidle++] = (kept){q, opened};
+    /* A connection to a file that another has replaced since is not kept. */
+    if (p->nidle < POOL_MAX && now - opened < POOL_LIFE_MS && gen == p->gen && ss_query_idle(q)) {
+        p->idle[p->nidle++] = (kept){q, opened, gen};
         drop = NULL;
     }
     pthread_mutex_unlock(&p->mu);
