@@ -33,6 +33,9 @@ int ss_time_parse_user(const char *s, int64_t now_ms, int64_t *ms);
 /* Wall clock and monotonic clock, in ms. */
 int64_t ss_now_ms(void);
 int64_t ss_mono_ms(void);
+/* The monotonic clock at the kernel's tick (a few ms), for checks made per
+ * record: it costs a fraction of ss_mono_ms. */
+int64_t ss_mono_coarse_ms(void);
 /* The CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on a
  * condition variable that uses that clock. */
 void ss_mono_deadline(struct timespec *ts, int64_t ms);

@@ -275,7 +275,7 @@ static void *reader_main(void *arg)
         if (rc == SS_OK) {
             if (add(p, b, &msg) == 0) {
                 pending = 0;
-                int64_t now = ss_mono_ms();
+                int64_t now = ss_mono_coarse_ms();
                 if (b->n == 1)
                     opened = now;
                 if (now - opened < BATCH_MAX_MS)

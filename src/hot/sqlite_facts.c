@@ -53,7 +53,7 @@ static void rids_rehash(sq_facts *f, size_t want)
     size_t ocap = f->rcap, cap = 1024;
     while (cap < 2 * want + 16)
         cap *= 2;
-    f->rtab = ss_calloc(cap, sizeof *f->rtab);
+    f->rtab = ss_calloc_table(cap, sizeof *f->rtab);
     f->rcap = cap;
     f->rn = 0;
     for (size_t i = 0; i < ocap; i++)
@@ -76,7 +76,7 @@ static void rids_rebuild(sq_facts *f, int64_t keep_from, uint64_t drop_txn, size
     size_t cap = 1024;
     while (cap < 2 * (keep > want ? keep : want) + 16)
         cap *= 2;
-    f->rtab = ss_calloc(cap, sizeof *f->rtab);
+    f->rtab = ss_calloc_table(cap, sizeof *f->rtab);
     f->rcap = cap;
     f->rn = 0;
     for (size_t i = 0; i < ocap; i++) {
@@ -186,7 +186,7 @@ static void omap_grow(sq_facts *f, size_t want, uint32_t keep_from)
     size_t cap = 1024;
     while (cap * 3 < want * 4 + 64)
         cap *= 2;
-    oent *tab = ss_calloc(cap, sizeof *tab);
+    oent *tab = ss_calloc_table(cap, sizeof *tab);
     size_t n = 0;
     for (size_t i = 0; i < f->ocap; i++)
         if (f->otab[i].h && f->otab[i].minute >= keep_from) {
@@ -237,7 +237,7 @@ static int omap_add_h(sq_facts *f, sq_ohash oh, int64_t ts, const ss_str dims[4]
         return 0;
     }
     if (4 * (f->on + 1) > 3 * f->ocap)
-        omap_grow(f, 2 * (f->on + 1), 0);
+        omap_grow(f, f->on + 1, 0); /* twice the slots: at most 3/8 full */
     omap_put_slot(f->otab, f->ocap, &x);
     f->on++;
     return 1;
