@@ -275,6 +275,7 @@ static void sqlite_close(void *vst)
     sq_facts_close(h);
     sq_refs_free(h);
     free(h->ctab);
+    free(h->ktab);
     ss_buf_free(&h->carena);
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(h->st[i]);
@@ -589,6 +590,7 @@ static int sqlite_commit(void *vst)
     if (rc == SS_OK) {
         h->in_tx = 0;
         sq_facts_committed(h);
+        sq_customers_committed(h);
     }
     return rc;
 }

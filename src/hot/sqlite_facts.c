@@ -465,6 +465,7 @@ int sq_facts_begin(hot_sqlite *h)
         /* Another connection has committed (the archiver): a tail block it
          * has moved or split is not ours to extend, and orders it has moved
          * leave the map. */
+        sq_customers_forget(h);
         for (int t = 0; t < SS_BLOCK_NTABLES; t++) {
             sq_tail *tl = &f->tail[t];
             if (tl->id && block_still(h, &ss_block_tables[t], tl->id, tl->enc.n) != 1)

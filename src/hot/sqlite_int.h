@@ -100,6 +100,14 @@ typedef struct sq_cust {
     uint32_t off[4], len[4]; /* customer_id, segment, city, country */
 } sq_cust;
 
+/* A customer this connection has stored, by two hashes of the id (96
+ * bits, as the order map), with the time of the order it was stored from. */
+typedef struct sq_known {
+    uint64_t h; /* 0: empty */
+    uint32_t h2;
+    int64_t ts;
+} sq_known;
+
 typedef struct hot_sqlite {
     sqlite3 *db;
     char *path;
@@ -109,6 +117,8 @@ typedef struct hot_sqlite {
     sq_cust *ctab;
     size_t ccap, cn;
     ss_buf carena;
+    sq_known *ktab; /* customers stored (sqlite_write.c, "known customers") */
+    size_t kcap, kn;
     checkpointer *ckpt;   /* NULL: SQLite checkpoints on commit */
     int64_t busy_since;   /* ms, monotonic: when its wait for the lock began */
     struct sq_refs *refs; /* what an archive run's facts reference (sqlite_refs.c) */
@@ -168,6 +178,11 @@ int sq_customers_flush(hot_sqlite *h);
 /* Registers the table function the customers' INSERT reads from. */
 int sq_customers_register(struct sqlite3 *db);
 void sq_customers_clear(hot_sqlite *h);
+/* After the commit that wrote them: the transaction's customers become known. */
+void sq_customers_committed(hot_sqlite *h);
+/* Another connection has written (an archive run deletes customers): no
+ * customer is known any more. */
+void sq_customers_forget(hot_sqlite *h);
 
 /* ---- the ss_hot_ops callbacks of sqlite_write.c and sqlite_archive.c ---- */
 int sqlite_put_events(void *vst, const ss_event *const *evs, const ss_attrib *attrib, size_t n,

@@ -7,11 +7,21 @@ Orders of one customer arrive out of order within a process and across
 processes (a restart reads the store's newest order time), in every split of a
 random stream into consecutive parts; each store must equal the reference
 model and every other split.
+
+The writer remembers the customers it has stored and leaves out later orders
+of theirs: one process that commits the stream in many transactions gives the
+same rows, and a customer whose row an archive run (another process) took to
+cold storage is stored again in the hot store when they order again.
 """
 
+import json
 import random
+import signal
+import subprocess
+import time
 
-from conftest import connect_ro, json_line, order_fields, process, ts_ms
+from conftest import ENGINE_START, connect_ro, gen_args, json_line, order_fields, process, run, ts_ms
+from harness import BIN, clean_env, cli, describe
 
 T0 = ts_ms("2026-11-02T10:00:00.000Z")
 PLACES = [("Berlin", "Germany"), ("Hamburg", "Germany"), ("Lyon", "France"), ("Paris", "France")]
@@ -105,3 +115,87 @@ def test_ties_at_one_millisecond_do_not_depend_on_arrival(tmp_path):
     for name, seq, cuts in [("abc", [later, a, b, c], []), ("cba", [later, c, b, a], []),
                             ("b-ca", [later, b, c, a], [2]), ("a-c-b", [later, a, c, b], [1, 2, 3])]:
         assert run_parts(tmp_path, name, seq, cuts) == want, name
+
+
+def sql(data, query):
+    p = cli("sql", "--data", data, "--format", "json", query)
+    assert p.returncode == 0, describe(p)
+    return json.loads(p.stdout)
+
+
+def follow(feed, data, *extra):
+    """`process --follow` of feed into data, committing every 10 ms."""
+    return subprocess.Popen([BIN, "process", "--follow", "--from", str(feed), "--data", str(data),
+                             "--archive-every", "0", "--commit-ms", "10", *map(str, extra)],
+                            stderr=subprocess.PIPE, env=clean_env())
+
+
+def append_and_wait(feed, data, chunk, proc):
+    """Appends chunk to feed and waits until the store's position is its end."""
+    with open(feed, "ab") as fh:
+        fh.write(chunk)
+    deadline = time.time() + 60
+    while True:
+        assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
+        if (data / "hot.db").exists():
+            with connect_ro(data) as db:
+                pos = db.execute("SELECT max(position) FROM ingest_positions").fetchone()[0]
+            if pos == feed.stat().st_size:
+                return
+        assert time.time() < deadline, f"stuck at {pos} of {feed.stat().st_size}"
+        time.sleep(0.05)
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read().decode(errors="replace")
+
+
+def test_earliest_order_wins_across_the_transactions_of_one_process(tmp_path):
+    """The stream of the tests above in 20 parts, each committed before the
+    next is written: customers known from an earlier transaction whose
+    earlier order comes later are stored again; later orders are not."""
+    orders = stream(3)
+    feed, data = tmp_path / "feed.jsonl", tmp_path / "data"
+    feed.write_bytes(b"")
+    proc = follow(feed, data, *LATENESS)
+    try:
+        for k in range(20):
+            part = orders[k * len(orders) // 20:(k + 1) * len(orders) // 20]
+            append_and_wait(feed, data, b"".join(json_line(o) + b"\n" for o in part), proc)
+    finally:
+        stop(proc)
+    assert customers(data) == expected(orders)
+
+
+def test_customers_archived_by_another_process_are_stored_again(tmp_path):
+    """One `process --follow` reads half a stream; `archive --once` (another
+    process) moves most of it to cold storage, customers with it; the other
+    half, in which those customers order again, follows. Every customer of a
+    hot order is in the hot store's own table, and the dimensions read as a
+    never-archived run's."""
+    src = tmp_path / "events.jsonl"
+    run(*gen_args(5, 30000, start=ENGINE_START), "--out", src)
+    lines = src.read_bytes().splitlines(keepends=True)
+    ref, data, feed = tmp_path / "ref", tmp_path / "data", tmp_path / "feed.jsonl"
+    run("process", "--from", src, "--data", ref, "--archive-every", "0")
+    feed.write_bytes(b"")
+    proc = follow(feed, data)
+    try:
+        append_and_wait(feed, data, b"".join(lines[:len(lines) // 2]), proc)
+        p = cli("archive", "--once", "--data", data, "--hot-max-mb", 1)
+        assert p.returncode == 0, describe(p)
+        evicted = sql(data, "SELECT count(*) AS n FROM customers WHERE customer_id NOT IN "
+                            "(SELECT customer_id FROM main.customers)")[0]["n"]
+        assert evicted > 0
+        append_and_wait(feed, data, b"".join(lines[len(lines) // 2:]), proc)
+    finally:
+        stop(proc)
+    missing = sql(data, "SELECT count(DISTINCT customer_id) AS n FROM main.orders WHERE "
+                        "customer_id NOT IN (SELECT customer_id FROM main.customers)")[0]["n"]
+    assert missing == 0
+    back = sql(data, "SELECT count(*) AS n FROM main.customers c JOIN cold_customers a "
+                     "USING (customer_id)")[0]["n"]
+    assert back > 0, "no archived customer ordered again"
+    query = "SELECT * FROM customers ORDER BY customer_id"
+    assert sql(data, query) == sql(ref, query)
