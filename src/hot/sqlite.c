@@ -274,7 +274,8 @@ static void sqlite_close(void *vst)
     checkpointer_stop(h);
     sq_facts_close(h);
     sq_refs_free(h);
-    free(h->ctab);
+    free(h->cvec);
+    free(h->cidx);
     free(h->ktab);
     ss_buf_free(&h->carena);
     for (int i = 0; i < S_COUNT; i++)

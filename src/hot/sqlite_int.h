@@ -95,7 +95,8 @@ typedef struct sq_facts {
 
 /* The customers a transaction's orders reveal, written at commit. */
 typedef struct sq_cust {
-    uint64_t h; /* 0: empty */
+    uint64_t h; /* two hashes of the id, as in the known customers */
+    uint32_t h2;
     int64_t ts;
     uint32_t off[4], len[4]; /* customer_id, segment, city, country */
 } sq_cust;
@@ -114,7 +115,8 @@ typedef struct hot_sqlite {
     sqlite3_stmt *st[S_COUNT];
     int in_tx;
     sq_facts facts;
-    sq_cust *ctab;
+    sq_cust *cvec;  /* in the order they came */
+    uint32_t *cidx; /* a hash table of their indexes + 1 (0: empty) */
     size_t ccap, cn;
     ss_buf carena;
     sq_known *ktab; /* customers stored (sqlite_write.c, "known customers") */

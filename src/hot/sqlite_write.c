@@ -60,7 +60,7 @@ int sqlite_put_rejected(void *vst, const char *raw, size_t len, size_t raw_bytes
 void sq_customers_clear(hot_sqlite *h)
 {
     if (h->cn)
-        memset(h->ctab, 0, h->ccap * sizeof *h->ctab);
+        memset(h->cidx, 0, h->ccap * sizeof *h->cidx);
     h->cn = 0;
     h->carena.len = 0;
 }
@@ -140,11 +140,11 @@ static void known_put(hot_sqlite *h, uint64_t hv, uint32_t h2, int64_t ts)
 }
 
 /* 1 when the customer is stored from an order earlier than ts. */
-static int known_before(const hot_sqlite *h, uint64_t hv, ss_str id, int64_t ts)
+static int known_before(const hot_sqlite *h, uint64_t hv, uint32_t h2, int64_t ts)
 {
     if (!h->kn)
         return 0;
-    const sq_known *k = known_slot(h, hv, cust_h2(id));
+    const sq_known *k = known_slot(h, hv, h2);
     return k->h && k->ts < ts;
 }
 
@@ -153,26 +153,26 @@ static void cust_add(hot_sqlite *h, const ss_event *ev)
 {
     const ss_order *o = &ev->u.order;
     uint64_t hv = ss_hash_bytes(o->customer_id.p, o->customer_id.n, 23) | 1;
-    if (known_before(h, hv, o->customer_id, ev->ts))
+    uint32_t h2 = cust_h2(o->customer_id);
+    if (known_before(h, hv, h2, ev->ts))
         return;
     if (2 * (h->cn + 1) > h->ccap) {
         size_t cap = h->ccap ? 2 * h->ccap : 1024;
-        sq_cust *tab = ss_calloc(cap, sizeof *tab);
-        for (size_t i = 0; i < h->ccap; i++)
-            if (h->ctab[i].h) {
-                size_t j = h->ctab[i].h & (cap - 1);
-                while (tab[j].h)
-                    j = (j + 1) & (cap - 1);
-                tab[j] = h->ctab[i];
-            }
-        free(h->ctab);
-        h->ctab = tab;
+        free(h->cidx);
+        h->cidx = ss_calloc(cap, sizeof *h->cidx);
         h->ccap = cap;
+        h->cvec = ss_realloc(h->cvec, cap / 2 * sizeof *h->cvec);
+        for (size_t i = 0; i < h->cn; i++) {
+            size_t j = h->cvec[i].h & (cap - 1);
+            while (h->cidx[j])
+                j = (j + 1) & (cap - 1);
+            h->cidx[j] = (uint32_t)i + 1;
+        }
     }
     size_t mask = h->ccap - 1, j = hv & mask;
     const ss_str vals[4] = {o->customer_id, o->customer_segment, o->city, o->country};
-    for (; h->ctab[j].h; j = (j + 1) & mask) {
-        sq_cust *c = &h->ctab[j];
+    for (; h->cidx[j]; j = (j + 1) & mask) {
+        sq_cust *c = &h->cvec[h->cidx[j] - 1];
         ss_str id = cust_val(h, c, 0);
         if (c->h != hv || id.n != o->customer_id.n || memcmp(id.p, o->customer_id.p, id.n) != 0)
             continue;
@@ -181,9 +181,11 @@ static void cust_add(hot_sqlite *h, const ss_event *ev)
             cust_set(h, c, ev->ts, vals);
         return;
     }
-    h->ctab[j].h = hv;
-    cust_set(h, &h->ctab[j], ev->ts, vals);
-    h->cn++;
+    h->cidx[j] = (uint32_t)h->cn + 1;
+    sq_cust *c = &h->cvec[h->cn++];
+    c->h = hv;
+    c->h2 = h2;
+    cust_set(h, c, ev->ts, vals);
 }
 
 /* The arena the sort below compares in (qsort passes no context). */
@@ -343,12 +345,17 @@ int sq_customers_flush(hot_sqlite *h)
     if (!h->cn)
         return SS_OK;
     const sq_cust **order = ss_malloc(h->cn * sizeof *order);
-    size_t n = 0;
-    for (size_t i = 0; i < h->ccap && n < h->cn; i++)
-        if (h->ctab[i].h)
-            order[n++] = &h->ctab[i];
+    size_t n = h->cn;
+    int sorted = 1;
     sort_arena = h->carena.data;
-    qsort(order, n, sizeof *order, by_customer_id);
+    for (size_t i = 0; i < n; i++) {
+        order[i] = &h->cvec[i];
+        sorted = sorted && (i == 0 || by_customer_id(&order[i - 1], &order[i]) < 0);
+    }
+    /* New customers arrive in the order of their numbers when ids are
+     * numbered as they come (the generator's are). */
+    if (!sorted)
+        qsort(order, n, sizeof *order, by_customer_id);
     cust_rows rows = {h, order, n};
     sqlite3_bind_pointer(h->st[S_INS_CUSTOMER], 1, &rows, "ss_customer_rows", NULL);
     int rc = sq_run(h, S_INS_CUSTOMER);
@@ -359,10 +366,9 @@ int sq_customers_flush(hot_sqlite *h)
 
 void sq_customers_committed(hot_sqlite *h)
 {
-    for (size_t i = 0; i < h->ccap && h->cn; i++) {
-        const sq_cust *c = &h->ctab[i];
-        if (c->h)
-            known_put(h, c->h, cust_h2(cust_val(h, c, 0)), c->ts);
+    for (size_t i = 0; i < h->cn; i++) {
+        const sq_cust *c = &h->cvec[i];
+        known_put(h, c->h, c->h2, c->ts);
     }
     sq_customers_clear(h);
 }
