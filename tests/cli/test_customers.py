@@ -17,6 +17,7 @@ cold storage is stored again in the hot store when they order again.
 import json
 import random
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -137,9 +138,13 @@ def append_and_wait(feed, data, chunk, proc):
     deadline = time.time() + 60
     while True:
         assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
+        pos = None
         if (data / "hot.db").exists():
-            with connect_ro(data) as db:
-                pos = db.execute("SELECT max(position) FROM ingest_positions").fetchone()[0]
+            try:
+                with connect_ro(data) as db:
+                    pos = db.execute("SELECT max(position) FROM ingest_positions").fetchone()[0]
+            except sqlite3.OperationalError:  # the store is being set up
+                pass
             if pos == feed.stat().st_size:
                 return
         assert time.time() < deadline, f"stuck at {pos} of {feed.stat().st_size}"
