@@ -47,6 +47,12 @@ def run(*args):
     return proc
 
 
+def sql_json(data, query):
+    """`shopstream sql --data DATA --format json QUERY`: the result's rows as dicts."""
+    proc = run("sql", "--data", data, "--format", "json", query)
+    return json.loads(proc.stdout)
+
+
 def gen_args(seed, count, rate=None, start=START, profile_path=None):
     args = ["gen", "--seed", seed, "--count", count, "--max", "--start", start]
     if rate is not None:

@@ -19,6 +19,7 @@ import pytest
 
 from archive_helpers import ColdScan, all_kpi_rows, committed, hot_size
 from conftest import ENGINE_START, gen_args, run
+from conftest import sql_json as sql
 from harness import BIN, clean_env, cli, describe, request, start_server, stop_server
 from storedb import store_db
 
@@ -28,12 +29,6 @@ DIM_QUERIES = (
     "SELECT * FROM products ORDER BY product_id",
     "SELECT * FROM time_minutes ORDER BY minute_start",
 )
-
-
-def sql(data, query):
-    p = cli("sql", "--data", data, "--format", "json", query)
-    assert p.returncode == 0, describe(p)
-    return json.loads(p.stdout)
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,15 @@ same rows, and a customer whose row an archive run (another process) took to
 cold storage is stored again in the hot store when they order again.
 """
 
-import json
 import random
 import signal
 import sqlite3
 import subprocess
 import time
 
-from conftest import ENGINE_START, connect_ro, gen_args, json_line, order_fields, process, run, ts_ms
+from conftest import (ENGINE_START, connect_ro, gen_args, json_line, order_fields, process, run,
+                      ts_ms)
+from conftest import sql_json as sql
 from harness import BIN, clean_env, cli, describe
 
 T0 = ts_ms("2026-11-02T10:00:00.000Z")
@@ -116,12 +117,6 @@ def test_ties_at_one_millisecond_do_not_depend_on_arrival(tmp_path):
     for name, seq, cuts in [("abc", [later, a, b, c], []), ("cba", [later, c, b, a], []),
                             ("b-ca", [later, b, c, a], [2]), ("a-c-b", [later, a, c, b], [1, 2, 3])]:
         assert run_parts(tmp_path, name, seq, cuts) == want, name
-
-
-def sql(data, query):
-    p = cli("sql", "--data", data, "--format", "json", query)
-    assert p.returncode == 0, describe(p)
-    return json.loads(p.stdout)
 
 
 def follow(feed, data, *extra):
