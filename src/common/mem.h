@@ -9,14 +9,14 @@
 
 void *ss_malloc(size_t n);
 void *ss_calloc(size_t count, size_t size);
-void *ss_realloc(void *p, size_t n);
-char *ss_strdup(const char *s);
 /* A zeroed table of count elements that is about to be written all over (a
  * hash table's slots): as ss_calloc, with its pages faulted in at once for a
  * large one. Its first accesses are probes, which read before they write; a
  * fresh page read first maps the shared zero page, and its first write then
  * takes a second fault and a flush of the other cores' TLBs. */
 void *ss_calloc_table(size_t count, size_t size);
+void *ss_realloc(void *p, size_t n);
+char *ss_strdup(const char *s);
 char *ss_strndup(const char *s, size_t n);
 
 #endif

@@ -213,7 +213,7 @@ static oent *omap_find(sq_facts *f, uint64_t h, uint32_t h2)
 /* The order map's two hashes of an order id. */
 static sq_ohash order_hash_h(ss_str order_id, uint64_t h)
 {
-    return (sq_ohash){h | 1, (uint32_t)ss_hash_bytes(order_id.p, order_id.n, 29)};
+    return (sq_ohash){h | 1, sq_id_h2(order_id)};
 }
 
 static sq_ohash order_hash(ss_str order_id)
@@ -463,8 +463,9 @@ int sq_facts_begin(hot_sqlite *h)
         return rc;
     if (v != f->version) {
         /* Another connection has committed (the archiver): a tail block it
-         * has moved or split is not ours to extend, and orders it has moved
-         * leave the map. */
+         * has moved or split is not ours to extend, orders it has moved
+         * leave the map, and customers it may have deleted are known no
+         * more. */
         sq_customers_forget(h);
         for (int t = 0; t < SS_BLOCK_NTABLES; t++) {
             sq_tail *tl = &f->tail[t];

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hash.h"
 #include "common/strset.h"
 #include "common/timeutil.h"
 #include "hot/block.h"
@@ -100,6 +101,13 @@ typedef struct sq_cust {
     int64_t ts;
     uint32_t off[4], len[4]; /* customer_id, segment, city, country */
 } sq_cust;
+
+/* The second hash of an id, which with its first (64 bits) tells the ids in
+ * the writer's memory apart: the order map's and the known customers'. */
+static inline uint32_t sq_id_h2(ss_str id)
+{
+    return (uint32_t)ss_hash_bytes(id.p, id.n, 29);
+}
 
 /* A customer this connection has stored, by two hashes of the id (96
  * bits, as the order map), with the time of the order it was stored from. */

@@ -93,11 +93,6 @@ static void cust_set(hot_sqlite *h, sq_cust *c, int64_t ts, const ss_str *v)
  * apart, as in the order map. */
 #define KNOWN_MAX ((size_t)1 << 22)
 
-static uint32_t cust_h2(ss_str id)
-{
-    return (uint32_t)ss_hash_bytes(id.p, id.n, 29);
-}
-
 void sq_customers_forget(hot_sqlite *h)
 {
     free(h->ktab);
@@ -153,7 +148,7 @@ static void cust_add(hot_sqlite *h, const ss_event *ev)
 {
     const ss_order *o = &ev->u.order;
     uint64_t hv = ss_hash_bytes(o->customer_id.p, o->customer_id.n, 23) | 1;
-    uint32_t h2 = cust_h2(o->customer_id);
+    uint32_t h2 = sq_id_h2(o->customer_id);
     if (known_before(h, hv, h2, ev->ts))
         return;
     if (2 * (h->cn + 1) > h->ccap) {
