@@ -29,6 +29,10 @@
  * so that the group's lag can be monitored with Kafka's tools. Records the
  * engine rejects go to the dead-letter topic TOPIC.dlq, with the reason and
  * the record's origin in headers. */
+/* The most messages taken from librdkafka's queue at once: one lock and
+ * one reading of the clock for them all, instead of one per message. */
+#define BATCH_MAX 256
+
 typedef struct kafka_consumer {
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt; /* held so that the topic's leaders are known early */
@@ -42,6 +46,10 @@ typedef struct kafka_consumer {
     ss_bus_rebalance rb;
     int has_rb;
     rd_kafka_message_t *held; /* the message last handed out */
+    /* Messages taken from librdkafka's queue in one call, handed out one at
+     * a time: batch[next..nbatch) are still to come. */
+    rd_kafka_message_t *batch[BATCH_MAX];
+    int nbatch, next;
     /* refill: librdkafka's queue of fetched messages */
     rd_kafka_queue_t *queue;
     int64_t q_max_count, q_max_bytes; /* its bounds (queued.min.messages, ...kbytes) */
@@ -123,6 +131,13 @@ static void forget_assignment(kafka_consumer *kc)
     kc->nassigned = kc->nat_end = 0;
 }
 
+static void drop_batch(kafka_consumer *kc)
+{
+    while (kc->next < kc->nbatch)
+        rd_kafka_message_destroy(kc->batch[kc->next++]);
+    kc->next = kc->nbatch = 0;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -141,6 +156,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_message_destroy(kc->held);
         kc->held = NULL;
     }
+    /* Messages of the assignment before this one: an assignment resumes at
+     * the store's positions, which come before them. */
+    drop_batch(kc);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         int rc = kc->has_rb ? kc->rb.assigned(kc->rb.ctx, bp, n, offsets) : SS_OK;
         if (rc != SS_OK) {
@@ -370,6 +388,27 @@ static void refill(kafka_consumer *kc)
     }
 }
 
+/* The next message or event of the consumer's queue, or NULL: from the
+ * batch, or from a new batch of what the queue holds now, or, when it holds
+ * nothing, the first to arrive within timeout_ms. */
+static rd_kafka_message_t *next_message(kafka_consumer *kc, int timeout_ms)
+{
+    if (kc->next < kc->nbatch)
+        return kc->batch[kc->next++];
+    kc->next = kc->nbatch = 0;
+    size_t queued = rd_kafka_queue_length(kc->queue);
+    if (queued > 1) {
+        ssize_t n = rd_kafka_consume_batch_queue(kc->queue, 0, kc->batch,
+                                                 queued < BATCH_MAX ? queued : BATCH_MAX);
+        if (n > 0) {
+            kc->nbatch = (int)n;
+            kc->next = 1;
+            return kc->batch[0];
+        }
+    }
+    return rd_kafka_consumer_poll(kc->rk, timeout_ms);
+}
+
 static int kafka_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
 {
     kafka_consumer *kc = state;
@@ -379,9 +418,9 @@ static int kafka_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
     }
     if (kc->fatal)
         return SS_EIO;
-    if (all_at_end(kc))
+    if (kc->next == kc->nbatch && all_at_end(kc))
         return SS_EOF;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(kc->rk, timeout_ms);
+    rd_kafka_message_t *m = next_message(kc, timeout_ms);
     if (kc->fatal) {
         if (m)
             rd_kafka_message_destroy(m);
@@ -567,6 +606,8 @@ static void kafka_consumer_close(void *state)
         return;
     if (kc->held)
         rd_kafka_message_destroy(kc->held);
+    kc->held = NULL;
+    drop_batch(kc);
     if (kc->rk) {
         /* Leaves the group; a revocation now has no listener to call. */
         kc->has_rb = 0;

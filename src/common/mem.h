@@ -13,8 +13,11 @@ void *ss_calloc(size_t count, size_t size);
  * hash table's slots): as ss_calloc, with its pages faulted in at once for a
  * large one. Its first accesses are probes, which read before they write; a
  * fresh page read first maps the shared zero page, and its first write then
- * takes a second fault and a flush of the other cores' TLBs. */
+ * takes a second fault and a flush of the other cores' TLBs. A large one
+ * is in huge pages where the kernel allows them. */
 void *ss_calloc_table(size_t count, size_t size);
+/* Frees a table of ss_calloc_table, given the same count and size. */
+void ss_free_table(void *p, size_t count, size_t size);
 void *ss_realloc(void *p, size_t n);
 char *ss_strdup(const char *s);
 char *ss_strndup(const char *s, size_t n);

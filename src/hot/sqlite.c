@@ -276,7 +276,7 @@ static void sqlite_close(void *vst)
     sq_refs_free(h);
     free(h->cvec);
     free(h->cidx);
-    free(h->ktab);
+    ss_free_table(h->ktab, h->kcap, sizeof *h->ktab);
     ss_buf_free(&h->carena);
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(h->st[i]);

@@ -59,7 +59,7 @@ static void rids_rehash(sq_facts *f, size_t want)
     for (size_t i = 0; i < ocap; i++)
         if (old[i].h)
             rids_insert_slot(f, &old[i]);
-    free(old);
+    ss_free_table(old, ocap, sizeof *old);
 }
 
 /* Rebuilds the table keeping entries with ts >= keep_from that the
@@ -88,7 +88,7 @@ static void rids_rebuild(sq_facts *f, int64_t keep_from, uint64_t drop_txn, size
         x.off = (uint32_t)at;
         rids_insert_slot(f, &x);
     }
-    free(old);
+    ss_free_table(old, ocap, sizeof *old);
     ss_buf_free(&f->rarena);
     f->rarena = arena;
 }
@@ -193,7 +193,7 @@ static void omap_grow(sq_facts *f, size_t want, uint32_t keep_from)
             omap_put_slot(tab, cap, &f->otab[i]);
             n++;
         }
-    free(f->otab);
+    ss_free_table(f->otab, f->ocap, sizeof *f->otab);
     f->otab = tab;
     f->ocap = cap;
     f->on = n;
@@ -387,8 +387,8 @@ void sq_facts_close(hot_sqlite *h)
     }
     ss_buf_free(&f->out);
     ss_buf_free(&f->rarena);
-    free(f->rtab);
-    free(f->otab);
+    ss_free_table(f->rtab, f->rcap, sizeof *f->rtab);
+    ss_free_table(f->otab, f->ocap, sizeof *f->otab);
     free(f->olog);
     for (uint32_t k = 1; k <= f->dn; k++)
         free((char *)f->dvals[k].p);

@@ -95,7 +95,7 @@ static void cust_set(hot_sqlite *h, sq_cust *c, int64_t ts, const ss_str *v)
 
 void sq_customers_forget(hot_sqlite *h)
 {
-    free(h->ktab);
+    ss_free_table(h->ktab, h->kcap, sizeof *h->ktab);
     h->ktab = NULL;
     h->kcap = h->kn = 0;
 }
@@ -123,7 +123,7 @@ static void known_put(hot_sqlite *h, uint64_t hv, uint32_t h2, int64_t ts)
         for (size_t i = 0; i < ocap; i++)
             if (old[i].h)
                 *known_slot(h, old[i].h, old[i].h2) = old[i];
-        free(old);
+        ss_free_table(old, ocap, sizeof *old);
     }
     sq_known *k = known_slot(h, hv, h2);
     if (!k->h) {
