@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/opt.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/status.h"
 
 #ifndef SS_VERSION
@@ -83,6 +84,7 @@ static int run_cmd(const ss_cmd *cmd, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    ss_mem_tune();
     ss_opt_set_commands(commands, NCOMMANDS);
     if (argc < 2) {
         print_usage(stderr);

@@ -1,6 +1,7 @@
 #include "common/mem.h"
 
 #include <stdint.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,4 +113,16 @@ char *ss_strndup(const char *s, size_t n)
 char *ss_strdup(const char *s)
 {
     return ss_strndup(s, strlen(s));
+}
+
+void ss_mem_tune(void)
+{
+#ifdef M_MMAP_THRESHOLD
+    /* Buffers of up to 32 MiB (Kafka's fetches, SQLite's) come from the heap
+     * and are used again once freed, instead of being mapped afresh and
+     * faulted in, page by page, each time; up to 64 MiB free at the top of a
+     * heap stays with the process. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
 }
