@@ -21,6 +21,10 @@
 
 /* ---- consumer ---- */
 
+/* The most messages taken from librdkafka's queue at once: one lock and
+ * one reading of the clock for them all, instead of one per message. */
+#define BATCH_MAX 256
+
 /* A member of a consumer group. Exactness does not rest on Kafka's
  * committed offsets: the store keeps each partition's position in the
  * transaction of the data read before it, and on assignment the consumer
@@ -29,10 +33,6 @@
  * so that the group's lag can be monitored with Kafka's tools. Records the
  * engine rejects go to the dead-letter topic TOPIC.dlq, with the reason and
  * the record's origin in headers. */
-/* The most messages taken from librdkafka's queue at once: one lock and
- * one reading of the clock for them all, instead of one per message. */
-#define BATCH_MAX 256
-
 typedef struct kafka_consumer {
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt; /* held so that the topic's leaders are known early */
@@ -47,7 +47,11 @@ typedef struct kafka_consumer {
     int has_rb;
     rd_kafka_message_t *held; /* the message last handed out */
     /* Messages taken from librdkafka's queue in one call, handed out one at
-     * a time: batch[next..nbatch) are still to come. */
+     * a time: batch[next..nbatch) are still to come. A new batch is taken
+     * only once this one is handed out, and rebalance callbacks run only
+     * inside the calls that take one: a callback never finds messages of
+     * an older assignment here (librdkafka drops those of the batch it is
+     * filling). */
     rd_kafka_message_t *batch[BATCH_MAX];
     int nbatch, next;
     /* refill: librdkafka's queue of fetched messages */
@@ -156,9 +160,6 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_message_destroy(kc->held);
         kc->held = NULL;
     }
-    /* Messages of the assignment before this one: an assignment resumes at
-     * the store's positions, which come before them. */
-    drop_batch(kc);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         int rc = kc->has_rb ? kc->rb.assigned(kc->rb.ctx, bp, n, offsets) : SS_OK;
         if (rc != SS_OK) {

@@ -1,7 +1,7 @@
 #include "common/mem.h"
 
-#include <stdint.h>
 #include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +30,9 @@ void *ss_calloc(size_t count, size_t size)
     return p;
 }
 
-/* Tables from TABLE_HUGE bytes on are mapped on their own, aligned to and
- * in whole huge pages: one fault and one clear per 2 MiB instead of 512. */
-#define HUGE_PAGE  ((size_t)2 << 20)
-#define TABLE_HUGE HUGE_PAGE
+/* Tables of a huge page or more are mapped on their own, aligned to and in
+ * whole huge pages: one fault and one clear per 2 MiB instead of 512. */
+#define HUGE_PAGE ((size_t)2 << 20)
 
 static size_t table_bytes(size_t count, size_t size)
 {
@@ -60,7 +59,7 @@ static void populate(char *p, size_t n)
 void *ss_calloc_table(size_t count, size_t size)
 {
     size_t n = table_bytes(count, size);
-    if (n < TABLE_HUGE) {
+    if (n < HUGE_PAGE) {
         char *p = ss_calloc(count, size);
         if (n >= ((size_t)1 << 20))
             populate(p, n);
@@ -72,10 +71,10 @@ void *ss_calloc_table(size_t count, size_t size)
     if (m == MAP_FAILED)
         oom(n);
     char *p = (char *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    /* The mapping's head before p and its tail after p + len go back. */
     if (p > m)
         munmap(m, (size_t)(p - m));
-    if (p + len < m + len + HUGE_PAGE)
-        munmap(p + len, (size_t)(m + len + HUGE_PAGE - (p + len)));
+    munmap(p + len, (size_t)(m + HUGE_PAGE - p));
 #ifdef MADV_HUGEPAGE
     madvise(p, len, MADV_HUGEPAGE); /* advice: without it, small pages */
 #endif
@@ -88,7 +87,7 @@ void ss_free_table(void *p, size_t count, size_t size)
     if (!p)
         return;
     size_t n = table_bytes(count, size);
-    if (n < TABLE_HUGE)
+    if (n < HUGE_PAGE)
         free(p);
     else
         munmap(p, (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1));

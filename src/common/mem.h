@@ -20,9 +20,9 @@ void *ss_calloc_table(size_t count, size_t size);
 void ss_free_table(void *p, size_t count, size_t size);
 void *ss_realloc(void *p, size_t n);
 char *ss_strdup(const char *s);
+char *ss_strndup(const char *s, size_t n);
 /* Sets the allocator's thresholds for a program that frees and allocates
  * large buffers all the time (see mem.c); called once, first thing. */
 void ss_mem_tune(void);
-char *ss_strndup(const char *s, size_t n);
 
 #endif
