@@ -631,13 +631,15 @@ static int flush_shard(ss_engine *e, shard *sh)
     int rc = SS_OK;
     sh->st.watermark = frontier(e, sh);
     int64_t closed = sh->st.watermark;
+    /* A row that only became final is the store's to mark, when it can. */
+    int finals = !e->hot->ops->finals_from_state;
     window **pp = &sh->windows;
     while (*pp && rc == SS_OK) {
         window *w = *pp;
         int final = closed != INT64_MIN && w->minute + SS_MS_PER_MIN <= closed;
         for (uint32_t j = 0; j < w->cap && rc == SS_OK; j++) {
             win_entry *x = &w->tab[j];
-            if (!x->used || (!x->dirty && !final))
+            if (!x->used || (!x->dirty && !(final && finals)))
                 continue;
             rows[n++] = (ss_kpi_row){.minute = w->minute,
                                      .dim = x->dim,

@@ -82,6 +82,10 @@ typedef struct ss_hot_open_opts {
 typedef struct ss_hot_ops {
     const char *name;
     const char *scheme;
+    /* Whether put_state marks a shard's KPI rows final itself, those of the
+     * minutes its watermark has passed: the engine then writes only the
+     * rows whose counts changed, not those that only became final. */
+    int finals_from_state;
 
     int (*open)(const char *target, const ss_hot_open_opts *o, void **st, char *err, size_t errlen);
     void (*close)(void *st);

@@ -59,6 +59,10 @@ const char *const sq_sql[S_COUNT] = {
     [S_INS_MINUTE] = "INSERT OR IGNORE INTO time_minutes VALUES (?1,?2,?3,?4,?5,?6)",
     [S_UPS_KPI] = "INSERT OR REPLACE INTO kpi_minute_data VALUES "
                   "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+    /* One dimension's rows of a shard whose minutes the shard's watermark
+     * has passed since its last commit (sqlite_put_state). */
+    [S_FINAL_KPI] = "UPDATE kpi_minute_data SET final = 1 WHERE dimension = ?1 AND minute_start > "
+                    "?2 AND minute_start <= ?3 AND shard = ?4 AND final = 0",
     [S_CLAIM_SHARD] = "INSERT INTO shard_state (shard, owner) VALUES (?1, ?2) ON CONFLICT "
                       "(shard) DO UPDATE SET owner = excluded.owner",
     [S_SEL_SHARD] = "SELECT shard, watermark, input_watermark, max_ts, events_in, stored, "
@@ -611,6 +615,7 @@ static int sqlite_rollback(void *vst)
 const ss_hot_ops ss_hot_sqlite_ops = {
     .name = "sqlite",
     .scheme = "sqlite:",
+    .finals_from_state = 1,
     .open = sqlite_open,
     .close = sqlite_close,
     .begin = sqlite_begin,

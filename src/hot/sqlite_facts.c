@@ -604,11 +604,13 @@ void sq_facts_committed(hot_sqlite *h)
     sq_facts *f = &h->facts;
     tails_mark(f);
     /* Ids behind the committed watermark leave, once there are enough of
-     * them to be worth a rebuild. */
+     * them to be worth a rebuild. The table keeps room for as many ids as
+     * it holds now: the next transaction, which is likely to add as many,
+     * then fills it without growing it step by step. */
     if (f->next_horizon > f->horizon) {
         f->horizon = f->next_horizon;
         if (f->rn > 4096)
-            rids_rebuild(f, f->horizon, 0, 0);
+            rids_rebuild(f, f->horizon, 0, f->rn);
     }
     f->olog_n = 0;
     /* Our own commit moved the data version. */

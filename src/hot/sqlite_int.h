@@ -32,6 +32,7 @@ enum stmt {
     S_UPS_PLACE_CITY,
     S_INS_MINUTE,
     S_UPS_KPI,
+    S_FINAL_KPI,
     S_CLAIM_SHARD,
     S_SEL_SHARD,
     S_UPD_STATE,

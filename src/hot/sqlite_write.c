@@ -503,6 +503,37 @@ int sqlite_claim_shard(void *vst, int shard, const char *owner, ss_hot_state *s)
     return sq_facts_claim(h, s);
 }
 
+/* The shard's committed watermark, INT64_MIN when it has none. */
+static int committed_watermark(hot_sqlite *h, int shard, int64_t *wm)
+{
+    sqlite3_stmt *q = h->st[S_SEL_SHARD];
+    sqlite3_bind_int(q, 1, shard);
+    int rc = sqlite3_step(q);
+    *wm = rc == SQLITE_ROW ? column_opt(q, 1) : INT64_MIN;
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SS_OK : sq_db_error(h, "reading a watermark");
+}
+
+/* Marks final the shard's KPI rows of the minutes that end after from and
+ * at or before to: those the watermark has passed since from. */
+static int mark_final(hot_sqlite *h, int shard, int64_t from, int64_t to)
+{
+    char a[SS_ISO_LEN], b[SS_ISO_LEN];
+    sqlite3_stmt *q = h->st[S_FINAL_KPI];
+    if (from != INT64_MIN)
+        bind_time(q, 2, from - SS_MS_PER_MIN, a);
+    else
+        sqlite3_bind_text(q, 2, "", 0, SQLITE_STATIC);
+    bind_time(q, 3, to - SS_MS_PER_MIN, b);
+    sqlite3_bind_int(q, 4, shard);
+    int rc = SS_OK;
+    for (int d = 0; d < SS_DIM_COUNT && !rc; d++) {
+        sqlite3_bind_text(q, 1, ss_dim_name(d), -1, SQLITE_STATIC);
+        rc = sq_run(h, S_FINAL_KPI);
+    }
+    return rc;
+}
+
 int sqlite_put_state(void *vst, const ss_hot_state *s, size_t n, const char *owner,
                      const ss_position *pos, size_t npos)
 {
@@ -515,6 +546,14 @@ int sqlite_put_state(void *vst, const ss_hot_state *s, size_t n, const char *own
     if (n)
         sq_facts_watermark(h, lowest);
     for (size_t i = 0; i < n && !rc; i++) {
+        int64_t before = INT64_MIN;
+        if (s[i].watermark != INT64_MIN)
+            rc = committed_watermark(h, s[i].shard, &before);
+        if (rc == SS_OK && s[i].watermark != INT64_MIN &&
+            (before == INT64_MIN || s[i].watermark > before))
+            rc = mark_final(h, s[i].shard, before, s[i].watermark);
+        if (rc)
+            break;
         sqlite3_stmt *q = h->st[S_UPD_STATE];
         sqlite3_bind_int(q, 1, s[i].shard);
         sqlite3_bind_text(q, 2, owner, -1, SQLITE_STATIC);

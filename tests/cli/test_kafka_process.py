@@ -310,11 +310,22 @@ def background(tmp_path):
 
 def non_final_minutes_are_the_newest(data):
     """Every minute before the store's watermark is final in every row of
-    kpi_minute, every later one in none; returns the non-final minutes."""
+    kpi_minute, every later one in none; returns the non-final minutes.
+    Underneath, each shard's row of a minute is final exactly when that
+    shard's own watermark has passed the minute's end, whether the engine
+    wrote the row final or the store marked it so when the watermark moved."""
     wm = engine_state(data)["watermark"]
     with connect_ro(data) as db:
         rows = db.execute("SELECT minute_start, min(final), max(final) FROM kpi_minute "
                           "GROUP BY minute_start").fetchall()
+        shard_wm = dict(db.execute("SELECT shard, watermark FROM shard_state"))
+        per_shard = db.execute("SELECT minute_start, shard, final FROM kpi_minute_data "
+                               "ORDER BY minute_start").fetchall()
+    assert per_shard, "no KPI rows"
+    wrong = [(m, k, f) for m, k, f in per_shard
+             if f != int(shard_wm[k] is not None and ts_ms(m) + 60_000 <= shard_wm[k])]
+    assert not wrong, (f"{len(wrong)} of {len(per_shard)} KPI rows with a final flag their "
+                       f"shard's watermark does not give, e.g. {wrong[:3]}; watermarks {shard_wm}")
     open_minutes = set()
     for minute, lo, hi in rows:
         closed = ts_ms(minute) + 60_000 <= wm
