@@ -5,25 +5,42 @@
  * @locality One thread polls (the pipeline's reader); the rebalance
  * callback runs inside its polls. librdkafka runs its own threads, and the
  * log callback runs on them. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* pipe2 */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus/bus.h"
 #include "bus/kafka_int.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/status.h"
+#include "common/timeutil.h"
 
 /* ---- consumer ---- */
 
-/* The most messages taken from librdkafka's queue at once: one lock and
+/* The most messages taken from a partition's queue at once: one lock and
  * one reading of the clock for them all, instead of one per message. */
-#define BATCH_MAX 256
+#define PART_BATCH 64
+/* The longest the consumer waits for a partition that has nothing fetched
+ * but has not reached its end, before it goes on without it. */
+#define PART_WAIT_MS 500
+
+/* A partition's own queue of fetched messages, read apart from the others
+ * (librdkafka's fetch queue, not forwarded to the consumer's queue), and
+ * the messages last taken from it: m[next..n) are still to come. */
+typedef struct part_queue {
+    rd_kafka_queue_t *q;
+    rd_kafka_message_t *m[PART_BATCH];
+    int n, next;
+    size_t peak; /* the queue's longest since the last wake (refill) */
+} part_queue;
 
 /* A member of a consumer group. Exactness does not rest on Kafka's
  * committed offsets: the store keeps each partition's position in the
@@ -46,19 +63,22 @@ typedef struct kafka_consumer {
     ss_bus_rebalance rb;
     int has_rb;
     rd_kafka_message_t *held; /* the message last handed out */
-    /* Messages taken from librdkafka's queue in one call, handed out one at
-     * a time: batch[next..nbatch) are still to come. A new batch is taken
-     * only once this one is handed out, and rebalance callbacks run only
-     * inside the calls that take one: a callback never finds messages of
-     * an older assignment here (librdkafka drops those of the batch it is
-     * filling). */
-    rd_kafka_message_t *batch[BATCH_MAX];
-    int nbatch, next;
-    /* refill: librdkafka's queue of fetched messages */
+    /* Each partition's messages come from its own queue, the partition whose
+     * next message is the oldest (by its timestamp) first, as Kafka
+     * Streams picks them: the partitions' event times then advance
+     * together, and so does the lowest watermark that closes the windows,
+     * instead of one partition's whole prefetch running ahead of the
+     * others'. The consumer's queue keeps the events: rebalances, errors.
+     * librdkafka writes a byte to wake[1] when any of these queues gets
+     * something after it was empty. */
+    part_queue *parts;  /* per partition */
+    int run;            /* the partition handing out messages, or -1 */
+    int64_t run_until;  /* while their timestamps are no later than this */
+    int64_t wait_since; /* waiting for a partition since (ss_mono_ms), or 0 */
+    int wake[2];
     rd_kafka_queue_t *queue;
     int64_t q_max_count, q_max_bytes; /* its bounds (queued.min.messages, ...kbytes) */
     uint64_t polled, polled_bytes;    /* messages handed out, and their bytes */
-    size_t q_peak;                    /* its longest since the last wake */
     char **names;                     /* "kafka:TOPIC/P" per partition */
     int nnames;
     uint8_t *assigned, *at_end; /* per partition */
@@ -82,14 +102,15 @@ static const char *const consumer_defaults[] = {
     /* Records up to the engine's limit of 1 MiB, and more to tell them apart. */
     "fetch.message.max.bytes",
     "4194304",
-    /* The queue of prefetched messages: while it is over either bound,
-     * librdkafka does not fetch (see refill). 64 MiB is librdkafka's default
-     * size; the count is raised so that the size binds (200,000 events of
-     * the generator's are 67 MB). */
+    /* A partition's queue of prefetched messages (each is read apart, so
+     * the bounds are a partition's): while it is over either bound,
+     * librdkafka does not fetch it (see refill). A quarter of librdkafka's
+     * 64 MiB; the count is raised so that the size binds (50,000 events of
+     * the generator's are 17 MB). */
     "queued.min.messages",
-    "200000",
+    "50000",
     "queued.max.messages.kbytes",
-    "65536",
+    "16384",
     NULL,
 };
 
@@ -109,6 +130,8 @@ static void ensure_partition(kafka_consumer *kc, int p)
         return;
     int n = p + 1;
     kc->names = ss_realloc(kc->names, (size_t)n * sizeof *kc->names);
+    kc->parts = ss_realloc(kc->parts, (size_t)n * sizeof *kc->parts);
+    memset(kc->parts + kc->nnames, 0, (size_t)(n - kc->nnames) * sizeof *kc->parts);
     kc->assigned = ss_realloc(kc->assigned, (size_t)n);
     kc->at_end = ss_realloc(kc->at_end, (size_t)n);
     for (int i = kc->nnames; i < n; i++) {
@@ -135,11 +158,41 @@ static void forget_assignment(kafka_consumer *kc)
     kc->nassigned = kc->nat_end = 0;
 }
 
-static void drop_batch(kafka_consumer *kc)
+/* Drops the messages taken from the partitions' queues and not handed out:
+ * at a rebalance they belong to the assignment before. */
+static void drop_parts(kafka_consumer *kc)
 {
-    while (kc->next < kc->nbatch)
-        rd_kafka_message_destroy(kc->batch[kc->next++]);
-    kc->next = kc->nbatch = 0;
+    kc->run = -1;
+    for (int p = 0; p < kc->nnames; p++) {
+        part_queue *pq = &kc->parts[p];
+        while (pq->next < pq->n)
+            rd_kafka_message_destroy(pq->m[pq->next++]);
+        pq->next = pq->n = 0;
+    }
+}
+
+/* Whether messages taken from the partitions' queues are still to come. */
+static int taken(const kafka_consumer *kc)
+{
+    for (int p = 0; p < kc->nnames; p++)
+        if (kc->parts[p].next < kc->parts[p].n)
+            return 1;
+    return 0;
+}
+
+/* Reads partition p from its own queue from now on. Done before the
+ * partition is assigned: librdkafka then never forwards its messages to
+ * the consumer's queue, where they could come before older ones. */
+static void read_apart(kafka_consumer *kc, int p)
+{
+    part_queue *pq = &kc->parts[p];
+    if (pq->q)
+        return;
+    pq->q = rd_kafka_queue_get_partition(kc->rk, kc->uri.topic, p);
+    if (!pq->q)
+        return;
+    rd_kafka_queue_forward(pq->q, NULL);
+    rd_kafka_queue_io_event_enable(pq->q, kc->wake[1], "p", 1);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -160,6 +213,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_message_destroy(kc->held);
         kc->held = NULL;
     }
+    drop_parts(kc);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         int rc = kc->has_rb ? kc->rb.assigned(kc->rb.ctx, bp, n, offsets) : SS_OK;
         if (rc != SS_OK) {
@@ -176,6 +230,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                                          : RD_KAFKA_OFFSET_STORED;
                 kc->assigned[bp[i].shard] = 1;
                 kc->at_end[bp[i].shard] = 0;
+                read_apart(kc, bp[i].shard);
                 if (offsets[i] >= 0)
                     SS_INFO(COMP,
                             "partition %d of topic '%s' assigned; resuming at offset %" PRId64,
@@ -224,6 +279,8 @@ static int kafka_consumer_open(const char *target, const ss_bus_opts *opts, void
 {
     *state = NULL;
     kafka_consumer *kc = ss_calloc(1, sizeof *kc);
+    kc->wake[0] = kc->wake[1] = -1;
+    kc->run = -1;
     pthread_mutex_init(&kc->dlq_mu, NULL);
     kc->exit_at_end = opts->exit_at_end;
     snprintf(kc->group, sizeof kc->group, "%s", opts->group ? opts->group : "shopstream");
@@ -302,6 +359,13 @@ static int kafka_consumer_open(const char *target, const ss_bus_opts *opts, void
     }
     rd_kafka_poll_set_consumer(kc->rk);
     kc->queue = rd_kafka_queue_get_consumer(kc->rk);
+    if (pipe2(kc->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "cannot make a pipe for the Kafka consumer's wake-ups");
+        kc->wake[0] = kc->wake[1] = -1;
+        kafka_consumer_close(kc);
+        return SS_EIO;
+    }
+    rd_kafka_queue_io_event_enable(kc->queue, kc->wake[1], "c", 1);
     const rd_kafka_conf_t *used = rd_kafka_conf(kc->rk);
     kc->q_max_count = kf_conf_int(used, "queued.min.messages", 100000);
     kc->q_max_bytes = 1024 * kf_conf_int(used, "queued.max.messages.kbytes", 65536);
@@ -366,48 +430,125 @@ static int all_at_end(const kafka_consumer *kc)
 
 static void refill(kafka_consumer *kc)
 {
-    size_t n = rd_kafka_queue_length(kc->queue);
-    if (n > kc->q_peak)
-        kc->q_peak = n;
-    /* The queue's bound in messages: the count, or the bytes at the mean
-     * size of the messages so far. */
+    /* A queue's bound in messages: the count, or the bytes at the mean size
+     * of the messages so far. */
     double full = (double)kc->q_max_count;
     if (kc->polled_bytes) {
         double by_bytes = (double)kc->q_max_bytes * (double)kc->polled / (double)kc->polled_bytes;
         if (by_bytes < full)
             full = by_bytes;
     }
-    if (full < REFILL_MIN || (double)kc->q_peak < 0.75 * full || (double)n > 0.5 * full)
+    if (full < REFILL_MIN)
         return;
-    SS_DEBUG(COMP, "fetch queue down to %zu of %.0f messages after it filled: waking its fetchers",
-             n, full);
-    kc->q_peak = n;
     for (int p = 0; p < kc->nnames; p++) {
+        part_queue *pq = &kc->parts[p];
+        if (!kc->assigned[p] || !pq->q)
+            continue;
+        size_t n = rd_kafka_queue_length(pq->q);
+        if (n > pq->peak)
+            pq->peak = n;
+        if ((double)pq->peak < 0.75 * full || (double)n > 0.5 * full)
+            continue;
+        SS_DEBUG(COMP,
+                 "fetch queue of partition %d down to %zu of %.0f messages after it filled: "
+                 "waking its fetcher",
+                 p, n, full);
+        pq->peak = n;
         int64_t lo, hi;
-        if (kc->assigned[p])
-            rd_kafka_query_watermark_offsets(kc->rk, kc->uri.topic, p, &lo, &hi, REFILL_WAIT_MS);
+        rd_kafka_query_watermark_offsets(kc->rk, kc->uri.topic, p, &lo, &hi, REFILL_WAIT_MS);
     }
 }
 
-/* The next message or event of the consumer's queue, or NULL: from the
- * batch, or from a new batch of what the queue holds now, or, when it holds
- * nothing, the first to arrive within timeout_ms. */
-static rd_kafka_message_t *next_message(kafka_consumer *kc, int timeout_ms)
+/* The next message of the partition whose next message is the oldest, or
+ * an event of a partition (its end, an error) as soon as it comes; NULL
+ * when no partition has anything, or while a partition that has nothing
+ * fetched has not reached its end (its messages are on their way, and
+ * may be older than the others'), for up to PART_WAIT_MS. The partition
+ * found keeps handing out messages, without a look at the others, while
+ * its next is no newer than the others' oldest and its batch lasts. */
+static rd_kafka_message_t *oldest_head(kafka_consumer *kc)
 {
-    if (kc->next < kc->nbatch)
-        return kc->batch[kc->next++];
-    kc->next = kc->nbatch = 0;
-    size_t queued = rd_kafka_queue_length(kc->queue);
-    if (queued > 1) {
-        ssize_t n = rd_kafka_consume_batch_queue(kc->queue, 0, kc->batch,
-                                                 queued < BATCH_MAX ? queued : BATCH_MAX);
-        if (n > 0) {
-            kc->nbatch = (int)n;
-            kc->next = 1;
-            return kc->batch[0];
+    if (kc->run >= 0) {
+        part_queue *pq = &kc->parts[kc->run];
+        if (pq->next < pq->n && !pq->m[pq->next]->err &&
+            rd_kafka_message_timestamp(pq->m[pq->next], NULL) <= kc->run_until)
+            return pq->m[pq->next++];
+        kc->run = -1;
+    }
+    int best = -1, missing = 0;
+    int64_t best_ts = 0, second_ts = INT64_MAX;
+    for (int p = 0; p < kc->nnames; p++) {
+        part_queue *pq = &kc->parts[p];
+        if (!pq->q || !kc->assigned[p])
+            continue;
+        if (pq->next == pq->n) {
+            ssize_t k = rd_kafka_consume_batch_queue(pq->q, 0, pq->m, PART_BATCH);
+            pq->next = 0;
+            pq->n = k > 0 ? (int)k : 0;
+            if (!pq->n) {
+                missing |= !kc->at_end[p];
+                continue;
+            }
+        }
+        rd_kafka_message_t *m = pq->m[pq->next];
+        if (m->err) {
+            pq->next++;
+            return m;
+        }
+        int64_t ts = rd_kafka_message_timestamp(m, NULL);
+        if (best < 0 || ts < best_ts) {
+            second_ts = best < 0 ? second_ts : best_ts;
+            best = p;
+            best_ts = ts;
+        } else if (ts < second_ts) {
+            second_ts = ts;
         }
     }
-    return rd_kafka_consumer_poll(kc->rk, timeout_ms);
+    if (!missing)
+        kc->wait_since = 0;
+    else if (!kc->wait_since)
+        kc->wait_since = ss_mono_ms();
+    if (best < 0 || (missing && ss_mono_ms() - kc->wait_since < PART_WAIT_MS))
+        return NULL;
+    if (missing)
+        second_ts = INT64_MIN; /* one message at a time while one is missing */
+    kc->run = best;
+    kc->run_until = second_ts;
+    return kc->parts[best].m[kc->parts[best].next++];
+}
+
+static void drain_wakes(kafka_consumer *kc)
+{
+    char buf[64];
+    while (read(kc->wake[0], buf, sizeof buf) > 0)
+        ;
+}
+
+/* The next message or event: the consumer's queue first (rebalances, which
+ * its poll serves, and errors), looked at between runs and every
+ * PART_BATCH messages, then the partitions' queues; when all are empty,
+ * the first to arrive within timeout_ms. */
+static rd_kafka_message_t *next_message(kafka_consumer *kc, int timeout_ms)
+{
+    for (int waited = 0;; waited = 1) {
+        if ((kc->run < 0 || kc->polled % PART_BATCH == 0) && rd_kafka_queue_length(kc->queue) > 0) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(kc->rk, 0);
+            if (m)
+                return m;
+        }
+        rd_kafka_message_t *m = oldest_head(kc);
+        if (m || waited || timeout_ms <= 0)
+            return m ? m : rd_kafka_consumer_poll(kc->rk, 0);
+        int wait_ms = timeout_ms;
+        if (kc->wait_since) {
+            int64_t left = kc->wait_since + PART_WAIT_MS - ss_mono_ms();
+            if (left < wait_ms)
+                wait_ms = left > 0 ? (int)left : 0;
+        }
+        struct pollfd pfd = {.fd = kc->wake[0], .events = POLLIN};
+        if (poll(&pfd, 1, wait_ms) > 0)
+            drain_wakes(kc);
+    }
 }
 
 static int kafka_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
@@ -419,7 +560,7 @@ static int kafka_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
     }
     if (kc->fatal)
         return SS_EIO;
-    if (kc->next == kc->nbatch && all_at_end(kc))
+    if (all_at_end(kc) && !taken(kc))
         return SS_EOF;
     rd_kafka_message_t *m = next_message(kc, timeout_ms);
     if (kc->fatal) {
@@ -608,11 +749,15 @@ static void kafka_consumer_close(void *state)
     if (kc->held)
         rd_kafka_message_destroy(kc->held);
     kc->held = NULL;
-    drop_batch(kc);
+    drop_parts(kc);
     if (kc->rk) {
         /* Leaves the group; a revocation now has no listener to call. */
         kc->has_rb = 0;
         rd_kafka_consumer_close(kc->rk);
+        drop_parts(kc);
+        for (int p = 0; p < kc->nnames; p++)
+            if (kc->parts[p].q)
+                rd_kafka_queue_destroy(kc->parts[p].q);
         if (kc->queue)
             rd_kafka_queue_destroy(kc->queue);
         if (kc->rkt)
@@ -631,6 +776,10 @@ static void kafka_consumer_close(void *state)
     for (int i = 0; i < kc->nnames; i++)
         free(kc->names[i]);
     free(kc->names);
+    free(kc->parts);
+    for (int i = 0; i < 2; i++)
+        if (kc->wake[i] >= 0)
+            close(kc->wake[i]);
     free(kc->assigned);
     free(kc->at_end);
     kf_uri_free(&kc->uri);

@@ -43,6 +43,7 @@ test.
 """
 
 import itertools
+import json
 import os
 import random
 import re
@@ -745,24 +746,53 @@ def test_positions_are_committed_to_kafka_for_lag(kafka, tmp_path):
 
 
 def test_a_small_fetch_queue_is_refilled_as_it_empties(kafka, orders_100k, tmp_path):
-    """librdkafka stops fetching while its queue of fetched messages is over
-    queued.max.messages.kbytes, and looks again only a second later unless
-    its fetcher is woken: with a queue of 1 MiB (about 3,000 of the topic's
-    records, against about 210,000), a replay would wait about 70 times
-    for a second. The consumer wakes the fetchers whenever the queue, having
-    filled, is down to half: the debug log shows the wakes, and the store
-    equals the file run's."""
+    """librdkafka stops fetching a partition while its queue of fetched
+    messages is over queued.max.messages.kbytes, and looks again only a
+    second later unless its fetcher is woken: with a queue of 1 MiB (about
+    3,000 records, against about 52,000 in each of the 4 partitions), a
+    replay would wait about 70 times for a second. The consumer wakes a
+    partition's fetcher whenever its queue, having filled, is down to half:
+    the debug log shows the wakes, and the store equals the file run's."""
     s = orders_100k
     data = tmp_path / "data"
     t0 = time.monotonic()
     proc = process(data, kafka_uri(kafka, s.topic), "--exit-at-end", "--group", group("refill"),
                    "--log-level", "debug", "-X", "queued.max.messages.kbytes=1024")
     took = time.monotonic() - t0
-    wakes = proc.stderr.decode(errors="replace").count("after it filled: waking its fetchers")
+    wakes = proc.stderr.decode(errors="replace").count("after it filled: waking its fetcher")
     assert wakes >= 20, wakes
     assert_same_results(data, s.ref)
     assert engine_state(data)["events_in"] == s.records
     print(f"{s.records} records through a 1 MiB fetch queue in {took:.1f} s, {wakes} wakes")
+
+
+def test_partitions_are_read_in_step_by_message_time(kafka, tmp_path):
+    """Each partition's messages come from a queue of its own, and the
+    partition whose next message is the oldest (by its Kafka timestamp)
+    goes first, so that the partitions' event times, and the lowest
+    watermark that closes the windows, advance together. Four runs of
+    messages go to the topic one after the other, alternately to partitions
+    0 and 1, so that each partition's log holds two runs apart in time.
+    Read in step, the runs come in the order they were produced (A, B, C,
+    D); reading whatever a fetch brought, partition by partition, gives
+    A, C, B, D. The messages are malformed: the table of rejected records
+    keeps the order in which the engine took them (its rowid)."""
+    topic = "orders-in-step"
+    gen_topic(kafka, topic, ["--seed", 97, "--count", 1], partitions=2)
+    for name, partition in (("A", 0), ("B", 1), ("C", 0), ("D", 1)):
+        lines = [b'{"run":"%s","n":%d}' % (name.encode(), k) for k in range(1500)]
+        proc = subprocess.run(["kcat", "-P", "-b", kafka, "-t", topic, "-p", str(partition)],
+                              input=b"\n".join(lines) + b"\n", capture_output=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        time.sleep(0.01)  # timestamps in milliseconds: each run's later than the last's
+    data = tmp_path / "data"
+    process(data, kafka_uri(kafka, topic), "--exit-at-end", "--group", group("in-step"))
+    with connect_ro(data) as db:
+        runs = [json.loads(raw)["run"]
+                for (raw,) in db.execute("SELECT raw FROM rejected_events ORDER BY rowid")]
+    assert Counter(runs) == {"A": 1500, "B": 1500, "C": 1500, "D": 1500}
+    order = [r for i, r in enumerate(runs) if i == 0 or runs[i - 1] != r]
+    assert order == ["A", "B", "C", "D"], f"runs taken in the order {order}"
 
 
 # ---- usage errors and an unreachable cluster ----
