@@ -29,8 +29,11 @@
  * one reading of the clock for them all, instead of one per message. */
 #define PART_BATCH 64
 /* The longest the consumer waits for a partition that has nothing fetched
- * but has not reached its end, before it goes on without it. */
+ * but messages on the broker, before it goes on without it. */
 #define PART_WAIT_MS 500
+/* The longest it waits for a message right after one: an input that has
+ * nothing for this long is idle, and the engine commits what it has. */
+#define IDLE_MS 10
 
 /* A partition's own queue of fetched messages, read apart from the others
  * (librdkafka's fetch queue, not forwarded to the consumer's queue), and
@@ -39,7 +42,8 @@ typedef struct part_queue {
     rd_kafka_queue_t *q;
     rd_kafka_message_t *m[PART_BATCH];
     int n, next;
-    size_t peak; /* the queue's longest since the last wake (refill) */
+    size_t peak;         /* the queue's longest since the last wake (refill) */
+    int64_t next_offset; /* after the message last handed out; -1 before one */
 } part_queue;
 
 /* A member of a consumer group. Exactness does not rest on Kafka's
@@ -69,12 +73,13 @@ typedef struct kafka_consumer {
      * together, and so does the lowest watermark that closes the windows,
      * instead of one partition's whole prefetch running ahead of the
      * others'. The consumer's queue keeps the events: rebalances, errors.
-     * librdkafka writes a byte to wake[1] when any of these queues gets
+     * wake_cb writes a byte to wake[1] when any of these queues gets
      * something after it was empty. */
     part_queue *parts;  /* per partition */
     int run;            /* the partition handing out messages, or -1 */
     int64_t run_until;  /* while their timestamps are no later than this */
     int64_t wait_since; /* waiting for a partition since (ss_mono_ms), or 0 */
+    int flowing;        /* the last poll handed out a message */
     int wake[2];
     rd_kafka_queue_t *queue;
     int64_t q_max_count, q_max_bytes; /* its bounds (queued.min.messages, ...kbytes) */
@@ -180,6 +185,17 @@ static int taken(const kafka_consumer *kc)
     return 0;
 }
 
+/* Called by librdkafka, on its threads, when one of the consumer's queues
+ * gets something after it was empty: a byte in the pipe wakes the reader. */
+static void wake_cb(rd_kafka_t *rk, void *opaque)
+{
+    (void)rk;
+    const kafka_consumer *kc = opaque;
+    char c = 1;
+    ssize_t w = write(kc->wake[1], &c, 1); /* a full pipe wakes already */
+    (void)w;
+}
+
 /* Reads partition p from its own queue from now on. Done before the
  * partition is assigned: librdkafka then never forwards its messages to
  * the consumer's queue, where they could come before older ones. */
@@ -192,7 +208,7 @@ static void read_apart(kafka_consumer *kc, int p)
     if (!pq->q)
         return;
     rd_kafka_queue_forward(pq->q, NULL);
-    rd_kafka_queue_io_event_enable(pq->q, kc->wake[1], "p", 1);
+    rd_kafka_queue_cb_event_enable(pq->q, wake_cb, kc);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -230,6 +246,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                                          : RD_KAFKA_OFFSET_STORED;
                 kc->assigned[bp[i].shard] = 1;
                 kc->at_end[bp[i].shard] = 0;
+                kc->parts[bp[i].shard].next_offset = -1;
                 read_apart(kc, bp[i].shard);
                 if (offsets[i] >= 0)
                     SS_INFO(COMP,
@@ -365,7 +382,7 @@ static int kafka_consumer_open(const char *target, const ss_bus_opts *opts, void
         kafka_consumer_close(kc);
         return SS_EIO;
     }
-    rd_kafka_queue_io_event_enable(kc->queue, kc->wake[1], "c", 1);
+    rd_kafka_queue_cb_event_enable(kc->queue, wake_cb, kc);
     const rd_kafka_conf_t *used = rd_kafka_conf(kc->rk);
     kc->q_max_count = kf_conf_int(used, "queued.min.messages", 100000);
     kc->q_max_bytes = 1024 * kf_conf_int(used, "queued.max.messages.kbytes", 65536);
@@ -459,11 +476,27 @@ static void refill(kafka_consumer *kc)
     }
 }
 
+/* Whether partition p, with nothing fetched, has been read up to the end
+ * that the broker gave with its last fetch (librdkafka's cached high
+ * watermark): no message of it is on its way, only ones not yet produced,
+ * which are not waited for (as Kafka Streams does not). */
+static int caught_up(kafka_consumer *kc, int p)
+{
+    int64_t lo, hi;
+    if (kc->at_end[p])
+        return 1;
+    if (kc->parts[p].next_offset < 0 ||
+        rd_kafka_get_watermark_offsets(kc->rk, kc->uri.topic, p, &lo, &hi) ||
+        hi == RD_KAFKA_OFFSET_INVALID)
+        return 0;
+    return kc->parts[p].next_offset >= hi;
+}
+
 /* The next message of the partition whose next message is the oldest, or
  * an event of a partition (its end, an error) as soon as it comes; NULL
  * when no partition has anything, or while a partition that has nothing
- * fetched has not reached its end (its messages are on their way, and
- * may be older than the others'), for up to PART_WAIT_MS. The partition
+ * fetched is not caught up (its messages are on their way, and may be
+ * older than the others'), for up to PART_WAIT_MS. The partition
  * found keeps handing out messages, without a look at the others, while
  * its next is no newer than the others' oldest and its batch lasts. */
 static rd_kafka_message_t *oldest_head(kafka_consumer *kc)
@@ -486,7 +519,7 @@ static rd_kafka_message_t *oldest_head(kafka_consumer *kc)
             pq->next = 0;
             pq->n = k > 0 ? (int)k : 0;
             if (!pq->n) {
-                missing |= !kc->at_end[p];
+                missing |= !caught_up(kc, p);
                 continue;
             }
         }
@@ -539,7 +572,7 @@ static rd_kafka_message_t *next_message(kafka_consumer *kc, int timeout_ms)
         rd_kafka_message_t *m = oldest_head(kc);
         if (m || waited || timeout_ms <= 0)
             return m ? m : rd_kafka_consumer_poll(kc->rk, 0);
-        int wait_ms = timeout_ms;
+        int wait_ms = kc->flowing && timeout_ms > IDLE_MS ? IDLE_MS : timeout_ms;
         if (kc->wait_since) {
             int64_t left = kc->wait_since + PART_WAIT_MS - ss_mono_ms();
             if (left < wait_ms)
@@ -563,6 +596,7 @@ static int kafka_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
     if (all_at_end(kc) && !taken(kc))
         return SS_EOF;
     rd_kafka_message_t *m = next_message(kc, timeout_ms);
+    kc->flowing = m && !m->err;
     if (kc->fatal) {
         if (m)
             rd_kafka_message_destroy(m);
@@ -589,6 +623,7 @@ static int kafka_consumer_poll(void *state, ss_bus_msg *msg, int timeout_ms)
         return SS_AGAIN;
     }
     set_at_end(kc, m->partition, 0);
+    kc->parts[m->partition].next_offset = m->offset + 1;
     const char *data = m->payload ? m->payload : "";
     size_t len = m->len;
     kc->polled_bytes += len;
