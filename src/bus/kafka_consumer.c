@@ -6,6 +6,7 @@
  * callback runs inside its polls. librdkafka runs its own threads, and the
  * log callback runs on them. */
 #define _GNU_SOURCE /* pipe2 */
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
@@ -377,15 +378,16 @@ static int kafka_consumer_open(const char *target, const ss_bus_opts *opts, void
     rd_kafka_poll_set_consumer(kc->rk);
     kc->queue = rd_kafka_queue_get_consumer(kc->rk);
     if (pipe2(kc->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-        snprintf(err, errlen, "cannot make a pipe for the Kafka consumer's wake-ups");
+        snprintf(err, errlen, "cannot make a pipe for the Kafka consumer's wake-ups: %s",
+                 strerror(errno));
         kc->wake[0] = kc->wake[1] = -1;
         kafka_consumer_close(kc);
         return SS_EIO;
     }
     rd_kafka_queue_cb_event_enable(kc->queue, wake_cb, kc);
     const rd_kafka_conf_t *used = rd_kafka_conf(kc->rk);
-    kc->q_max_count = kf_conf_int(used, "queued.min.messages", 100000);
-    kc->q_max_bytes = 1024 * kf_conf_int(used, "queued.max.messages.kbytes", 65536);
+    kc->q_max_count = kf_conf_int(used, "queued.min.messages", 50000);
+    kc->q_max_bytes = 1024 * kf_conf_int(used, "queued.max.messages.kbytes", 16384);
     /* A handle on the topic before the group assigns its partitions: the
      * metadata fetched for the subscription then gives their leaders, and
      * fetching starts at once instead of after a retry timer (half a
